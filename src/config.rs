@@ -1,0 +1,308 @@
+//! One typed configuration, read from flags, environment variables and `.env`, and validated
+//! before anything starts. Each concern has its own group; tests build one with
+//! [`Config::for_tests`] and change what they need.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use url::Url;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/switchboard.db?mode=rwc";
+
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long = "bind", env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    /// SQLite (`sqlite://…`) or Postgres (`postgres://…`) database.
+    #[arg(long = "database-url", env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Connections in the database pool.
+    #[arg(long = "database-max-connections", env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+    /// Use simulated outside services, and a development secret kept under the data directory.
+    #[arg(long = "sandbox", env = "SWITCHBOARD_SANDBOX")]
+    pub sandbox: bool,
+    /// Where the embedded database, development secrets and local media live.
+    #[arg(long = "data-dir", env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// How outside services reach our webhooks.
+    #[arg(long = "public-base-url", env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8000")]
+    pub public_base_url: Url,
+    /// `pretty` or `json` log lines.
+    #[arg(long = "log-format", env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// Seconds in-flight requests and jobs get to finish at shutdown.
+    #[arg(long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub graphql: GraphqlConfig,
+    #[command(flatten)]
+    pub jobs: JobsConfig,
+    #[command(flatten)]
+    pub events: EventsConfig,
+    #[command(flatten)]
+    pub providers: ProvidersConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// HS256 secret that signs and checks tokens.
+    #[arg(long = "jwt-secret", env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// RS256 public key (PEM text or a path to a PEM file) that checks tokens.
+    #[arg(long = "jwt-public-key", env = "JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GraphqlConfig {
+    /// Deepest selection a query may nest.
+    #[arg(long = "graphql-max-depth", env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+    /// Highest complexity (one per field, lists multiplied by `first`) a query may have.
+    #[arg(long = "graphql-max-complexity", env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
+    pub max_complexity: usize,
+    /// Most aliases a document may use.
+    #[arg(long = "graphql-max-aliases", env = "GRAPHQL_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+    /// Whether `__schema` / `__type` introspection is answered.
+    #[arg(long = "graphql-introspection", env = "GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// Largest request body, in bytes.
+    #[arg(long = "request-body-limit", env = "REQUEST_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct JobsConfig {
+    /// Jobs one instance runs at the same time.
+    #[arg(long = "jobs-concurrency", env = "JOBS_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// How often an idle worker looks for due jobs, in milliseconds.
+    #[arg(long = "jobs-poll-ms", env = "JOBS_POLL_MS", default_value_t = 500)]
+    pub poll_ms: u64,
+    /// First retry delay in milliseconds; it doubles with every attempt.
+    #[arg(long = "jobs-backoff-ms", env = "JOBS_BACKOFF_MS", default_value_t = 2000)]
+    pub backoff_ms: u64,
+    /// Longest retry delay, in seconds.
+    #[arg(long = "jobs-backoff-max-secs", env = "JOBS_BACKOFF_MAX_SECS", default_value_t = 600)]
+    pub backoff_max_secs: u64,
+    /// A running job not finished after this many seconds is taken to be abandoned (its
+    /// instance died) and runs again.
+    #[arg(long = "jobs-lease-secs", env = "JOBS_LEASE_SECS", default_value_t = 900)]
+    pub lease_secs: u64,
+    /// Run no jobs on this instance (it still enqueues them).
+    #[arg(long = "jobs-disabled", env = "JOBS_DISABLED")]
+    pub disabled: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EventsConfig {
+    /// Events buffered per topic before a slow subscriber is resynchronised from the database.
+    #[arg(long = "events-buffer", env = "EVENTS_BUFFER", default_value_t = 256)]
+    pub buffer: usize,
+    /// Postgres NOTIFY channel that carries events between instances.
+    #[arg(long = "events-channel", env = "EVENTS_CHANNEL", default_value = "switchboard_events")]
+    pub channel: String,
+}
+
+/// Outside services. Each is reported in `health` as configured, sandboxed or missing.
+#[derive(Args, Debug, Clone)]
+pub struct ProvidersConfig {
+    /// The meeting-bot service.
+    #[arg(long = "bot-service-url", env = "BOT_SERVICE_URL")]
+    pub bot_service_url: Option<Url>,
+    /// `seed` (POST /bots/start) or `vexa` (POST /bots).
+    #[arg(long = "bot-service-kind", env = "BOT_SERVICE_KIND", value_enum, default_value = "seed")]
+    pub bot_service_kind: BotServiceKind,
+    /// Shared secret: sent to the bot service, and required on its callbacks to us.
+    #[arg(long = "bot-service-secret", env = "BOT_SERVICE_SECRET", hide_env_values = true)]
+    pub bot_service_secret: Option<String>,
+    /// OpenAI-compatible API base (chat completions).
+    #[arg(long = "openai-base-url", env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    pub openai_base_url: Url,
+    #[arg(long = "openai-api-key", env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+    #[arg(long = "llm-model", env = "LLM_MODEL", default_value = "gpt-4o-mini")]
+    pub llm_model: String,
+    /// OpenAI-compatible transcription base; the OpenAI base when unset.
+    #[arg(long = "transcription-base-url", env = "TRANSCRIPTION_BASE_URL")]
+    pub transcription_base_url: Option<Url>,
+    #[arg(long = "transcription-model", env = "TRANSCRIPTION_MODEL", default_value = "whisper-1")]
+    pub transcription_model: String,
+    #[arg(long = "jira-base-url", env = "JIRA_BASE_URL")]
+    pub jira_base_url: Option<Url>,
+    #[arg(long = "jira-email", env = "JIRA_EMAIL")]
+    pub jira_email: Option<String>,
+    #[arg(long = "jira-api-token", env = "JIRA_API_TOKEN", hide_env_values = true)]
+    pub jira_api_token: Option<String>,
+    #[arg(long = "jira-project-key", env = "JIRA_PROJECT_KEY")]
+    pub jira_project_key: Option<String>,
+    #[arg(long = "jira-issue-type", env = "JIRA_ISSUE_TYPE", default_value = "Task")]
+    pub jira_issue_type: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BotServiceKind {
+    Seed,
+    Vexa,
+}
+
+impl ProvidersConfig {
+    pub fn transcription_base(&self) -> &Url {
+        self.transcription_base_url.as_ref().unwrap_or(&self.openai_base_url)
+    }
+
+    /// Jira needs all four settings; some but not all is a mistake worth stopping for.
+    pub fn jira_complete(&self) -> anyhow::Result<bool> {
+        let set = [
+            self.jira_base_url.is_some(),
+            self.jira_email.is_some(),
+            self.jira_api_token.is_some(),
+            self.jira_project_key.is_some(),
+        ];
+        match set.iter().filter(|s| **s).count() {
+            0 => Ok(false),
+            4 => Ok(true),
+            _ => bail!("Jira needs JIRA_BASE_URL, JIRA_EMAIL, JIRA_API_TOKEN and JIRA_PROJECT_KEY together"),
+        }
+    }
+}
+
+impl JobsConfig {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_ms)
+    }
+}
+
+/// Parses only the defaults (flags and env are ignored by passing no arguments and no env
+/// vars are required): the base for tests and for the `token` command.
+#[derive(clap::Parser)]
+struct DefaultsOnly {
+    #[command(flatten)]
+    config: Config,
+}
+
+impl Config {
+    /// The defaults, with a throw-away data directory, for tests.
+    pub fn for_tests(database_url: &str, data_dir: &Path) -> Self {
+        use clap::Parser;
+        let mut config = DefaultsOnly::parse_from(["switchboard"]).config;
+        config.database_url = database_url.to_string();
+        config.data_dir = data_dir.to_path_buf();
+        config.bind = "127.0.0.1:0".parse().expect("literal address");
+        config.auth = AuthConfig {
+            jwt_secret: Some("test-secret-test-secret-test-secret".into()),
+            jwt_public_key: None,
+        };
+        config.jobs.poll_ms = 25;
+        config.jobs.backoff_ms = 20;
+        config.shutdown_grace_secs = 2;
+        config
+    }
+
+    /// Checks everything that can be checked before start-up, so a bad setting stops the
+    /// server with a message instead of failing the first request that needs it.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
+        {
+            bail!("DATABASE_URL must start with sqlite: or postgres://");
+        }
+        if self.database_max_connections == 0 {
+            bail!("DATABASE_MAX_CONNECTIONS must be at least 1");
+        }
+        if self.auth.jwt_secret.is_none() && self.auth.jwt_public_key.is_none() && !self.sandbox {
+            bail!("set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256), or run with --sandbox for a development secret");
+        }
+        if let Some(secret) = &self.auth.jwt_secret {
+            if secret.len() < 16 {
+                bail!("JWT_SECRET must be at least 16 characters");
+            }
+        }
+        self.providers.jira_complete()?;
+        if self.jobs.concurrency == 0 {
+            bail!("JOBS_CONCURRENCY must be at least 1");
+        }
+        if self.events.buffer == 0 {
+            bail!("EVENTS_BUFFER must be at least 1");
+        }
+        if !self
+            .events
+            .channel
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            bail!("EVENTS_CHANNEL may hold only letters, digits and underscores");
+        }
+        Ok(())
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
+    /// Creates the data directory, and the directory of an SQLite file, before first use.
+    pub fn prepare_dirs(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        if let Some(path) = sqlite_file(&self.database_url) {
+            if let Some(parent) = Path::new(&path).parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_file_is_found_in_both_url_forms() {
+        assert_eq!(
+            sqlite_file("sqlite://./data/x.db?mode=rwc").as_deref(),
+            Some("./data/x.db")
+        );
+        assert_eq!(sqlite_file("sqlite:/tmp/y.db").as_deref(), Some("/tmp/y.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_at_start_up() {
+        let dir = std::env::temp_dir();
+        let mut config = Config::for_tests("sqlite::memory:", &dir);
+        config.auth.jwt_secret = Some("short".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("at least 16"), "{err}");
+    }
+
+    #[test]
+    fn production_without_a_key_is_refused_but_sandbox_is_allowed() {
+        let dir = std::env::temp_dir();
+        let mut config = Config::for_tests("sqlite::memory:", &dir);
+        config.auth = AuthConfig::default();
+        assert!(config.validate().is_err());
+        config.sandbox = true;
+        assert!(config.validate().is_ok());
+    }
+}

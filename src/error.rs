@@ -1,0 +1,132 @@
+//! The one error type. Every failure a client can see goes through here, so the mapping to
+//! GraphQL `extensions.code` and to HTTP statuses lives in exactly one place.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Deliberately not `Display`: async-graphql converts any `Display` error into a GraphQL
+/// error without a code, and this type must always go through the mapping below.
+#[derive(Debug)]
+pub enum AppError {
+    Unauthenticated(String),
+    Forbidden(String),
+    NotFound(String),
+    BadInput(String),
+    Conflict(String),
+    Provider(String),
+    NotConfigured(String),
+    RateLimited {
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// The detail is logged, never shown: SQL, paths and secrets stay on the server.
+    Internal(String),
+}
+
+impl AppError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::BadInput(_) => "BAD_USER_INPUT",
+            Self::Conflict(_) => "CONFLICT",
+            Self::Provider(_) => "PROVIDER_ERROR",
+            Self::NotConfigured(_) => "NOT_CONFIGURED",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Provider(_) => StatusCode::BAD_GATEWAY,
+            Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    /// What a client may read: everything but an internal error's detail.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Unauthenticated(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::BadInput(m)
+            | Self::Conflict(m)
+            | Self::Provider(m)
+            | Self::NotConfigured(m)
+            | Self::RateLimited { message: m, .. } => m,
+            Self::Internal(_) => "internal error",
+        }
+    }
+
+    /// The message a client sees; an internal error's detail is logged here, once.
+    pub fn client_message(&self) -> String {
+        if let Self::Internal(detail) = self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        self.message().to_string()
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(format!("database: {err}"))
+    }
+}
+
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        let mut gql = async_graphql::Error::new(err.client_message());
+        let mut ext = async_graphql::ErrorExtensionValues::default();
+        ext.set("code", err.code());
+        if let AppError::RateLimited {
+            retry_after_secs: Some(secs),
+            ..
+        } = &err
+        {
+            ext.set("retryAfter", *secs);
+        }
+        gql.extensions = Some(ext);
+        gql
+    }
+}
+
+/// REST errors: the status, and a JSON body with FastAPI's `detail` (what the seeds' clients
+/// read) plus our `code`.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::json!({ "detail": self.client_message(), "code": self.code() });
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::RateLimited {
+            retry_after_secs: Some(secs),
+            ..
+        } = self
+        {
+            if let Ok(value) = secs.to_string().parse() {
+                response.headers_mut().insert("retry-after", value);
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,76 @@
+//! The schema root: one merged Query, Mutation and Subscription made of each domain's parts.
+//! Resolvers reach the shared services and the caller through [`ContextExt`].
+
+mod guardrails;
+mod health;
+pub mod transport;
+
+use std::time::Duration;
+
+use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use sea_orm::DatabaseConnection;
+
+use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::auth::{Caller, Viewer};
+use crate::config::GraphqlConfig;
+use crate::error::AppResult;
+use crate::Services;
+
+pub use health::Health;
+
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(health::HealthQuery, AuthQuery);
+
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(AuthMutation);
+
+pub type SubscriptionRoot = EmptySubscription;
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// The schema without any services behind it: enough to print the SDL.
+pub fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
+}
+
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}
+
+pub fn build(services: Services, limits: &GraphqlConfig) -> AppSchema {
+    let mut builder = schema_builder()
+        .data(services)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(limits.max_depth * 2)
+        .extension(guardrails::Guardrails { max_aliases: limits.max_aliases })
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(1024)));
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+pub trait ContextExt {
+    fn services(&self) -> &Services;
+    /// The signed-in caller, or UNAUTHENTICATED.
+    fn viewer(&self) -> AppResult<&Viewer>;
+    fn db(&self) -> &DatabaseConnection {
+        &self.services().db
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn services(&self) -> &Services {
+        self.data_unchecked::<Services>()
+    }
+
+    fn viewer(&self) -> AppResult<&Viewer> {
+        static ANONYMOUS: Caller = Caller::Anonymous;
+        self.data_opt::<Caller>().unwrap_or(&ANONYMOUS).viewer()
+    }
+}
+
+/// How long a subscription connection may stay silent before a keep-alive.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -1,0 +1,199 @@
+//! Durable background jobs in one table. Any instance claims a due job with a conditional
+//! update (`FOR UPDATE SKIP LOCKED` on Postgres), runs it, and records the outcome; a failure
+//! is retried with exponential backoff (or the provider's Retry-After) up to a maximum number
+//! of attempts, then the job is dead with its last error. Jobs survive restarts: a job whose
+//! instance died is taken again once its lease runs out, and a shutdown releases what it held.
+
+mod worker;
+
+use std::time::Duration;
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    ColumnTrait, Statement,
+};
+use serde::Serialize;
+
+use crate::db::now_millis;
+use crate::error::{AppError, AppResult};
+
+pub use worker::{ClaimedJob, JobFailure, JobHandler, Worker};
+
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub kind: String,
+        #[sea_orm(column_type = "Text")]
+        pub payload: String,
+        pub state: String,
+        pub attempts: i32,
+        pub max_attempts: i32,
+        pub run_at: i64,
+        pub locked_by: Option<String>,
+        pub locked_at: Option<i64>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub last_error: Option<String>,
+        pub unique_key: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub use entity::Model as Job;
+
+pub mod state {
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const DEAD: &str = "dead";
+    pub const ALL: [&str; 4] = [QUEUED, RUNNING, SUCCEEDED, DEAD];
+}
+
+/// A job to enqueue.
+pub struct NewJob {
+    pub kind: &'static str,
+    pub payload: serde_json::Value,
+    pub max_attempts: u32,
+    pub delay: Duration,
+    /// At most one job ever exists per key: enqueueing it again returns the first one.
+    pub unique_key: Option<String>,
+}
+
+impl NewJob {
+    pub fn new(kind: &'static str, payload: impl Serialize) -> AppResult<Self> {
+        Ok(Self {
+            kind,
+            payload: serde_json::to_value(payload).map_err(AppError::internal)?,
+            max_attempts: 5,
+            delay: Duration::ZERO,
+            unique_key: None,
+        })
+    }
+
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct JobQueue {
+    db: DatabaseConnection,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl JobQueue {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            wake: Default::default(),
+        }
+    }
+
+    /// Enqueues on `conn`, which may be the transaction that makes the change the job
+    /// belongs to: the job exists exactly when the change does. Call [`JobQueue::wake`] after
+    /// the commit so a local worker starts at once.
+    pub async fn enqueue_on<C: ConnectionTrait>(&self, conn: &C, job: NewJob) -> AppResult<String> {
+        let now = now_millis();
+        let id = uuid::Uuid::new_v4().to_string();
+        let model = entity::ActiveModel {
+            id: Set(id.clone()),
+            kind: Set(job.kind.to_string()),
+            payload: Set(job.payload.to_string()),
+            state: Set(state::QUEUED.to_string()),
+            attempts: Set(0),
+            max_attempts: Set(job.max_attempts as i32),
+            run_at: Set(now + job.delay.as_millis() as i64),
+            locked_by: Set(None),
+            locked_at: Set(None),
+            last_error: Set(None),
+            unique_key: Set(job.unique_key.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let inserted = entity::Entity::insert(model)
+            .on_conflict(OnConflict::column(entity::Column::UniqueKey).do_nothing().to_owned())
+            .exec_without_returning(conn)
+            .await?;
+        if inserted == 0 {
+            let key = job.unique_key.unwrap_or_default();
+            let existing = entity::Entity::find()
+                .filter(entity::Column::UniqueKey.eq(key))
+                .one(conn)
+                .await?
+                .ok_or_else(|| AppError::internal("job insert conflicted but no job holds the key"))?;
+            return Ok(existing.id);
+        }
+        Ok(id)
+    }
+
+    pub async fn enqueue(&self, job: NewJob) -> AppResult<String> {
+        let id = self.enqueue_on(&self.db, job).await?;
+        self.wake();
+        Ok(id)
+    }
+
+    /// Tells this instance's worker that a job is waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn wake_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    pub async fn get(&self, id: &str) -> AppResult<Option<Job>> {
+        Ok(entity::Entity::find_by_id(id.to_string()).one(&self.db).await?)
+    }
+
+    /// How many jobs are in each state, for `/metrics`.
+    pub async fn counts_by_state(&self) -> AppResult<Vec<(String, i64)>> {
+        let backend = self.db.get_database_backend();
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state",
+            ))
+            .await?;
+        let mut counts: Vec<(String, i64)> = state::ALL.iter().map(|s| (s.to_string(), 0)).collect();
+        for row in rows {
+            let state: String = row.try_get("", "state")?;
+            let n: i64 = row.try_get("", "n")?;
+            match counts.iter_mut().find(|(s, _)| *s == state) {
+                Some(entry) => entry.1 = n,
+                None => counts.push((state, n)),
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// Writes `$1`-style placeholders as SQLite's numbered `?1`, so one SQL text serves both.
+pub(crate) fn placeholders(backend: DbBackend, sql: &str) -> String {
+    match backend {
+        DbBackend::Postgres => sql.to_string(),
+        _ => sql.replace('$', "?"),
+    }
+}

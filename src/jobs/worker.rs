@@ -1,0 +1,305 @@
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use rand::Rng;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{placeholders, state, JobQueue};
+use crate::config::JobsConfig;
+use crate::db::now_millis;
+use crate::error::{AppError, AppResult};
+
+/// A job this instance holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// 1 on the first run.
+    pub attempt: u32,
+    pub max_attempts: u32,
+}
+
+impl ClaimedJob {
+    pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobFailure> {
+        serde_json::from_value(self.payload.clone())
+            .map_err(|err| JobFailure::permanent(format!("payload does not fit {}: {err}", self.kind)))
+    }
+
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_attempts
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JobFailure {
+    pub message: String,
+    /// The provider said when to come back (HTTP Retry-After).
+    pub retry_after: Option<Duration>,
+    /// Retrying cannot help (bad input, out of credits): the job dies now.
+    pub permanent: bool,
+}
+
+impl JobFailure {
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retry_after: None, permanent: false }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retry_after: None, permanent: true }
+    }
+}
+
+impl From<AppError> for JobFailure {
+    fn from(err: AppError) -> Self {
+        let message = match &err {
+            AppError::Internal(detail) => detail.clone(),
+            other => other.message().to_string(),
+        };
+        match err {
+            AppError::RateLimited { retry_after_secs, .. } => Self {
+                message,
+                retry_after: retry_after_secs.map(Duration::from_secs),
+                permanent: false,
+            },
+            AppError::Provider(_) | AppError::Internal(_) => Self::retry(message),
+            _ => Self::permanent(message),
+        }
+    }
+}
+
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+
+    async fn run(&self, job: &ClaimedJob) -> Result<(), JobFailure>;
+
+    /// Called once when the job has failed for the last time, to record the outcome where
+    /// people look for it (a bot's error message, say).
+    async fn on_dead(&self, _job: &ClaimedJob, _error: &str) {}
+}
+
+pub struct Worker {
+    db: DatabaseConnection,
+    queue: JobQueue,
+    handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+    config: JobsConfig,
+    instance: String,
+}
+
+impl Worker {
+    pub fn new(db: DatabaseConnection, queue: JobQueue, config: JobsConfig) -> Self {
+        Self {
+            db,
+            queue,
+            handlers: HashMap::new(),
+            config,
+            instance: format!("worker-{}", uuid::Uuid::new_v4()),
+        }
+    }
+
+    pub fn register(mut self, handler: Arc<dyn JobHandler>) -> Self {
+        self.handlers.insert(handler.kind(), handler);
+        self
+    }
+
+    /// Runs until `shutdown`; then gives running jobs `grace` to finish and puts the rest
+    /// back in the queue for any instance to take.
+    pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
+        if self.handlers.is_empty() {
+            return;
+        }
+        let this = Arc::new(self);
+        let wake = this.queue.wake_signal();
+        let slots = Arc::new(Semaphore::new(this.config.concurrency));
+        let mut running = JoinSet::new();
+        let mut next_reclaim = 0i64;
+        loop {
+            while running.try_join_next().is_some() {}
+            if now_millis() >= next_reclaim {
+                if let Err(err) = this.reclaim_abandoned().await {
+                    tracing::warn!(error = ?err, "could not reclaim abandoned jobs");
+                }
+                next_reclaim = now_millis() + (this.config.lease_secs as i64 * 1000 / 4).max(1000);
+            }
+            let slot = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                slot = slots.clone().acquire_owned() => slot.expect("semaphore is never closed"),
+            };
+            match this.claim().await {
+                Ok(Some(job)) => {
+                    let this = this.clone();
+                    running.spawn(async move {
+                        this.execute(job).await;
+                        drop(slot);
+                    });
+                }
+                Ok(None) => {
+                    drop(slot);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(this.config.poll_interval()) => {}
+                    }
+                }
+                Err(err) => {
+                    drop(slot);
+                    tracing::warn!(error = ?err, "could not claim a job");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(this.config.poll_interval()) => {}
+                    }
+                }
+            }
+        }
+        let drained = tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            running.abort_all();
+            while running.join_next().await.is_some() {}
+            match this.release_held().await {
+                Ok(n) => tracing::info!(released = n, "released unfinished jobs at shutdown"),
+                Err(err) => tracing::warn!(error = ?err, "could not release jobs at shutdown"),
+            }
+        }
+    }
+
+    fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(self.backend(), placeholders(self.backend(), sql), values)
+    }
+
+    async fn claim(&self) -> AppResult<Option<ClaimedJob>> {
+        let now = now_millis();
+        let mut values: Vec<Value> = vec![self.instance.clone().into(), now.into()];
+        let kinds: Vec<String> = self
+            .handlers
+            .keys()
+            .map(|kind| {
+                values.push(kind.to_string().into());
+                format!("${}", values.len())
+            })
+            .collect();
+        let lock = match self.backend() {
+            DbBackend::Postgres => "FOR UPDATE SKIP LOCKED",
+            _ => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', locked_by = $1, locked_at = $2, \
+             attempts = attempts + 1, updated_at = $2 \
+             WHERE state = 'queued' AND id = (SELECT id FROM jobs WHERE state = 'queued' \
+             AND run_at <= $2 AND kind IN ({}) ORDER BY run_at, created_at LIMIT 1 {lock}) \
+             RETURNING id, kind, payload, attempts, max_attempts",
+            kinds.join(", ")
+        );
+        let Some(row) = self.db.query_one_raw(self.statement(&sql, values)).await? else {
+            return Ok(None);
+        };
+        let payload: String = row.try_get("", "payload")?;
+        Ok(Some(ClaimedJob {
+            id: row.try_get("", "id")?,
+            kind: row.try_get("", "kind")?,
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+            attempt: row.try_get::<i32>("", "attempts")? as u32,
+            max_attempts: row.try_get::<i32>("", "max_attempts")? as u32,
+        }))
+    }
+
+    async fn execute(&self, job: ClaimedJob) {
+        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+            return;
+        };
+        let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
+        let outcome = AssertUnwindSafe(handler.run(&job).instrument(span))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(JobFailure::retry("the job panicked")));
+        let recorded = match outcome {
+            Ok(()) => {
+                metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "succeeded").increment(1);
+                self.finish(&job, state::SUCCEEDED, None, None).await
+            }
+            Err(failure) if failure.permanent || job.is_last_attempt() => {
+                tracing::warn!(job = %job.id, kind = %job.kind, error = %failure.message, "job is dead");
+                metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "dead").increment(1);
+                let recorded = self.finish(&job, state::DEAD, Some(&failure.message), None).await;
+                handler.on_dead(&job, &failure.message).await;
+                recorded
+            }
+            Err(failure) => {
+                let delay = self.backoff(job.attempt).max(failure.retry_after.unwrap_or_default());
+                tracing::info!(job = %job.id, kind = %job.kind, error = %failure.message, retry_in_ms = delay.as_millis() as u64, "job will be retried");
+                self.finish(&job, state::QUEUED, Some(&failure.message), Some(now_millis() + delay.as_millis() as i64))
+                    .await
+            }
+        };
+        if let Err(err) = recorded {
+            tracing::error!(job = %job.id, error = ?err, "could not record a job's outcome");
+        }
+    }
+
+    /// Exponential backoff with ±20 % jitter, so failed jobs do not retry in lockstep.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.config.backoff_ms as f64 * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
+        let capped = base.min(self.config.backoff_max_secs as f64 * 1000.0);
+        let jitter = rand::rng().random_range(0.8..1.2);
+        Duration::from_millis((capped * jitter) as u64)
+    }
+
+    /// Records an outcome, only while this instance still holds the job.
+    async fn finish(&self, job: &ClaimedJob, new_state: &str, error: Option<&str>, run_at: Option<i64>) -> AppResult<()> {
+        let sql = "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), \
+                   run_at = COALESCE($3, run_at), locked_by = NULL, locked_at = NULL, updated_at = $4 \
+                   WHERE id = $5 AND locked_by = $6";
+        let values: Vec<Value> = vec![
+            new_state.into(),
+            error.map(str::to_string).into(),
+            run_at.into(),
+            now_millis().into(),
+            job.id.clone().into(),
+            self.instance.clone().into(),
+        ];
+        self.db.execute_raw(self.statement(sql, values)).await?;
+        Ok(())
+    }
+
+    /// Jobs whose instance stopped answering (lease expired) go back to the queue, or die
+    /// if that was their last attempt.
+    async fn reclaim_abandoned(&self) -> AppResult<()> {
+        let cutoff = now_millis() - self.config.lease_secs as i64 * 1000;
+        let now = now_millis();
+        let dead = "UPDATE jobs SET state = 'dead', last_error = 'abandoned by its worker on the last attempt', \
+                    locked_by = NULL, locked_at = NULL, updated_at = $1 \
+                    WHERE state = 'running' AND locked_at < $2 AND attempts >= max_attempts";
+        self.db.execute_raw(self.statement(dead, vec![now.into(), cutoff.into()])).await?;
+        let requeue = "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_at = NULL, updated_at = $1 \
+                       WHERE state = 'running' AND locked_at < $2";
+        let requeued = self.db.execute_raw(self.statement(requeue, vec![now.into(), cutoff.into()])).await?;
+        if requeued.rows_affected() > 0 {
+            tracing::warn!(jobs = requeued.rows_affected(), "requeued jobs abandoned by a stopped instance");
+        }
+        Ok(())
+    }
+
+    /// At shutdown: what this instance still holds goes back, the unfinished attempt not
+    /// counted.
+    async fn release_held(&self) -> AppResult<u64> {
+        let sql = "UPDATE jobs SET state = 'queued', attempts = attempts - 1, locked_by = NULL, \
+                   locked_at = NULL, updated_at = $1 WHERE state = 'running' AND locked_by = $2";
+        let result = self
+            .db
+            .execute_raw(self.statement(sql, vec![now_millis().into(), self.instance.clone().into()]))
+            .await?;
+        Ok(result.rows_affected())
+    }
+}

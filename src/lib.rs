@@ -1,0 +1,185 @@
+//! Switchboard: one GraphQL server for meeting bots, AI agents on messengers, live chat,
+//! broadcasts and memorial media. [`build`] turns a [`Config`] into a running [`App`].
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod jobs;
+pub mod ops;
+pub mod providers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use axum::Router;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{Authenticator, JwtKeys};
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::graphql::AppSchema;
+use crate::jobs::{JobQueue, Worker};
+use crate::providers::ProviderHealth;
+
+pub use crate::error::{AppError, AppResult};
+
+/// The shared services every resolver, route and worker reaches.
+#[derive(Clone)]
+pub struct Services(Arc<ServicesInner>);
+
+pub struct ServicesInner {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub bus: EventBus,
+    pub jobs: JobQueue,
+    pub auth: Authenticator,
+    pub jwt: JwtKeys,
+    pub providers: Vec<ProviderHealth>,
+    /// Cancelled when the server stops; long-lived streams end on it.
+    pub shutdown: CancellationToken,
+}
+
+impl std::ops::Deref for Services {
+    type Target = ServicesInner;
+    fn deref(&self) -> &ServicesInner {
+        &self.0
+    }
+}
+
+/// What HTTP handlers hold: the services and the schema built on them.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub schema: AppSchema,
+}
+
+pub struct App {
+    pub state: AppState,
+    router: Router,
+    worker: Option<Worker>,
+    shutdown: CancellationToken,
+}
+
+/// Connects, migrates and wires everything; nothing runs until [`App::serve`].
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    config.validate()?;
+    config.prepare_dirs()?;
+    // reqwest is built without a default TLS provider; this process uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    ops::prometheus();
+
+    let (jwt, key_source) = JwtKeys::from_config(&config)?;
+    if let auth::jwt::KeySource::DevelopmentSecret(path) = &key_source {
+        tracing::warn!(path = %path.display(), "using the development JWT secret kept under the data directory: not for production");
+    }
+    if config.sandbox {
+        tracing::warn!("SANDBOX MODE: outside services are simulated; nothing is sent to a real provider");
+    }
+
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+
+    let shutdown = CancellationToken::new();
+    let bus = if config.is_postgres() {
+        EventBus::postgres(
+            config.events.buffer,
+            db.get_postgres_connection_pool().clone(),
+            &config.events.channel,
+            shutdown.clone(),
+        )
+        .await?
+    } else {
+        EventBus::local(config.events.buffer)
+    };
+    let jobs = JobQueue::new(db.clone());
+    let services = Services(Arc::new(ServicesInner {
+        providers: providers::health(&config),
+        auth: Authenticator::new(jwt.clone(), db.clone()),
+        jwt,
+        bus,
+        jobs: jobs.clone(),
+        db: db.clone(),
+        config: config.clone(),
+        shutdown: shutdown.clone(),
+    }));
+    let schema = graphql::build(services.clone(), &config.graphql);
+    let state = AppState { services, schema };
+
+    let worker = (!config.jobs.disabled).then(|| Worker::new(db, jobs, config.jobs.clone()));
+    let router = router(state.clone(), &config);
+    Ok(App { state, router, worker, shutdown })
+}
+
+fn router(state: AppState, config: &Config) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/graphql", get(graphql::transport::get).post(graphql::transport::post))
+        .route("/graphql/ws", get(graphql::transport::websocket))
+        .route("/graphql/sse", get(graphql::transport::sse_get).post(graphql::transport::sse_post))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/playground", get(playground))
+        .route_layer(axum::middleware::from_fn(ops::record_request))
+        .layer(RequestBodyLimitLayer::new(config.graphql.body_limit))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn playground() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("../playground/index.html"))
+}
+
+impl App {
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Cancel it to stop the server: requests in flight finish, jobs get their grace.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.state.services
+    }
+
+    /// Adds a job handler (each domain registers its own).
+    pub fn register_job(mut self, handler: Arc<dyn jobs::JobHandler>) -> Self {
+        self.worker = self.worker.map(|w| w.register(handler));
+        self
+    }
+
+    /// Serves until the shutdown token is cancelled, then drains.
+    pub async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.services.config.shutdown_grace_secs);
+        let worker = self.worker.map(|worker| tokio::spawn(worker.run(self.shutdown.clone(), grace)));
+        let shutdown = self.shutdown.clone();
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await?;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        Ok(())
+    }
+}
