@@ -1,0 +1,227 @@
+//! The test app builder: a real server on 127.0.0.1:0 over a fresh database (SQLite by
+//! default; a fresh Postgres schema when TEST_DATABASE_URL is set).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use switchboard::auth::Role;
+use switchboard::config::Config;
+use switchboard::jobs::JobHandler;
+use switchboard::Services;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// One database that one or more apps share.
+#[derive(Clone)]
+pub struct TestDb {
+    pub url: String,
+    pub dir: PathBuf,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("switchboard-test-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = match std::env::var("TEST_DATABASE_URL") {
+            Ok(base) if !base.is_empty() => {
+                let schema = format!("t_{}", &id[..16]);
+                let admin = sea_orm::Database::connect(base.clone()).await.expect("TEST_DATABASE_URL reachable");
+                use sea_orm::ConnectionTrait;
+                admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+                admin.close().await.ok();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{sep}options[search_path]={schema}")
+            }
+            _ => format!("sqlite://{}/switchboard.db?mode=rwc", dir.display()),
+        };
+        Self { url, dir }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+
+    pub fn config(&self) -> Config {
+        let mut config = Config::for_tests(&self.url, &self.dir);
+        // Every test database gets its own NOTIFY channel, so parallel tests stay apart.
+        config.events.channel = format!("ev_{}", uuid::Uuid::new_v4().simple());
+        config
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub services: Services,
+    pub schema: switchboard::graphql::AppSchema,
+    pub db: TestDb,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub struct Builder {
+    db: Option<TestDb>,
+    handlers: Vec<Arc<dyn JobHandler>>,
+    tweak: Option<Box<dyn FnOnce(&mut Config)>>,
+}
+
+impl TestApp {
+    pub fn builder() -> Builder {
+        Builder { db: None, handlers: vec![], tweak: None }
+    }
+
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn token(&self, sub: &str, org: &str, role: Role) -> String {
+        self.services.jwt.issue(sub, Some(org), role, 3600).unwrap()
+    }
+
+    pub fn admin(&self, org: &str) -> String {
+        self.token(&format!("admin-of-{org}"), org, Role::Admin)
+    }
+
+    /// POSTs a GraphQL request with an optional bearer credential; returns the JSON body.
+    pub async fn gql(&self, credential: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = reqwest::Client::new()
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "HTTP {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// Stops the server the way SIGTERM would, and waits for it to drain.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+
+    pub async fn ws(&self, protocol: &str) -> Ws {
+        let mut request = format!("ws://{}/graphql/ws", self.addr).into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        Ws { stream }
+    }
+}
+
+impl Builder {
+    pub fn db(mut self, db: &TestDb) -> Self {
+        self.db = Some(db.clone());
+        self
+    }
+
+    pub fn config(mut self, tweak: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.tweak = Some(Box::new(tweak));
+        self
+    }
+
+    pub fn job(mut self, handler: Arc<dyn JobHandler>) -> Self {
+        self.handlers.push(handler);
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let db = match self.db {
+            Some(db) => db,
+            None => TestDb::new().await,
+        };
+        let mut config = db.config();
+        if let Some(tweak) = self.tweak {
+            tweak(&mut config);
+        }
+        let mut app = switchboard::build(config).await.expect("app builds");
+        for handler in self.handlers {
+            app = app.register_job(handler);
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let services = app.services().clone();
+        let schema = app.state.schema.clone();
+        let shutdown = app.shutdown_token();
+        let handle = tokio::spawn(app.serve(listener));
+        TestApp { addr, services, schema, db, shutdown, handle }
+    }
+}
+
+pub struct Ws {
+    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+/// What the server sent next: a JSON message, or the close frame's code and reason.
+#[derive(Debug)]
+pub enum Frame {
+    Json(Value),
+    Closed(u16, String),
+}
+
+impl Ws {
+    pub async fn send(&mut self, message: Value) {
+        self.stream.send(Message::Text(message.to_string().into())).await.unwrap();
+    }
+
+    pub async fn next(&mut self) -> Frame {
+        loop {
+            let message = tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.next())
+                .await
+                .expect("a frame within 10 s");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if value["type"] == "ka" || value["type"] == "ping" {
+                        continue;
+                    }
+                    return Frame::Json(value);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return match frame {
+                        Some(frame) => Frame::Closed(frame.code.into(), frame.reason.to_string()),
+                        None => Frame::Closed(1005, String::new()),
+                    }
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Frame::Closed(1006, String::new()),
+            }
+        }
+    }
+
+    pub async fn next_json(&mut self) -> Value {
+        match self.next().await {
+            Frame::Json(value) => value,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// graphql-transport-ws handshake with the given connection_init payload.
+    pub async fn init(&mut self, payload: Value) -> Frame {
+        self.send(json!({ "type": "connection_init", "payload": payload })).await;
+        self.next().await
+    }
+}
+
+/// The `extensions.code` of the first error in a GraphQL response.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no error>")
+}
+
+impl Frame {
+    pub fn as_json(&self) -> &Value {
+        match self {
+            Frame::Json(value) => value,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+}

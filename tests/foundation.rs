@@ -1,0 +1,302 @@
+//! The foundation through the real server: auth, transports, limits, operations.
+
+mod common;
+
+use common::{error_code, Frame, TestApp};
+use serde_json::{json, Value};
+use switchboard::auth::jwt::Claims;
+use switchboard::auth::{JwtKeys, Role};
+
+const VIEWER_QUERY: &str = "{ viewer { userId organisationId role viaApiKey } }";
+
+#[tokio::test]
+async fn health_is_public_but_protected_fields_need_a_token() {
+    let app = TestApp::spawn().await;
+    let health = app.gql(None, "{ health { status sandbox database } }", json!({})).await;
+    assert_eq!(health["data"]["health"]["status"], "ok");
+    assert_eq!(health["data"]["health"]["database"], "up");
+
+    let anonymous = app.gql(None, VIEWER_QUERY, json!({})).await;
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+
+    let token = app.token("ann", "acme", Role::Manager);
+    let signed_in = app.gql(Some(&token), VIEWER_QUERY, json!({})).await;
+    assert_eq!(signed_in["data"]["viewer"], json!({"userId": "ann", "organisationId": "acme", "role": "MANAGER", "viaApiKey": false}));
+}
+
+#[tokio::test]
+async fn expired_garbage_and_wrongly_signed_tokens_are_refused_with_a_reason() {
+    let app = TestApp::spawn().await;
+    let now = chrono::Utc::now().timestamp();
+    let expired = app
+        .services
+        .jwt
+        .sign(&Claims { sub: "ann".into(), org: None, role: Some("admin".into()), exp: now - 600, iat: now - 1200 })
+        .unwrap();
+    let foreign = JwtKeys::hs256(b"some-other-installation-secret!!").issue("ann", None, Role::Admin, 600).unwrap();
+    for (token, reason) in [
+        (expired.as_str(), "token expired"),
+        ("not.a.jwt", "token is malformed"),
+        (foreign.as_str(), "token signature is not valid"),
+    ] {
+        let response = app.gql(Some(token), VIEWER_QUERY, json!({})).await;
+        assert_eq!(error_code(&response), "UNAUTHENTICATED", "{token}");
+        assert_eq!(response["errors"][0]["message"], reason);
+    }
+}
+
+#[tokio::test]
+async fn an_org_claim_absent_means_the_users_own_organisation() {
+    let app = TestApp::spawn().await;
+    let token = app.services.jwt.issue("solo", None, Role::Admin, 600).unwrap();
+    let response = app.gql(Some(&token), VIEWER_QUERY, json!({})).await;
+    assert_eq!(response["data"]["viewer"]["organisationId"], "solo");
+}
+
+const CREATE_KEY: &str = "mutation($name: String!) { createApiKey(name: $name, role: MANAGER) { secret apiKey { id prefix role } } }";
+
+#[tokio::test]
+async fn api_keys_are_shown_once_work_as_bearer_or_header_and_can_be_revoked() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("acme");
+    let created = app.gql(Some(&admin), CREATE_KEY, json!({"name": "crm sync"})).await;
+    let secret = created["data"]["createApiKey"]["secret"].as_str().unwrap().to_string();
+    let id = created["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("sb_"));
+    assert!(secret.starts_with(created["data"]["createApiKey"]["apiKey"]["prefix"].as_str().unwrap()));
+
+    let as_bearer = app.gql(Some(&secret), VIEWER_QUERY, json!({})).await;
+    assert_eq!(as_bearer["data"]["viewer"]["organisationId"], "acme");
+    assert_eq!(as_bearer["data"]["viewer"]["viaApiKey"], true);
+    let as_header: Value = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("x-api-key", &secret)
+        .json(&json!({"query": VIEWER_QUERY}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(as_header["data"]["viewer"]["role"], "MANAGER");
+
+    // The list never carries the secret.
+    let listed = app.gql(Some(&admin), "{ apiKeys { id name prefix } }", json!({})).await;
+    assert_eq!(listed["data"]["apiKeys"].as_array().unwrap().len(), 1);
+    assert!(!listed.to_string().contains(&secret));
+
+    let revoked = app
+        .gql(Some(&admin), "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }", json!({"id": id}))
+        .await;
+    assert!(revoked["data"]["revokeApiKey"]["revokedAt"].is_string());
+    let refused = app.gql(Some(&secret), VIEWER_QUERY, json!({})).await;
+    assert_eq!(error_code(&refused), "UNAUTHENTICATED");
+    assert_eq!(refused["errors"][0]["message"], "API key revoked");
+}
+
+#[tokio::test]
+async fn another_organisation_cannot_see_or_revoke_a_key_and_non_admins_cannot_make_one() {
+    let app = TestApp::spawn().await;
+    let created = app.gql(Some(&app.admin("acme")), CREATE_KEY, json!({"name": "acme key"})).await;
+    let id = created["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string();
+
+    let other = app.admin("globex");
+    let listed = app.gql(Some(&other), "{ apiKeys { id } }", json!({})).await;
+    assert_eq!(listed["data"]["apiKeys"], json!([]));
+    let revoke = app
+        .gql(Some(&other), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({"id": id}))
+        .await;
+    assert_eq!(error_code(&revoke), "NOT_FOUND");
+
+    let manager = app.token("mo", "acme", Role::Manager);
+    let denied = app.gql(Some(&manager), CREATE_KEY, json!({"name": "sneaky"})).await;
+    assert_eq!(error_code(&denied), "FORBIDDEN");
+    let viewer = app.token("vi", "acme", Role::Viewer);
+    let denied = app.gql(Some(&viewer), "{ apiKeys { id } }", json!({})).await;
+    assert_eq!(error_code(&denied), "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn depth_complexity_and_alias_limits_refuse_abusive_queries() {
+    let app = TestApp::builder()
+        .config(|c| {
+            c.graphql.max_depth = 2;
+            c.graphql.max_complexity = 4;
+            c.graphql.max_aliases = 3;
+        })
+        .spawn()
+        .await;
+    let deep = app.gql(None, "{ health { providers { name } } }", json!({})).await;
+    assert_eq!(error_code(&deep), "BAD_USER_INPUT");
+    assert!(deep["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{deep}");
+
+    let complex = app.gql(None, "{ health { status version sandbox database } }", json!({})).await;
+    assert!(complex["errors"][0]["message"].as_str().unwrap().contains("too complex"), "{complex}");
+
+    let aliased = app.gql(None, "{ a: health { status } b: health { status } c: health { status } d: health { status } }", json!({})).await;
+    assert_eq!(error_code(&aliased), "BAD_USER_INPUT");
+    assert!(aliased["errors"][0]["message"].as_str().unwrap().contains("aliases"), "{aliased}");
+
+    let fine = app.gql(None, "{ health { status } }", json!({})).await;
+    assert_eq!(fine["data"]["health"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off() {
+    let app = TestApp::builder().config(|c| c.graphql.introspection = false).spawn().await;
+    let response = app.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
+    assert!(response["data"]["__schema"].is_null(), "{response}");
+    let open = TestApp::spawn().await;
+    let response = open.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(response["data"]["__schema"]["queryType"]["name"], "QueryRoot");
+}
+
+#[tokio::test]
+async fn a_request_body_over_the_limit_is_refused_with_413() {
+    let app = TestApp::builder().config(|c| c.graphql.body_limit = 1024).spawn().await;
+    let padding = "x".repeat(4096);
+    let response = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .json(&json!({"query": format!("{{ health {{ status }} }} # {padding}")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn persisted_queries_are_registered_by_hash_then_served_by_hash_alone() {
+    let app = TestApp::spawn().await;
+    let query = "{ health { status } }";
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(query.as_bytes()));
+    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    let url = app.url("/graphql");
+    let post = |body: Value| {
+        let url = url.clone();
+        async move { reqwest::Client::new().post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let unknown = post(json!({"extensions": extensions})).await;
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+    let registered = post(json!({"query": query, "extensions": extensions})).await;
+    assert_eq!(registered["data"]["health"]["status"], "ok");
+    let by_hash = post(json!({"extensions": extensions})).await;
+    assert_eq!(by_hash["data"]["health"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn get_without_a_query_serves_graphiql_and_with_one_runs_it() {
+    let app = TestApp::spawn().await;
+    let page = reqwest::get(app.url("/graphql")).await.unwrap().text().await.unwrap();
+    assert!(page.contains("graphiql"), "GraphiQL page expected");
+    let answer: Value = reqwest::get(app.url("/graphql?query=%7B%20health%20%7B%20status%20%7D%20%7D"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["health"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn a_websocket_without_a_token_is_closed_with_4403() {
+    let app = TestApp::spawn().await;
+    let mut ws = app.ws("graphql-transport-ws").await;
+    match ws.init(json!({})).await {
+        Frame::Closed(code, reason) => {
+            assert_eq!(code, 4403);
+            assert!(reason.contains("token"), "{reason}");
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+    let mut ws = app.ws("graphql-transport-ws").await;
+    match ws.init(json!({"token": "garbage"})).await {
+        Frame::Closed(code, reason) => {
+            assert_eq!(code, 4403);
+            assert!(reason.contains("malformed"), "{reason}");
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_authenticated_in_connection_init_runs_operations_as_that_viewer() {
+    let app = TestApp::spawn().await;
+    let token = app.token("ann", "acme", Role::Admin);
+    for payload in [json!({"Authorization": format!("Bearer {token}")}), json!({"token": token})] {
+        let mut ws = app.ws("graphql-transport-ws").await;
+        assert_eq!(ws.init(payload).await.as_json()["type"], "connection_ack");
+        ws.send(json!({"id": "1", "type": "subscribe", "payload": {"query": VIEWER_QUERY}})).await;
+        let next = ws.next_json().await;
+        assert_eq!(next["type"], "next");
+        assert_eq!(next["payload"]["data"]["viewer"]["organisationId"], "acme");
+        assert_eq!(ws.next_json().await["type"], "complete");
+    }
+}
+
+#[tokio::test]
+async fn the_legacy_graphql_ws_protocol_is_spoken_too() {
+    let app = TestApp::spawn().await;
+    let token = app.token("ann", "acme", Role::Admin);
+    let mut ws = app.ws("graphql-ws").await;
+    assert_eq!(ws.init(json!({"token": token})).await.as_json()["type"], "connection_ack");
+    ws.send(json!({"id": "7", "type": "start", "payload": {"query": VIEWER_QUERY}})).await;
+    let data = ws.next_json().await;
+    assert_eq!(data["type"], "data");
+    assert_eq!(data["payload"]["data"]["viewer"]["userId"], "ann");
+
+    let mut refused = app.ws("graphql-ws").await;
+    let frame = refused.init(json!({})).await;
+    assert_eq!(frame.as_json()["type"], "connection_error");
+}
+
+#[tokio::test]
+async fn operations_run_over_server_sent_events_with_the_callers_token() {
+    let app = TestApp::spawn().await;
+    let token = app.token("ann", "acme", Role::Admin);
+    let body = reqwest::Client::new()
+        .post(app.url("/graphql/sse"))
+        .bearer_auth(&token)
+        .json(&json!({"query": VIEWER_QUERY}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("event: next"), "{body}");
+    assert!(body.contains("\"organisationId\":\"acme\""), "{body}");
+    assert!(body.contains("event: complete"), "{body}");
+}
+
+#[tokio::test]
+async fn operations_endpoints_answer_and_every_response_has_a_request_id() {
+    let app = TestApp::spawn().await;
+    let healthz = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(healthz.status(), 200);
+    assert!(healthz.headers().get("x-request-id").is_some());
+    let readyz: Value = reqwest::get(app.url("/readyz")).await.unwrap().json().await.unwrap();
+    assert_eq!(readyz["database"], "up");
+    app.gql(None, "{ health { status } }", json!({})).await;
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("switchboard_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("switchboard_http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(metrics.contains("switchboard_jobs{state=\"queued\"}"), "{metrics}");
+    // A request id sent by the caller is kept, so logs line up across services.
+    let echoed = reqwest::Client::new()
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
+}
+
+#[test]
+fn schema_graphql_matches_the_code() {
+    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql is checked in");
+    assert!(
+        checked_in == switchboard::graphql::sdl(),
+        "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
+    );
+}
