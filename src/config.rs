@@ -15,28 +15,53 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/switchboard.db?mode=rwc"
 #[derive(Args, Debug, Clone)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long = "bind", env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8000")]
+    #[arg(
+        long = "bind",
+        env = "SWITCHBOARD_BIND",
+        default_value = "127.0.0.1:8000"
+    )]
     pub bind: SocketAddr,
     /// SQLite (`sqlite://…`) or Postgres (`postgres://…`) database.
     #[arg(long = "database-url", env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
     /// Connections in the database pool.
-    #[arg(long = "database-max-connections", env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(
+        long = "database-max-connections",
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
     pub database_max_connections: u32,
     /// Use simulated outside services, and a development secret kept under the data directory.
     #[arg(long = "sandbox", env = "SWITCHBOARD_SANDBOX")]
     pub sandbox: bool,
     /// Where the embedded database, development secrets and local media live.
-    #[arg(long = "data-dir", env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long = "data-dir",
+        env = "SWITCHBOARD_DATA_DIR",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
     /// How outside services reach our webhooks.
-    #[arg(long = "public-base-url", env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8000")]
+    #[arg(
+        long = "public-base-url",
+        env = "PUBLIC_BASE_URL",
+        default_value = "http://127.0.0.1:8000"
+    )]
     pub public_base_url: Url,
     /// `pretty` or `json` log lines.
-    #[arg(long = "log-format", env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    #[arg(
+        long = "log-format",
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
     pub log_format: LogFormat,
     /// Seconds in-flight requests and jobs get to finish at shutdown.
-    #[arg(long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    #[arg(
+        long = "shutdown-grace-secs",
+        env = "SHUTDOWN_GRACE_SECS",
+        default_value_t = 10
+    )]
     pub shutdown_grace_secs: u64,
     #[command(flatten)]
     pub auth: AuthConfig,
@@ -69,13 +94,25 @@ pub struct AuthConfig {
 #[derive(Args, Debug, Clone)]
 pub struct GraphqlConfig {
     /// Deepest selection a query may nest.
-    #[arg(long = "graphql-max-depth", env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
+    #[arg(
+        long = "graphql-max-depth",
+        env = "GRAPHQL_MAX_DEPTH",
+        default_value_t = 12
+    )]
     pub max_depth: usize,
     /// Highest complexity (one per field, lists multiplied by `first`) a query may have.
-    #[arg(long = "graphql-max-complexity", env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
+    #[arg(
+        long = "graphql-max-complexity",
+        env = "GRAPHQL_MAX_COMPLEXITY",
+        default_value_t = 1000
+    )]
     pub max_complexity: usize,
     /// Most aliases a document may use.
-    #[arg(long = "graphql-max-aliases", env = "GRAPHQL_MAX_ALIASES", default_value_t = 30)]
+    #[arg(
+        long = "graphql-max-aliases",
+        env = "GRAPHQL_MAX_ALIASES",
+        default_value_t = 30
+    )]
     pub max_aliases: usize,
     /// Whether `__schema` / `__type` introspection is answered.
     #[arg(long = "graphql-introspection", env = "GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
@@ -88,20 +125,36 @@ pub struct GraphqlConfig {
 #[derive(Args, Debug, Clone)]
 pub struct JobsConfig {
     /// Jobs one instance runs at the same time.
-    #[arg(long = "jobs-concurrency", env = "JOBS_CONCURRENCY", default_value_t = 4)]
+    #[arg(
+        long = "jobs-concurrency",
+        env = "JOBS_CONCURRENCY",
+        default_value_t = 4
+    )]
     pub concurrency: usize,
     /// How often an idle worker looks for due jobs, in milliseconds.
     #[arg(long = "jobs-poll-ms", env = "JOBS_POLL_MS", default_value_t = 500)]
     pub poll_ms: u64,
     /// First retry delay in milliseconds; it doubles with every attempt.
-    #[arg(long = "jobs-backoff-ms", env = "JOBS_BACKOFF_MS", default_value_t = 2000)]
+    #[arg(
+        long = "jobs-backoff-ms",
+        env = "JOBS_BACKOFF_MS",
+        default_value_t = 2000
+    )]
     pub backoff_ms: u64,
     /// Longest retry delay, in seconds.
-    #[arg(long = "jobs-backoff-max-secs", env = "JOBS_BACKOFF_MAX_SECS", default_value_t = 600)]
+    #[arg(
+        long = "jobs-backoff-max-secs",
+        env = "JOBS_BACKOFF_MAX_SECS",
+        default_value_t = 600
+    )]
     pub backoff_max_secs: u64,
     /// A running job not finished after this many seconds is taken to be abandoned (its
     /// instance died) and runs again.
-    #[arg(long = "jobs-lease-secs", env = "JOBS_LEASE_SECS", default_value_t = 900)]
+    #[arg(
+        long = "jobs-lease-secs",
+        env = "JOBS_LEASE_SECS",
+        default_value_t = 900
+    )]
     pub lease_secs: u64,
     /// Run no jobs on this instance (it still enqueues them).
     #[arg(long = "jobs-disabled", env = "JOBS_DISABLED")]
@@ -114,7 +167,11 @@ pub struct EventsConfig {
     #[arg(long = "events-buffer", env = "EVENTS_BUFFER", default_value_t = 256)]
     pub buffer: usize,
     /// Postgres NOTIFY channel that carries events between instances.
-    #[arg(long = "events-channel", env = "EVENTS_CHANNEL", default_value = "switchboard_events")]
+    #[arg(
+        long = "events-channel",
+        env = "EVENTS_CHANNEL",
+        default_value = "switchboard_events"
+    )]
     pub channel: String,
 }
 
@@ -125,32 +182,61 @@ pub struct ProvidersConfig {
     #[arg(long = "bot-service-url", env = "BOT_SERVICE_URL")]
     pub bot_service_url: Option<Url>,
     /// `seed` (POST /bots/start) or `vexa` (POST /bots).
-    #[arg(long = "bot-service-kind", env = "BOT_SERVICE_KIND", value_enum, default_value = "seed")]
+    #[arg(
+        long = "bot-service-kind",
+        env = "BOT_SERVICE_KIND",
+        value_enum,
+        default_value = "seed"
+    )]
     pub bot_service_kind: BotServiceKind,
     /// Shared secret: sent to the bot service, and required on its callbacks to us.
-    #[arg(long = "bot-service-secret", env = "BOT_SERVICE_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "bot-service-secret",
+        env = "BOT_SERVICE_SECRET",
+        hide_env_values = true
+    )]
     pub bot_service_secret: Option<String>,
     /// OpenAI-compatible API base (chat completions).
-    #[arg(long = "openai-base-url", env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    #[arg(
+        long = "openai-base-url",
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
     pub openai_base_url: Url,
-    #[arg(long = "openai-api-key", env = "OPENAI_API_KEY", hide_env_values = true)]
+    #[arg(
+        long = "openai-api-key",
+        env = "OPENAI_API_KEY",
+        hide_env_values = true
+    )]
     pub openai_api_key: Option<String>,
     #[arg(long = "llm-model", env = "LLM_MODEL", default_value = "gpt-4o-mini")]
     pub llm_model: String,
     /// OpenAI-compatible transcription base; the OpenAI base when unset.
     #[arg(long = "transcription-base-url", env = "TRANSCRIPTION_BASE_URL")]
     pub transcription_base_url: Option<Url>,
-    #[arg(long = "transcription-model", env = "TRANSCRIPTION_MODEL", default_value = "whisper-1")]
+    #[arg(
+        long = "transcription-model",
+        env = "TRANSCRIPTION_MODEL",
+        default_value = "whisper-1"
+    )]
     pub transcription_model: String,
     #[arg(long = "jira-base-url", env = "JIRA_BASE_URL")]
     pub jira_base_url: Option<Url>,
     #[arg(long = "jira-email", env = "JIRA_EMAIL")]
     pub jira_email: Option<String>,
-    #[arg(long = "jira-api-token", env = "JIRA_API_TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "jira-api-token",
+        env = "JIRA_API_TOKEN",
+        hide_env_values = true
+    )]
     pub jira_api_token: Option<String>,
     #[arg(long = "jira-project-key", env = "JIRA_PROJECT_KEY")]
     pub jira_project_key: Option<String>,
-    #[arg(long = "jira-issue-type", env = "JIRA_ISSUE_TYPE", default_value = "Task")]
+    #[arg(
+        long = "jira-issue-type",
+        env = "JIRA_ISSUE_TYPE",
+        default_value = "Task"
+    )]
     pub jira_issue_type: String,
 }
 
@@ -162,7 +248,9 @@ pub enum BotServiceKind {
 
 impl ProvidersConfig {
     pub fn transcription_base(&self) -> &Url {
-        self.transcription_base_url.as_ref().unwrap_or(&self.openai_base_url)
+        self.transcription_base_url
+            .as_ref()
+            .unwrap_or(&self.openai_base_url)
     }
 
     /// Jira needs all four settings; some but not all is a mistake worth stopping for.
@@ -268,7 +356,9 @@ impl Config {
 }
 
 fn sqlite_file(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
@@ -283,7 +373,10 @@ mod tests {
             sqlite_file("sqlite://./data/x.db?mode=rwc").as_deref(),
             Some("./data/x.db")
         );
-        assert_eq!(sqlite_file("sqlite:/tmp/y.db").as_deref(), Some("/tmp/y.db"));
+        assert_eq!(
+            sqlite_file("sqlite:/tmp/y.db").as_deref(),
+            Some("/tmp/y.db")
+        );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
     }
 

@@ -93,7 +93,6 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
-
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
         let mut gql = async_graphql::Error::new(err.client_message());

@@ -83,7 +83,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         tracing::warn!(path = %path.display(), "using the development JWT secret kept under the data directory: not for production");
     }
     if config.sandbox {
-        tracing::warn!("SANDBOX MODE: outside services are simulated; nothing is sent to a real provider");
+        tracing::warn!(
+            "SANDBOX MODE: outside services are simulated; nothing is sent to a real provider"
+        );
     }
 
     let db = db::connect(&config).await?;
@@ -117,7 +119,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
     let worker = (!config.jobs.disabled).then(|| Worker::new(db, jobs, config.jobs.clone()));
     let router = router(state.clone(), &config);
-    Ok(App { state, router, worker, shutdown })
+    Ok(App {
+        state,
+        router,
+        worker,
+        shutdown,
+    })
 }
 
 fn router(state: AppState, config: &Config) -> Router {
@@ -172,7 +179,9 @@ impl App {
     /// Serves until the shutdown token is cancelled, then drains.
     pub async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.services.config.shutdown_grace_secs);
-        let worker = self.worker.map(|worker| tokio::spawn(worker.run(self.shutdown.clone(), grace)));
+        let worker = self
+            .worker
+            .map(|worker| tokio::spawn(worker.run(self.shutdown.clone(), grace)));
         let shutdown = self.shutdown.clone();
         axum::serve(listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

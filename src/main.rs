@@ -5,7 +5,11 @@ use switchboard::auth::{JwtKeys, Role};
 use switchboard::config::Config;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "GraphQL server for AI-driven conversations")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "GraphQL server for AI-driven conversations"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -71,7 +75,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", switchboard::graphql::sdl());
             Ok(())
         }
-        Command::Token { sub, org, role, ttl } => {
+        Command::Token {
+            sub,
+            org,
+            role,
+            ttl,
+        } => {
             let role = Role::parse(&role).map_err(|e| anyhow::anyhow!(e.message().to_string()))?;
             if ttl <= 0 {
                 anyhow::bail!("--ttl must be positive");
@@ -105,10 +114,11 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

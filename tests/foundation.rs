@@ -12,7 +12,9 @@ const VIEWER_QUERY: &str = "{ viewer { userId organisationId role viaApiKey } }"
 #[tokio::test]
 async fn health_is_public_but_protected_fields_need_a_token() {
     let app = TestApp::spawn().await;
-    let health = app.gql(None, "{ health { status sandbox database } }", json!({})).await;
+    let health = app
+        .gql(None, "{ health { status sandbox database } }", json!({}))
+        .await;
     assert_eq!(health["data"]["health"]["status"], "ok");
     assert_eq!(health["data"]["health"]["database"], "up");
 
@@ -21,7 +23,10 @@ async fn health_is_public_but_protected_fields_need_a_token() {
 
     let token = app.token("ann", "acme", Role::Manager);
     let signed_in = app.gql(Some(&token), VIEWER_QUERY, json!({})).await;
-    assert_eq!(signed_in["data"]["viewer"], json!({"userId": "ann", "organisationId": "acme", "role": "MANAGER", "viaApiKey": false}));
+    assert_eq!(
+        signed_in["data"]["viewer"],
+        json!({"userId": "ann", "organisationId": "acme", "role": "MANAGER", "viaApiKey": false})
+    );
 }
 
 #[tokio::test]
@@ -31,9 +36,17 @@ async fn expired_garbage_and_wrongly_signed_tokens_are_refused_with_a_reason() {
     let expired = app
         .services
         .jwt
-        .sign(&Claims { sub: "ann".into(), org: None, role: Some("admin".into()), exp: now - 600, iat: now - 1200 })
+        .sign(&Claims {
+            sub: "ann".into(),
+            org: None,
+            role: Some("admin".into()),
+            exp: now - 600,
+            iat: now - 1200,
+        })
         .unwrap();
-    let foreign = JwtKeys::hs256(b"some-other-installation-secret!!").issue("ann", None, Role::Admin, 600).unwrap();
+    let foreign = JwtKeys::hs256(b"some-other-installation-secret!!")
+        .issue("ann", None, Role::Admin, 600)
+        .unwrap();
     for (token, reason) in [
         (expired.as_str(), "token expired"),
         ("not.a.jwt", "token is malformed"),
@@ -48,7 +61,11 @@ async fn expired_garbage_and_wrongly_signed_tokens_are_refused_with_a_reason() {
 #[tokio::test]
 async fn an_org_claim_absent_means_the_users_own_organisation() {
     let app = TestApp::spawn().await;
-    let token = app.services.jwt.issue("solo", None, Role::Admin, 600).unwrap();
+    let token = app
+        .services
+        .jwt
+        .issue("solo", None, Role::Admin, 600)
+        .unwrap();
     let response = app.gql(Some(&token), VIEWER_QUERY, json!({})).await;
     assert_eq!(response["data"]["viewer"]["organisationId"], "solo");
 }
@@ -59,11 +76,23 @@ const CREATE_KEY: &str = "mutation($name: String!) { createApiKey(name: $name, r
 async fn api_keys_are_shown_once_work_as_bearer_or_header_and_can_be_revoked() {
     let app = TestApp::spawn().await;
     let admin = app.admin("acme");
-    let created = app.gql(Some(&admin), CREATE_KEY, json!({"name": "crm sync"})).await;
-    let secret = created["data"]["createApiKey"]["secret"].as_str().unwrap().to_string();
-    let id = created["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string();
+    let created = app
+        .gql(Some(&admin), CREATE_KEY, json!({"name": "crm sync"}))
+        .await;
+    let secret = created["data"]["createApiKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = created["data"]["createApiKey"]["apiKey"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(secret.starts_with("sb_"));
-    assert!(secret.starts_with(created["data"]["createApiKey"]["apiKey"]["prefix"].as_str().unwrap()));
+    assert!(secret.starts_with(
+        created["data"]["createApiKey"]["apiKey"]["prefix"]
+            .as_str()
+            .unwrap()
+    ));
 
     let as_bearer = app.gql(Some(&secret), VIEWER_QUERY, json!({})).await;
     assert_eq!(as_bearer["data"]["viewer"]["organisationId"], "acme");
@@ -81,12 +110,18 @@ async fn api_keys_are_shown_once_work_as_bearer_or_header_and_can_be_revoked() {
     assert_eq!(as_header["data"]["viewer"]["role"], "MANAGER");
 
     // The list never carries the secret.
-    let listed = app.gql(Some(&admin), "{ apiKeys { id name prefix } }", json!({})).await;
+    let listed = app
+        .gql(Some(&admin), "{ apiKeys { id name prefix } }", json!({}))
+        .await;
     assert_eq!(listed["data"]["apiKeys"].as_array().unwrap().len(), 1);
     assert!(!listed.to_string().contains(&secret));
 
     let revoked = app
-        .gql(Some(&admin), "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }", json!({"id": id}))
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }",
+            json!({"id": id}),
+        )
         .await;
     assert!(revoked["data"]["revokeApiKey"]["revokedAt"].is_string());
     let refused = app.gql(Some(&secret), VIEWER_QUERY, json!({})).await;
@@ -97,22 +132,39 @@ async fn api_keys_are_shown_once_work_as_bearer_or_header_and_can_be_revoked() {
 #[tokio::test]
 async fn another_organisation_cannot_see_or_revoke_a_key_and_non_admins_cannot_make_one() {
     let app = TestApp::spawn().await;
-    let created = app.gql(Some(&app.admin("acme")), CREATE_KEY, json!({"name": "acme key"})).await;
-    let id = created["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string();
+    let created = app
+        .gql(
+            Some(&app.admin("acme")),
+            CREATE_KEY,
+            json!({"name": "acme key"}),
+        )
+        .await;
+    let id = created["data"]["createApiKey"]["apiKey"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let other = app.admin("globex");
     let listed = app.gql(Some(&other), "{ apiKeys { id } }", json!({})).await;
     assert_eq!(listed["data"]["apiKeys"], json!([]));
     let revoke = app
-        .gql(Some(&other), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({"id": id}))
+        .gql(
+            Some(&other),
+            "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+            json!({"id": id}),
+        )
         .await;
     assert_eq!(error_code(&revoke), "NOT_FOUND");
 
     let manager = app.token("mo", "acme", Role::Manager);
-    let denied = app.gql(Some(&manager), CREATE_KEY, json!({"name": "sneaky"})).await;
+    let denied = app
+        .gql(Some(&manager), CREATE_KEY, json!({"name": "sneaky"}))
+        .await;
     assert_eq!(error_code(&denied), "FORBIDDEN");
     let viewer = app.token("vi", "acme", Role::Viewer);
-    let denied = app.gql(Some(&viewer), "{ apiKeys { id } }", json!({})).await;
+    let denied = app
+        .gql(Some(&viewer), "{ apiKeys { id } }", json!({}))
+        .await;
     assert_eq!(error_code(&denied), "FORBIDDEN");
 }
 
@@ -126,16 +178,42 @@ async fn depth_complexity_and_alias_limits_refuse_abusive_queries() {
         })
         .spawn()
         .await;
-    let deep = app.gql(None, "{ health { providers { name } } }", json!({})).await;
+    let deep = app
+        .gql(None, "{ health { providers { name } } }", json!({}))
+        .await;
     assert_eq!(error_code(&deep), "BAD_USER_INPUT");
-    assert!(deep["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{deep}");
+    assert!(
+        deep["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{deep}"
+    );
 
-    let complex = app.gql(None, "{ health { status version sandbox database } }", json!({})).await;
-    assert!(complex["errors"][0]["message"].as_str().unwrap().contains("too complex"), "{complex}");
+    let complex = app
+        .gql(
+            None,
+            "{ health { status version sandbox database } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        complex["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex"),
+        "{complex}"
+    );
 
     let aliased = app.gql(None, "{ a: health { status } b: health { status } c: health { status } d: health { status } }", json!({})).await;
     assert_eq!(error_code(&aliased), "BAD_USER_INPUT");
-    assert!(aliased["errors"][0]["message"].as_str().unwrap().contains("aliases"), "{aliased}");
+    assert!(
+        aliased["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliases"),
+        "{aliased}"
+    );
 
     let fine = app.gql(None, "{ health { status } }", json!({})).await;
     assert_eq!(fine["data"]["health"]["status"], "ok");
@@ -143,17 +221,30 @@ async fn depth_complexity_and_alias_limits_refuse_abusive_queries() {
 
 #[tokio::test]
 async fn introspection_can_be_switched_off() {
-    let app = TestApp::builder().config(|c| c.graphql.introspection = false).spawn().await;
-    let response = app.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
+    let app = TestApp::builder()
+        .config(|c| c.graphql.introspection = false)
+        .spawn()
+        .await;
+    let response = app
+        .gql(None, "{ __schema { queryType { name } } }", json!({}))
+        .await;
     assert!(response["data"]["__schema"].is_null(), "{response}");
     let open = TestApp::spawn().await;
-    let response = open.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
-    assert_eq!(response["data"]["__schema"]["queryType"]["name"], "QueryRoot");
+    let response = open
+        .gql(None, "{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(
+        response["data"]["__schema"]["queryType"]["name"],
+        "QueryRoot"
+    );
 }
 
 #[tokio::test]
 async fn a_request_body_over_the_limit_is_refused_with_413() {
-    let app = TestApp::builder().config(|c| c.graphql.body_limit = 1024).spawn().await;
+    let app = TestApp::builder()
+        .config(|c| c.graphql.body_limit = 1024)
+        .spawn()
+        .await;
     let padding = "x".repeat(4096);
     let response = reqwest::Client::new()
         .post(app.url("/graphql"))
@@ -173,7 +264,17 @@ async fn persisted_queries_are_registered_by_hash_then_served_by_hash_alone() {
     let url = app.url("/graphql");
     let post = |body: Value| {
         let url = url.clone();
-        async move { reqwest::Client::new().post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
     };
     let unknown = post(json!({"extensions": extensions})).await;
     assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
@@ -186,14 +287,20 @@ async fn persisted_queries_are_registered_by_hash_then_served_by_hash_alone() {
 #[tokio::test]
 async fn get_without_a_query_serves_graphiql_and_with_one_runs_it() {
     let app = TestApp::spawn().await;
-    let page = reqwest::get(app.url("/graphql")).await.unwrap().text().await.unwrap();
-    assert!(page.contains("graphiql"), "GraphiQL page expected");
-    let answer: Value = reqwest::get(app.url("/graphql?query=%7B%20health%20%7B%20status%20%7D%20%7D"))
+    let page = reqwest::get(app.url("/graphql"))
         .await
         .unwrap()
-        .json()
+        .text()
         .await
         .unwrap();
+    assert!(page.contains("graphiql"), "GraphiQL page expected");
+    let answer: Value =
+        reqwest::get(app.url("/graphql?query=%7B%20health%20%7B%20status%20%7D%20%7D"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert_eq!(answer["data"]["health"]["status"], "ok");
 }
 
@@ -222,10 +329,14 @@ async fn a_websocket_without_a_token_is_closed_with_4403() {
 async fn a_websocket_authenticated_in_connection_init_runs_operations_as_that_viewer() {
     let app = TestApp::spawn().await;
     let token = app.token("ann", "acme", Role::Admin);
-    for payload in [json!({"Authorization": format!("Bearer {token}")}), json!({"token": token})] {
+    for payload in [
+        json!({"Authorization": format!("Bearer {token}")}),
+        json!({"token": token}),
+    ] {
         let mut ws = app.ws("graphql-transport-ws").await;
         assert_eq!(ws.init(payload).await.as_json()["type"], "connection_ack");
-        ws.send(json!({"id": "1", "type": "subscribe", "payload": {"query": VIEWER_QUERY}})).await;
+        ws.send(json!({"id": "1", "type": "subscribe", "payload": {"query": VIEWER_QUERY}}))
+            .await;
         let next = ws.next_json().await;
         assert_eq!(next["type"], "next");
         assert_eq!(next["payload"]["data"]["viewer"]["organisationId"], "acme");
@@ -238,8 +349,12 @@ async fn the_legacy_graphql_ws_protocol_is_spoken_too() {
     let app = TestApp::spawn().await;
     let token = app.token("ann", "acme", Role::Admin);
     let mut ws = app.ws("graphql-ws").await;
-    assert_eq!(ws.init(json!({"token": token})).await.as_json()["type"], "connection_ack");
-    ws.send(json!({"id": "7", "type": "start", "payload": {"query": VIEWER_QUERY}})).await;
+    assert_eq!(
+        ws.init(json!({"token": token})).await.as_json()["type"],
+        "connection_ack"
+    );
+    ws.send(json!({"id": "7", "type": "start", "payload": {"query": VIEWER_QUERY}}))
+        .await;
     let data = ws.next_json().await;
     assert_eq!(data["type"], "data");
     assert_eq!(data["payload"]["data"]["viewer"]["userId"], "ann");
@@ -274,13 +389,32 @@ async fn operations_endpoints_answer_and_every_response_has_a_request_id() {
     let healthz = reqwest::get(app.url("/healthz")).await.unwrap();
     assert_eq!(healthz.status(), 200);
     assert!(healthz.headers().get("x-request-id").is_some());
-    let readyz: Value = reqwest::get(app.url("/readyz")).await.unwrap().json().await.unwrap();
+    let readyz: Value = reqwest::get(app.url("/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(readyz["database"], "up");
     app.gql(None, "{ health { status } }", json!({})).await;
-    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("switchboard_http_requests_total"), "{metrics}");
-    assert!(metrics.contains("switchboard_http_request_duration_seconds_bucket"), "{metrics}");
-    assert!(metrics.contains("switchboard_jobs{state=\"queued\"}"), "{metrics}");
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_http_requests_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchboard_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchboard_jobs{state=\"queued\"}"),
+        "{metrics}"
+    );
     // A request id sent by the caller is kept, so logs line up across services.
     let echoed = reqwest::Client::new()
         .get(app.url("/healthz"))
@@ -293,8 +427,9 @@ async fn operations_endpoints_answer_and_every_response_has_a_request_id() {
 
 #[test]
 fn schema_graphql_matches_the_code() {
-    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
-        .expect("schema.graphql is checked in");
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+            .expect("schema.graphql is checked in");
     assert!(
         checked_in == switchboard::graphql::sdl(),
         "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"

@@ -27,7 +27,11 @@ impl JobHandler for Flaky {
     async fn run(&self, _job: &ClaimedJob) -> Result<(), JobFailure> {
         let run = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
         if run <= self.failures {
-            Err(JobFailure { message: format!("failure {run}"), retry_after: self.retry_after, permanent: false })
+            Err(JobFailure {
+                message: format!("failure {run}"),
+                retry_after: self.retry_after,
+                permanent: false,
+            })
         } else {
             Ok(())
         }
@@ -36,10 +40,23 @@ impl JobHandler for Flaky {
 
 fn flaky(kind: &'static str, failures: u32) -> (Arc<Flaky>, Arc<AtomicU32>) {
     let runs = Arc::new(AtomicU32::new(0));
-    (Arc::new(Flaky { kind, failures, runs: runs.clone(), retry_after: None }), runs)
+    (
+        Arc::new(Flaky {
+            kind,
+            failures,
+            runs: runs.clone(),
+            retry_after: None,
+        }),
+        runs,
+    )
 }
 
-async fn wait_for(app: &TestApp, id: &str, what: &str, done: impl Fn(&switchboard::jobs::Job) -> bool) -> switchboard::jobs::Job {
+async fn wait_for(
+    app: &TestApp,
+    id: &str,
+    what: &str,
+    done: impl Fn(&switchboard::jobs::Job) -> bool,
+) -> switchboard::jobs::Job {
     for _ in 0..400 {
         let job = app.services.jobs.get(id).await.unwrap().unwrap();
         if done(&job) {
@@ -58,7 +75,12 @@ async fn wait_for_state(app: &TestApp, id: &str, wanted: &str) -> switchboard::j
 async fn a_job_that_fails_twice_then_succeeds_is_retried_to_success() {
     let (handler, runs) = flaky("test.flaky", 2);
     let app = TestApp::builder().job(handler).spawn().await;
-    let id = app.services.jobs.enqueue(NewJob::new("test.flaky", serde_json::json!({})).unwrap()).await.unwrap();
+    let id = app
+        .services
+        .jobs
+        .enqueue(NewJob::new("test.flaky", serde_json::json!({})).unwrap())
+        .await
+        .unwrap();
     let job = wait_for_state(&app, &id, state::SUCCEEDED).await;
     assert_eq!(runs.load(Ordering::SeqCst), 3);
     assert_eq!(job.attempts, 3);
@@ -72,13 +94,21 @@ async fn a_job_out_of_attempts_is_dead_with_its_last_error() {
     let id = app
         .services
         .jobs
-        .enqueue(NewJob::new("test.doomed", serde_json::json!({})).unwrap().max_attempts(3))
+        .enqueue(
+            NewJob::new("test.doomed", serde_json::json!({}))
+                .unwrap()
+                .max_attempts(3),
+        )
         .await
         .unwrap();
     let job = wait_for_state(&app, &id, state::DEAD).await;
     assert_eq!(job.last_error.as_deref(), Some("failure 3"));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(runs.load(Ordering::SeqCst), 3, "a dead job is not run again");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        3,
+        "a dead job is not run again"
+    );
 }
 
 #[tokio::test]
@@ -91,10 +121,22 @@ async fn a_providers_retry_after_is_honoured_over_the_shorter_backoff() {
         retry_after: Some(Duration::from_secs(1)),
     });
     let app = TestApp::builder().job(handler).spawn().await;
-    let id = app.services.jobs.enqueue(NewJob::new("test.limited", 1).unwrap()).await.unwrap();
-    let job = wait_for(&app, &id, "queued for a retry", |job| job.state == state::QUEUED && job.attempts == 1).await;
+    let id = app
+        .services
+        .jobs
+        .enqueue(NewJob::new("test.limited", 1).unwrap())
+        .await
+        .unwrap();
+    let job = wait_for(&app, &id, "queued for a retry", |job| {
+        job.state == state::QUEUED && job.attempts == 1
+    })
+    .await;
     let failed_at = job.updated_at;
-    assert!(job.run_at - failed_at >= 1000, "next run {} ms after the failure", job.run_at - failed_at);
+    assert!(
+        job.run_at - failed_at >= 1000,
+        "next run {} ms after the failure",
+        job.run_at - failed_at
+    );
     let done = wait_for_state(&app, &id, state::SUCCEEDED).await;
     assert!(done.updated_at - failed_at >= 1000);
     assert_eq!(runs.load(Ordering::SeqCst), 2);
@@ -104,12 +146,25 @@ async fn a_providers_retry_after_is_honoured_over_the_shorter_backoff() {
 async fn a_job_enqueued_before_a_restart_runs_exactly_once_after_it() {
     let db = TestDb::new().await;
     // The first instance takes jobs in but runs none (as if it stopped right after).
-    let before = TestApp::builder().db(&db).config(|c| c.jobs.disabled = true).spawn().await;
-    let id = before.services.jobs.enqueue(NewJob::new("test.once", "payload").unwrap()).await.unwrap();
+    let before = TestApp::builder()
+        .db(&db)
+        .config(|c| c.jobs.disabled = true)
+        .spawn()
+        .await;
+    let id = before
+        .services
+        .jobs
+        .enqueue(NewJob::new("test.once", "payload").unwrap())
+        .await
+        .unwrap();
     before.stop().await;
 
     let (handler, runs) = flaky("test.once", 0);
-    let after = TestApp::builder().db(&db).job(handler.clone()).spawn().await;
+    let after = TestApp::builder()
+        .db(&db)
+        .job(handler.clone())
+        .spawn()
+        .await;
     let second = TestApp::builder().db(&db).job(handler).spawn().await;
     wait_for_state(&after, &id, state::SUCCEEDED).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -121,12 +176,25 @@ async fn a_job_enqueued_before_a_restart_runs_exactly_once_after_it() {
 async fn many_jobs_across_two_instances_each_run_exactly_once() {
     let db = TestDb::new().await;
     let (handler, runs) = flaky("test.many", 0);
-    let a = TestApp::builder().db(&db).job(handler.clone()).spawn().await;
+    let a = TestApp::builder()
+        .db(&db)
+        .job(handler.clone())
+        .spawn()
+        .await;
     let b = TestApp::builder().db(&db).job(handler).spawn().await;
     let mut ids = vec![];
     for n in 0..40 {
-        let queue = if n % 2 == 0 { &a.services.jobs } else { &b.services.jobs };
-        ids.push(queue.enqueue(NewJob::new("test.many", n).unwrap()).await.unwrap());
+        let queue = if n % 2 == 0 {
+            &a.services.jobs
+        } else {
+            &b.services.jobs
+        };
+        ids.push(
+            queue
+                .enqueue(NewJob::new("test.many", n).unwrap())
+                .await
+                .unwrap(),
+        );
     }
     for id in &ids {
         wait_for_state(&a, id, state::SUCCEEDED).await;
@@ -137,9 +205,30 @@ async fn many_jobs_across_two_instances_each_run_exactly_once() {
 
 #[tokio::test]
 async fn a_unique_key_enqueues_one_job_however_often_it_is_asked() {
-    let app = TestApp::builder().config(|c| c.jobs.disabled = true).spawn().await;
-    let first = app.services.jobs.enqueue(NewJob::new("test.unique", 1).unwrap().unique_key("bot-1:pipeline")).await.unwrap();
-    let again = app.services.jobs.enqueue(NewJob::new("test.unique", 2).unwrap().unique_key("bot-1:pipeline")).await.unwrap();
+    let app = TestApp::builder()
+        .config(|c| c.jobs.disabled = true)
+        .spawn()
+        .await;
+    let first = app
+        .services
+        .jobs
+        .enqueue(
+            NewJob::new("test.unique", 1)
+                .unwrap()
+                .unique_key("bot-1:pipeline"),
+        )
+        .await
+        .unwrap();
+    let again = app
+        .services
+        .jobs
+        .enqueue(
+            NewJob::new("test.unique", 2)
+                .unwrap()
+                .unique_key("bot-1:pipeline"),
+        )
+        .await
+        .unwrap();
     assert_eq!(first, again);
 }
 
@@ -160,8 +249,18 @@ impl JobHandler for Slow {
 #[tokio::test]
 async fn shutdown_releases_a_job_still_running_without_spending_its_attempt() {
     let db = TestDb::new().await;
-    let app = TestApp::builder().db(&db).job(Arc::new(Slow)).config(|c| c.shutdown_grace_secs = 0).spawn().await;
-    let id = app.services.jobs.enqueue(NewJob::new("test.slow", 1).unwrap()).await.unwrap();
+    let app = TestApp::builder()
+        .db(&db)
+        .job(Arc::new(Slow))
+        .config(|c| c.shutdown_grace_secs = 0)
+        .spawn()
+        .await;
+    let id = app
+        .services
+        .jobs
+        .enqueue(NewJob::new("test.slow", 1).unwrap())
+        .await
+        .unwrap();
     wait_for_state(&app, &id, state::RUNNING).await;
     let jobs = app.services.jobs.clone();
     app.stop().await;
@@ -174,15 +273,35 @@ async fn shutdown_releases_a_job_still_running_without_spending_its_attempt() {
 #[tokio::test]
 async fn a_job_abandoned_by_a_dead_instance_is_taken_again_after_its_lease() {
     let db = TestDb::new().await;
-    let crashed = TestApp::builder().db(&db).job(Arc::new(Slow)).config(|c| c.shutdown_grace_secs = 3600).spawn().await;
-    let id = crashed.services.jobs.enqueue(NewJob::new("test.lease", 1).unwrap()).await.unwrap();
+    let crashed = TestApp::builder()
+        .db(&db)
+        .job(Arc::new(Slow))
+        .config(|c| c.shutdown_grace_secs = 3600)
+        .spawn()
+        .await;
+    let id = crashed
+        .services
+        .jobs
+        .enqueue(NewJob::new("test.lease", 1).unwrap())
+        .await
+        .unwrap();
     // Mark it as held by an instance that no longer exists, long ago.
     use sea_orm::{ConnectionTrait, Statement};
     let backend = crashed.services.db.get_database_backend();
     let sql = "UPDATE jobs SET state = 'running', locked_by = 'gone', locked_at = 0, attempts = 1";
-    crashed.services.db.execute_raw(Statement::from_string(backend, sql)).await.unwrap();
+    crashed
+        .services
+        .db
+        .execute_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap();
     let (handler, runs) = flaky("test.lease", 0);
-    let rescuer = TestApp::builder().db(&db).job(handler).config(|c| c.jobs.lease_secs = 1).spawn().await;
+    let rescuer = TestApp::builder()
+        .db(&db)
+        .job(handler)
+        .config(|c| c.jobs.lease_secs = 1)
+        .spawn()
+        .await;
     wait_for_state(&rescuer, &id, state::SUCCEEDED).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }

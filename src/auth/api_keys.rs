@@ -59,11 +59,18 @@ fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-pub async fn create(db: &DatabaseConnection, viewer: &Viewer, name: &str, role: Role) -> AppResult<IssuedKey> {
+pub async fn create(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    name: &str,
+    role: Role,
+) -> AppResult<IssuedKey> {
     viewer.require(Role::Admin)?;
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(AppError::BadInput("name must be 1 to 100 characters".into()));
+        return Err(AppError::BadInput(
+            "name must be 1 to 100 characters".into(),
+        ));
     }
     let secret = format!("{KEY_PREFIX}{}", random_token(40));
     let key = entity::ActiveModel {

@@ -55,7 +55,8 @@ impl JwtKeys {
     }
 
     pub fn rs256(public_pem: &[u8]) -> anyhow::Result<Self> {
-        let decoding = DecodingKey::from_rsa_pem(public_pem).context("JWT_PUBLIC_KEY is not an RSA public key in PEM")?;
+        let decoding = DecodingKey::from_rsa_pem(public_pem)
+            .context("JWT_PUBLIC_KEY is not an RSA public key in PEM")?;
         Ok(Self::build(decoding, None, Algorithm::RS256))
     }
 
@@ -89,20 +90,31 @@ impl JwtKeys {
         }
         let path = config.data_dir.join(DEV_SECRET_FILE);
         let secret = load_or_create_secret(&path)?;
-        Ok((Self::hs256(secret.as_bytes()), KeySource::DevelopmentSecret(path)))
+        Ok((
+            Self::hs256(secret.as_bytes()),
+            KeySource::DevelopmentSecret(path),
+        ))
     }
 
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        let key = self
-            .inner
-            .encoding
-            .as_ref()
-            .context("tokens can only be signed with an HS256 secret (JWT_SECRET or the sandbox secret)")?;
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, key)?)
+        let key = self.inner.encoding.as_ref().context(
+            "tokens can only be signed with an HS256 secret (JWT_SECRET or the sandbox secret)",
+        )?;
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            key,
+        )?)
     }
 
     /// Issues a token for `sub` in `org` with `role`, valid for `ttl_secs`.
-    pub fn issue(&self, sub: &str, org: Option<&str>, role: Role, ttl_secs: i64) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        sub: &str,
+        org: Option<&str>,
+        role: Role,
+        ttl_secs: i64,
+    ) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         self.sign(&Claims {
             sub: sub.to_string(),
@@ -114,31 +126,40 @@ impl JwtKeys {
     }
 
     pub fn verify(&self, token: &str) -> AppResult<Viewer> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
-            .map_err(|err| {
-                AppError::Unauthenticated(
-                    match err.kind() {
-                        ErrorKind::ExpiredSignature => "token expired",
-                        ErrorKind::InvalidSignature => "token signature is not valid",
-                        ErrorKind::InvalidAlgorithm => "token is signed with the wrong algorithm",
-                        ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim (sub, exp)",
-                        ErrorKind::ImmatureSignature => "token is not valid yet",
-                        _ => "token is malformed",
-                    }
-                    .to_string(),
-                )
-            })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
+                .map_err(|err| {
+                    AppError::Unauthenticated(
+                        match err.kind() {
+                            ErrorKind::ExpiredSignature => "token expired",
+                            ErrorKind::InvalidSignature => "token signature is not valid",
+                            ErrorKind::InvalidAlgorithm => {
+                                "token is signed with the wrong algorithm"
+                            }
+                            ErrorKind::MissingRequiredClaim(_) => {
+                                "token lacks a required claim (sub, exp)"
+                            }
+                            ErrorKind::ImmatureSignature => "token is not valid yet",
+                            _ => "token is malformed",
+                        }
+                        .to_string(),
+                    )
+                })?;
         let claims = data.claims;
         if claims.sub.is_empty() {
             return Err(AppError::Unauthenticated("token has an empty sub".into()));
         }
         let role = match claims.role.as_deref() {
             None => Role::Viewer,
-            Some(role) => Role::parse(role)
-                .map_err(|_| AppError::Unauthenticated(format!("token has an unknown role '{role}'")))?,
+            Some(role) => Role::parse(role).map_err(|_| {
+                AppError::Unauthenticated(format!("token has an unknown role '{role}'"))
+            })?,
         };
         Ok(Viewer {
-            org_id: claims.org.filter(|o| !o.is_empty()).unwrap_or_else(|| claims.sub.clone()),
+            org_id: claims
+                .org
+                .filter(|o| !o.is_empty())
+                .unwrap_or_else(|| claims.sub.clone()),
             user_id: claims.sub,
             role,
             credential: Credential::Jwt,
@@ -178,7 +199,13 @@ mod tests {
     fn org_defaults_to_sub_and_role_to_viewer() {
         let now = chrono::Utc::now().timestamp();
         let token = keys()
-            .sign(&Claims { sub: "ann".into(), org: None, role: None, exp: now + 60, iat: now })
+            .sign(&Claims {
+                sub: "ann".into(),
+                org: None,
+                role: None,
+                exp: now + 60,
+                iat: now,
+            })
             .unwrap();
         let viewer = keys().verify(&token).unwrap();
         assert_eq!(viewer.org_id, "ann");
@@ -189,22 +216,47 @@ mod tests {
     fn expired_and_foreign_tokens_say_why_they_fail() {
         let now = chrono::Utc::now().timestamp();
         let expired = keys()
-            .sign(&Claims { sub: "ann".into(), org: None, role: None, exp: now - 3600, iat: now - 7200 })
+            .sign(&Claims {
+                sub: "ann".into(),
+                org: None,
+                role: None,
+                exp: now - 3600,
+                iat: now - 7200,
+            })
             .unwrap();
-        assert_eq!(keys().verify(&expired).unwrap_err().message(), "token expired");
+        assert_eq!(
+            keys().verify(&expired).unwrap_err().message(),
+            "token expired"
+        );
         let foreign = JwtKeys::hs256(b"another-secret-another-secret!!")
             .issue("ann", None, Role::Admin, 60)
             .unwrap();
-        assert_eq!(keys().verify(&foreign).unwrap_err().message(), "token signature is not valid");
-        assert_eq!(keys().verify("garbage").unwrap_err().message(), "token is malformed");
+        assert_eq!(
+            keys().verify(&foreign).unwrap_err().message(),
+            "token signature is not valid"
+        );
+        assert_eq!(
+            keys().verify("garbage").unwrap_err().message(),
+            "token is malformed"
+        );
     }
 
     #[test]
     fn an_unknown_role_is_refused() {
         let now = chrono::Utc::now().timestamp();
         let token = keys()
-            .sign(&Claims { sub: "ann".into(), org: None, role: Some("root".into()), exp: now + 60, iat: now })
+            .sign(&Claims {
+                sub: "ann".into(),
+                org: None,
+                role: Some("root".into()),
+                exp: now + 60,
+                iat: now,
+            })
             .unwrap();
-        assert!(keys().verify(&token).unwrap_err().message().contains("unknown role"));
+        assert!(keys()
+            .verify(&token)
+            .unwrap_err()
+            .message()
+            .contains("unknown role"));
     }
 }

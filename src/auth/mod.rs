@@ -199,7 +199,10 @@ mod tests {
             role: Role::Admin,
             credential: Credential::Jwt,
         };
-        assert_eq!(viewer.owns("globex", "bot").unwrap_err().code(), "NOT_FOUND");
+        assert_eq!(
+            viewer.owns("globex", "bot").unwrap_err().code(),
+            "NOT_FOUND"
+        );
     }
 
     #[test]

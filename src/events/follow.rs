@@ -137,7 +137,14 @@ mod tests {
             Ok(self.0.lock().unwrap().last().cloned().into_iter().collect())
         }
         async fn after(&self, sequence: i64) -> AppResult<Vec<Step>> {
-            Ok(self.0.lock().unwrap().iter().filter(|s| s.seq > sequence).cloned().collect())
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.seq > sequence)
+                .cloned()
+                .collect())
         }
         fn is_final(&self, item: &Step) -> bool {
             item.seq == 10

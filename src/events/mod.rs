@@ -216,9 +216,21 @@ mod tests {
         let bus = EventBus::local(8);
         let mut a = bus.subscribe("tick:a");
         let mut b = bus.subscribe("tick:b");
-        bus.publish(Tick { id: "a".into(), seq: 1 }).await;
-        let Received::Event(env) = a.recv().await else { panic!("expected an event") };
-        assert_eq!(env.decode::<Tick>(), Some(Tick { id: "a".into(), seq: 1 }));
+        bus.publish(Tick {
+            id: "a".into(),
+            seq: 1,
+        })
+        .await;
+        let Received::Event(env) = a.recv().await else {
+            panic!("expected an event")
+        };
+        assert_eq!(
+            env.decode::<Tick>(),
+            Some(Tick {
+                id: "a".into(),
+                seq: 1
+            })
+        );
         let nothing = tokio::time::timeout(std::time::Duration::from_millis(50), b.recv()).await;
         assert!(nothing.is_err(), "topic b must not see topic a's event");
     }
@@ -240,7 +252,11 @@ mod tests {
         let bus = EventBus::local(2);
         let mut slow = bus.subscribe("tick:s");
         for seq in 1..=5 {
-            bus.publish(Tick { id: "s".into(), seq }).await;
+            bus.publish(Tick {
+                id: "s".into(),
+                seq,
+            })
+            .await;
         }
         assert!(matches!(slow.recv().await, Received::Lagged));
     }

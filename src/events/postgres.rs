@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use super::{Envelope, Inner, Payload};
 

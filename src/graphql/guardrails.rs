@@ -18,7 +18,9 @@ pub struct Guardrails {
 
 impl ExtensionFactory for Guardrails {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GuardrailsExtension { max_aliases: self.max_aliases })
+        Arc::new(GuardrailsExtension {
+            max_aliases: self.max_aliases,
+        })
     }
 }
 
@@ -31,7 +33,8 @@ fn count_aliases(set: &SelectionSet) -> usize {
         .iter()
         .map(|item| match &item.node {
             Selection::Field(field) => {
-                usize::from(field.node.alias.is_some()) + count_aliases(&field.node.selection_set.node)
+                usize::from(field.node.alias.is_some())
+                    + count_aliases(&field.node.selection_set.node)
             }
             Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set.node),
             Selection::FragmentSpread(_) => 0,
@@ -91,7 +94,10 @@ impl Extension for GuardrailsExtension {
         let aliases = document_aliases(&document);
         if aliases > self.max_aliases {
             return Err(ServerError::new(
-                format!("Query uses {aliases} aliases; at most {} are allowed.", self.max_aliases),
+                format!(
+                    "Query uses {aliases} aliases; at most {} are allowed.",
+                    self.max_aliases
+                ),
                 None,
             ));
         }

@@ -7,7 +7,9 @@ pub mod transport;
 
 use std::time::Duration;
 
-use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
+use async_graphql::extensions::apollo_persisted_queries::{
+    ApolloPersistedQueries, LruCacheStorage,
+};
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
 
@@ -31,7 +33,11 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema without any services behind it: enough to print the SDL.
 pub fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
 }
 
 pub fn sdl() -> String {
@@ -44,7 +50,9 @@ pub fn build(services: Services, limits: &GraphqlConfig) -> AppSchema {
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_depth * 2)
-        .extension(guardrails::Guardrails { max_aliases: limits.max_aliases })
+        .extension(guardrails::Guardrails {
+            max_aliases: limits.max_aliases,
+        })
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(1024)));
     if !limits.introspection {
         builder = builder.disable_introspection();

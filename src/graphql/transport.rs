@@ -24,13 +24,24 @@ use crate::AppState;
 /// graphql-transport-ws: 4403 Forbidden is what clients expect for refused credentials.
 const CLOSE_FORBIDDEN: u16 = 4403;
 
-pub async fn post(State(app): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+pub async fn post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
     let caller = app.services.auth.from_headers(&headers).await;
-    app.schema.execute(request.into_inner().data(caller)).await.into()
+    app.schema
+        .execute(request.into_inner().data(caller))
+        .await
+        .into()
 }
 
 /// GET with `?query=` (or an APQ hash) runs the query; a plain GET serves GraphiQL.
-pub async fn get(State(app): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub async fn get(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(query) = query.filter(|q| q.contains("query=") || q.contains("extensions=")) else {
         return Html(
             GraphiQLSource::build()
@@ -43,13 +54,19 @@ pub async fn get(State(app): State<AppState>, headers: HeaderMap, RawQuery(query
     };
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
-        Err(err) => return AppError::BadInput(format!("bad GraphQL GET request: {err}")).into_response(),
+        Err(err) => {
+            return AppError::BadInput(format!("bad GraphQL GET request: {err}")).into_response()
+        }
     };
     let caller = app.services.auth.from_headers(&headers).await;
     GraphQLResponse::from(app.schema.execute(request.data(caller)).await).into_response()
 }
 
-pub async fn websocket(State(app): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+pub async fn websocket(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     // The client's preferred protocol we speak; graphql-transport-ws when it names none.
     let protocol = headers
         .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
@@ -69,13 +86,15 @@ pub async fn websocket(State(app): State<AppState>, headers: HeaderMap, upgrade:
 async fn serve_websocket(socket: WebSocket, protocol: WebSocketProtocols, app: AppState) {
     metrics::gauge!("switchboard_websockets_open").increment(1.0);
     let (mut sink, source) = socket.split();
-    let incoming = source.take_while(|message| futures_util::future::ready(message.is_ok())).filter_map(|message| async move {
-        match message {
-            Ok(Message::Text(text)) => Some(text.to_string()),
-            Ok(Message::Binary(bytes)) => String::from_utf8(bytes.to_vec()).ok(),
-            _ => None,
-        }
-    });
+    let incoming = source
+        .take_while(|message| futures_util::future::ready(message.is_ok()))
+        .filter_map(|message| async move {
+            match message {
+                Ok(Message::Text(text)) => Some(text.to_string()),
+                Ok(Message::Binary(bytes)) => String::from_utf8(bytes.to_vec()).ok(),
+                _ => None,
+            }
+        });
     let refused = Arc::new(AtomicBool::new(false));
     let auth = app.services.auth.clone();
     let refused_flag = refused.clone();
@@ -90,7 +109,9 @@ async fn serve_websocket(socket: WebSocket, protocol: WebSocketProtocols, app: A
                 }
                 Caller::Anonymous => {
                     refused_flag.store(true, Ordering::Relaxed);
-                    Err(async_graphql::Error::new("Forbidden: connection_init must carry a token (Authorization or token)"))
+                    Err(async_graphql::Error::new(
+                        "Forbidden: connection_init must carry a token (Authorization or token)",
+                    ))
                 }
                 Caller::Rejected(reason) => {
                     refused_flag.store(true, Ordering::Relaxed);
@@ -109,8 +130,15 @@ async fn serve_websocket(socket: WebSocket, protocol: WebSocketProtocols, app: A
         let frame = match message {
             WsMessage::Text(text) => Message::Text(text.into()),
             WsMessage::Close(code, reason) => {
-                let code = if refused.load(Ordering::Relaxed) { CLOSE_FORBIDDEN } else { code };
-                Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+                let code = if refused.load(Ordering::Relaxed) {
+                    CLOSE_FORBIDDEN
+                } else {
+                    code
+                };
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
             }
         };
         let closing = matches!(frame, Message::Close(_));
@@ -133,7 +161,11 @@ pub struct SseQuery {
 
 /// GraphQL over Server-Sent Events ("distinct connections" mode): `next` events, then
 /// `complete`. GET takes `query`, `variables` (JSON) and `operationName` parameters.
-pub async fn sse_get(State(app): State<AppState>, headers: HeaderMap, Query(params): Query<SseQuery>) -> Response {
+pub async fn sse_get(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<SseQuery>,
+) -> Response {
     let Some(query) = params.query else {
         return AppError::BadInput("query parameter is required".into()).into_response();
     };
@@ -144,27 +176,48 @@ pub async fn sse_get(State(app): State<AppState>, headers: HeaderMap, Query(para
     if let Some(variables) = params.variables {
         match serde_json::from_str(&variables) {
             Ok(value) => request = request.variables(async_graphql::Variables::from_json(value)),
-            Err(err) => return AppError::BadInput(format!("variables is not JSON: {err}")).into_response(),
+            Err(err) => {
+                return AppError::BadInput(format!("variables is not JSON: {err}")).into_response()
+            }
         }
     }
     sse_response(app, headers, request).await
 }
 
-pub async fn sse_post(State(app): State<AppState>, headers: HeaderMap, Json(request): Json<async_graphql::Request>) -> Response {
+pub async fn sse_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<async_graphql::Request>,
+) -> Response {
     sse_response(app, headers, request).await
 }
 
-async fn sse_response(app: AppState, headers: HeaderMap, request: async_graphql::Request) -> Response {
+async fn sse_response(
+    app: AppState,
+    headers: HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
     let caller = app.services.auth.from_headers(&headers).await;
     let schema = app.schema.clone();
     let events = schema
         .execute_stream(request.data(caller))
-        .map(|response| Ok::<_, Infallible>(Event::default().event("next").json_data(&response).unwrap_or_default()))
-        .chain(stream::once(async { Ok(Event::default().event("complete").data("")) }))
+        .map(|response| {
+            Ok::<_, Infallible>(
+                Event::default()
+                    .event("next")
+                    .json_data(&response)
+                    .unwrap_or_default(),
+            )
+        })
+        .chain(stream::once(async {
+            Ok(Event::default().event("complete").data(""))
+        }))
         .take_until(app.services.shutdown.clone().cancelled_owned());
     sse(events).into_response()
 }
 
-fn sse<S: Stream<Item = Result<Event, Infallible>> + Send + 'static>(events: S) -> impl IntoResponse {
+fn sse<S: Stream<Item = Result<Event, Infallible>> + Send + 'static>(
+    events: S,
+) -> impl IntoResponse {
     Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    ColumnTrait, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, Statement,
 };
 use serde::Serialize;
 
@@ -133,7 +133,11 @@ impl JobQueue {
             updated_at: Set(now),
         };
         let inserted = entity::Entity::insert(model)
-            .on_conflict(OnConflict::column(entity::Column::UniqueKey).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::column(entity::Column::UniqueKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_without_returning(conn)
             .await?;
         if inserted == 0 {
@@ -142,7 +146,9 @@ impl JobQueue {
                 .filter(entity::Column::UniqueKey.eq(key))
                 .one(conn)
                 .await?
-                .ok_or_else(|| AppError::internal("job insert conflicted but no job holds the key"))?;
+                .ok_or_else(|| {
+                    AppError::internal("job insert conflicted but no job holds the key")
+                })?;
             return Ok(existing.id);
         }
         Ok(id)
@@ -164,7 +170,9 @@ impl JobQueue {
     }
 
     pub async fn get(&self, id: &str) -> AppResult<Option<Job>> {
-        Ok(entity::Entity::find_by_id(id.to_string()).one(&self.db).await?)
+        Ok(entity::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?)
     }
 
     /// How many jobs are in each state, for `/metrics`.
@@ -177,7 +185,8 @@ impl JobQueue {
                 "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state",
             ))
             .await?;
-        let mut counts: Vec<(String, i64)> = state::ALL.iter().map(|s| (s.to_string(), 0)).collect();
+        let mut counts: Vec<(String, i64)> =
+            state::ALL.iter().map(|s| (s.to_string(), 0)).collect();
         for row in rows {
             let state: String = row.try_get("", "state")?;
             let n: i64 = row.try_get("", "n")?;

@@ -30,8 +30,9 @@ pub struct ClaimedJob {
 
 impl ClaimedJob {
     pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobFailure> {
-        serde_json::from_value(self.payload.clone())
-            .map_err(|err| JobFailure::permanent(format!("payload does not fit {}: {err}", self.kind)))
+        serde_json::from_value(self.payload.clone()).map_err(|err| {
+            JobFailure::permanent(format!("payload does not fit {}: {err}", self.kind))
+        })
     }
 
     pub fn is_last_attempt(&self) -> bool {
@@ -50,11 +51,19 @@ pub struct JobFailure {
 
 impl JobFailure {
     pub fn retry(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retry_after: None, permanent: false }
+        Self {
+            message: message.into(),
+            retry_after: None,
+            permanent: false,
+        }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retry_after: None, permanent: true }
+        Self {
+            message: message.into(),
+            retry_after: None,
+            permanent: true,
+        }
     }
 }
 
@@ -65,7 +74,9 @@ impl From<AppError> for JobFailure {
             other => other.message().to_string(),
         };
         match err {
-            AppError::RateLimited { retry_after_secs, .. } => Self {
+            AppError::RateLimited {
+                retry_after_secs, ..
+            } => Self {
                 message,
                 retry_after: retry_after_secs.map(Duration::from_secs),
                 permanent: false,
@@ -160,7 +171,10 @@ impl Worker {
                 }
             }
         }
-        let drained = tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
+        let drained = tokio::time::timeout(grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
         if drained.is_err() {
             running.abort_all();
             while running.join_next().await.is_some() {}
@@ -219,7 +233,8 @@ impl Worker {
         let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
             return;
         };
-        let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
+        let span =
+            tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
         let outcome = AssertUnwindSafe(handler.run(&job).instrument(span))
             .catch_unwind()
             .await
@@ -232,15 +247,24 @@ impl Worker {
             Err(failure) if failure.permanent || job.is_last_attempt() => {
                 tracing::warn!(job = %job.id, kind = %job.kind, error = %failure.message, "job is dead");
                 metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "dead").increment(1);
-                let recorded = self.finish(&job, state::DEAD, Some(&failure.message), None).await;
+                let recorded = self
+                    .finish(&job, state::DEAD, Some(&failure.message), None)
+                    .await;
                 handler.on_dead(&job, &failure.message).await;
                 recorded
             }
             Err(failure) => {
-                let delay = self.backoff(job.attempt).max(failure.retry_after.unwrap_or_default());
+                let delay = self
+                    .backoff(job.attempt)
+                    .max(failure.retry_after.unwrap_or_default());
                 tracing::info!(job = %job.id, kind = %job.kind, error = %failure.message, retry_in_ms = delay.as_millis() as u64, "job will be retried");
-                self.finish(&job, state::QUEUED, Some(&failure.message), Some(now_millis() + delay.as_millis() as i64))
-                    .await
+                self.finish(
+                    &job,
+                    state::QUEUED,
+                    Some(&failure.message),
+                    Some(now_millis() + delay.as_millis() as i64),
+                )
+                .await
             }
         };
         if let Err(err) = recorded {
@@ -250,14 +274,21 @@ impl Worker {
 
     /// Exponential backoff with ±20 % jitter, so failed jobs do not retry in lockstep.
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.config.backoff_ms as f64 * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
+        let base =
+            self.config.backoff_ms as f64 * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
         let capped = base.min(self.config.backoff_max_secs as f64 * 1000.0);
         let jitter = rand::rng().random_range(0.8..1.2);
         Duration::from_millis((capped * jitter) as u64)
     }
 
     /// Records an outcome, only while this instance still holds the job.
-    async fn finish(&self, job: &ClaimedJob, new_state: &str, error: Option<&str>, run_at: Option<i64>) -> AppResult<()> {
+    async fn finish(
+        &self,
+        job: &ClaimedJob,
+        new_state: &str,
+        error: Option<&str>,
+        run_at: Option<i64>,
+    ) -> AppResult<()> {
         let sql = "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), \
                    run_at = COALESCE($3, run_at), locked_by = NULL, locked_at = NULL, updated_at = $4 \
                    WHERE id = $5 AND locked_by = $6";
@@ -281,12 +312,20 @@ impl Worker {
         let dead = "UPDATE jobs SET state = 'dead', last_error = 'abandoned by its worker on the last attempt', \
                     locked_by = NULL, locked_at = NULL, updated_at = $1 \
                     WHERE state = 'running' AND locked_at < $2 AND attempts >= max_attempts";
-        self.db.execute_raw(self.statement(dead, vec![now.into(), cutoff.into()])).await?;
+        self.db
+            .execute_raw(self.statement(dead, vec![now.into(), cutoff.into()]))
+            .await?;
         let requeue = "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_at = NULL, updated_at = $1 \
                        WHERE state = 'running' AND locked_at < $2";
-        let requeued = self.db.execute_raw(self.statement(requeue, vec![now.into(), cutoff.into()])).await?;
+        let requeued = self
+            .db
+            .execute_raw(self.statement(requeue, vec![now.into(), cutoff.into()]))
+            .await?;
         if requeued.rows_affected() > 0 {
-            tracing::warn!(jobs = requeued.rows_affected(), "requeued jobs abandoned by a stopped instance");
+            tracing::warn!(
+                jobs = requeued.rows_affected(),
+                "requeued jobs abandoned by a stopped instance"
+            );
         }
         Ok(())
     }
@@ -298,7 +337,9 @@ impl Worker {
                    locked_at = NULL, updated_at = $1 WHERE state = 'running' AND locked_by = $2";
         let result = self
             .db
-            .execute_raw(self.statement(sql, vec![now_millis().into(), self.instance.clone().into()]))
+            .execute_raw(
+                self.statement(sql, vec![now_millis().into(), self.instance.clone().into()]),
+            )
             .await?;
         Ok(result.rows_affected())
     }

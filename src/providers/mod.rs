@@ -27,8 +27,14 @@ pub fn health(config: &Config) -> Vec<ProviderHealth> {
     let p = &config.providers;
     let entries = [
         ("botService", p.bot_service_url.is_some()),
-        ("llm", p.openai_api_key.is_some() || p.openai_base_url.host_str() != Some("api.openai.com")),
-        ("transcription", p.openai_api_key.is_some() || p.transcription_base_url.is_some()),
+        (
+            "llm",
+            p.openai_api_key.is_some() || p.openai_base_url.host_str() != Some("api.openai.com"),
+        ),
+        (
+            "transcription",
+            p.openai_api_key.is_some() || p.transcription_base_url.is_some(),
+        ),
         ("jira", p.jira_complete().unwrap_or(false)),
     ];
     entries

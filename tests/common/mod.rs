@@ -31,9 +31,14 @@ impl TestDb {
         let url = match std::env::var("TEST_DATABASE_URL") {
             Ok(base) if !base.is_empty() => {
                 let schema = format!("t_{}", &id[..16]);
-                let admin = sea_orm::Database::connect(base.clone()).await.expect("TEST_DATABASE_URL reachable");
+                let admin = sea_orm::Database::connect(base.clone())
+                    .await
+                    .expect("TEST_DATABASE_URL reachable");
                 use sea_orm::ConnectionTrait;
-                admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+                admin
+                    .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                    .await
+                    .unwrap();
                 admin.close().await.ok();
                 let sep = if base.contains('?') { '&' } else { '?' };
                 format!("{base}{sep}options[search_path]={schema}")
@@ -64,15 +69,21 @@ pub struct TestApp {
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+type ConfigTweak = Box<dyn FnOnce(&mut Config)>;
+
 pub struct Builder {
     db: Option<TestDb>,
     handlers: Vec<Arc<dyn JobHandler>>,
-    tweak: Option<Box<dyn FnOnce(&mut Config)>>,
+    tweak: Option<ConfigTweak>,
 }
 
 impl TestApp {
     pub fn builder() -> Builder {
-        Builder { db: None, handlers: vec![], tweak: None }
+        Builder {
+            db: None,
+            handlers: vec![],
+            tweak: None,
+        }
     }
 
     pub async fn spawn() -> Self {
@@ -111,8 +122,12 @@ impl TestApp {
     }
 
     pub async fn ws(&self, protocol: &str) -> Ws {
-        let mut request = format!("ws://{}/graphql/ws", self.addr).into_client_request().unwrap();
-        request.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let mut request = format!("ws://{}/graphql/ws", self.addr)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
         let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
         Ws { stream }
     }
@@ -153,12 +168,21 @@ impl Builder {
         let schema = app.state.schema.clone();
         let shutdown = app.shutdown_token();
         let handle = tokio::spawn(app.serve(listener));
-        TestApp { addr, services, schema, db, shutdown, handle }
+        TestApp {
+            addr,
+            services,
+            schema,
+            db,
+            shutdown,
+            handle,
+        }
     }
 }
 
 pub struct Ws {
-    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 /// What the server sent next: a JSON message, or the close frame's code and reason.
@@ -170,14 +194,18 @@ pub enum Frame {
 
 impl Ws {
     pub async fn send(&mut self, message: Value) {
-        self.stream.send(Message::Text(message.to_string().into())).await.unwrap();
+        self.stream
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
     }
 
     pub async fn next(&mut self) -> Frame {
         loop {
-            let message = tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.next())
-                .await
-                .expect("a frame within 10 s");
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.next())
+                    .await
+                    .expect("a frame within 10 s");
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(&text).unwrap();
@@ -207,14 +235,17 @@ impl Ws {
 
     /// graphql-transport-ws handshake with the given connection_init payload.
     pub async fn init(&mut self, payload: Value) -> Frame {
-        self.send(json!({ "type": "connection_init", "payload": payload })).await;
+        self.send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
         self.next().await
     }
 }
 
 /// The `extensions.code` of the first error in a GraphQL response.
 pub fn error_code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no error>")
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<no error>")
 }
 
 impl Frame {
