@@ -73,6 +73,33 @@ pub struct Config {
     pub events: EventsConfig,
     #[command(flatten)]
     pub providers: ProvidersConfig,
+    #[command(flatten)]
+    pub meetings: MeetingsConfig,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MeetingsConfig {
+    /// Seconds between status syncs with the bot service; 0 turns the sync off.
+    #[arg(long = "bot-sync-interval-secs", env = "BOT_SYNC_INTERVAL_SECS", default_value_t = 3)]
+    pub sync_interval_secs: u64,
+    /// Bot-service requests in flight at once during one sync.
+    #[arg(long = "bot-sync-concurrency", env = "BOT_SYNC_CONCURRENCY", default_value_t = 64)]
+    pub sync_concurrency: usize,
+    /// A bot not CONNECTED (nor waiting to be admitted) this long after it was triggered fails.
+    #[arg(long = "bot-connect-timeout-secs", env = "BOT_CONNECT_TIMEOUT_SECS", default_value_t = 300)]
+    pub connect_timeout_secs: u64,
+    /// A bot left in the waiting room this long fails.
+    #[arg(long = "bot-admission-timeout-secs", env = "BOT_ADMISSION_TIMEOUT_SECS", default_value_t = 900)]
+    pub admission_timeout_secs: u64,
+    /// Bots (and their history, transcript and tasks) older than this are deleted.
+    #[arg(long = "meeting-retention-days", env = "MEETING_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u64,
+    /// Largest recording the pipeline downloads, in bytes.
+    #[arg(long = "audio-max-bytes", env = "AUDIO_MAX_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub audio_max_bytes: u64,
+    /// Attempts the pipeline makes before the bot is marked ERROR.
+    #[arg(long = "pipeline-max-attempts", env = "PIPELINE_MAX_ATTEMPTS", default_value_t = 5)]
+    pub pipeline_max_attempts: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -238,6 +265,9 @@ pub struct ProvidersConfig {
         default_value = "Task"
     )]
     pub jira_issue_type: String,
+    /// Seconds one request to an outside service may take.
+    #[arg(long = "provider-timeout-secs", env = "PROVIDER_TIMEOUT_SECS", default_value_t = 30)]
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -298,6 +328,7 @@ impl Config {
         config.jobs.poll_ms = 25;
         config.jobs.backoff_ms = 20;
         config.shutdown_grace_secs = 2;
+        config.meetings.sync_interval_secs = 0;
         config
     }
 
@@ -320,6 +351,9 @@ impl Config {
             }
         }
         self.providers.jira_complete()?;
+        if self.meetings.sync_concurrency == 0 || self.meetings.retention_days == 0 {
+            bail!("BOT_SYNC_CONCURRENCY and MEETING_RETENTION_DAYS must be at least 1");
+        }
         if self.jobs.concurrency == 0 {
             bail!("JOBS_CONCURRENCY must be at least 1");
         }

@@ -8,8 +8,11 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod jobs;
+pub mod meetings;
 pub mod ops;
 pub mod providers;
+pub mod rest;
+pub mod sandbox;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +32,7 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::graphql::AppSchema;
 use crate::jobs::{JobQueue, Worker};
-use crate::providers::ProviderHealth;
+use crate::providers::Providers;
 
 pub use crate::error::{AppError, AppResult};
 
@@ -44,7 +47,7 @@ pub struct ServicesInner {
     pub jobs: JobQueue,
     pub auth: Authenticator,
     pub jwt: JwtKeys,
-    pub providers: Vec<ProviderHealth>,
+    pub providers: Providers,
     /// Cancelled when the server stops; long-lived streams end on it.
     pub shutdown: CancellationToken,
 }
@@ -105,7 +108,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     };
     let jobs = JobQueue::new(db.clone());
     let services = Services(Arc::new(ServicesInner {
-        providers: providers::health(&config),
+        providers: Providers::from_config(&config)?,
         auth: Authenticator::new(jwt.clone(), db.clone()),
         jwt,
         bus,
@@ -117,7 +120,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let schema = graphql::build(services.clone(), &config.graphql);
     let state = AppState { services, schema };
 
-    let worker = (!config.jobs.disabled).then(|| Worker::new(db, jobs, config.jobs.clone()));
+    let worker = (!config.jobs.disabled).then(|| {
+        Worker::new(db, jobs, config.jobs.clone())
+            .register(meetings::pipeline::Pipeline::handler(state.services.clone()))
+            .register(meetings::sync::Purge::handler(state.services.clone()))
+    });
     let router = router(state.clone(), &config);
     Ok(App {
         state,
@@ -137,6 +144,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/playground", get(playground))
+        .merge(meetings::rest::routes())
         .route_layer(axum::middleware::from_fn(ops::record_request))
         .layer(RequestBodyLimitLayer::new(config.graphql.body_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -182,6 +190,10 @@ impl App {
         let worker = self
             .worker
             .map(|worker| tokio::spawn(worker.run(self.shutdown.clone(), grace)));
+        let sync = tokio::spawn(meetings::sync::run(
+            self.state.services.clone(),
+            self.shutdown.clone(),
+        ));
         let shutdown = self.shutdown.clone();
         axum::serve(listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -189,6 +201,7 @@ impl App {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
+        let _ = sync.await;
         Ok(())
     }
 }

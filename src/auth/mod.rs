@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod graphql;
 pub mod jwt;
+pub mod webhook;
 
 use axum::http::HeaderMap;
 use sea_orm::DatabaseConnection;
@@ -162,6 +163,16 @@ impl Authenticator {
             Some(credential) => self.from_credential(credential.trim()).await,
             None => Caller::Anonymous,
         }
+    }
+}
+
+/// REST handlers take a `Viewer` argument: the request is refused with 401 and a JSON body
+/// unless it carries valid credentials.
+impl axum::extract::FromRequestParts<crate::AppState> for Viewer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &crate::AppState) -> Result<Self, AppError> {
+        state.services.auth.from_headers(&parts.headers).await.viewer().cloned()
     }
 }
 

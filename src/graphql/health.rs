@@ -28,7 +28,7 @@ impl HealthQuery {
             version: env!("CARGO_PKG_VERSION").into(),
             sandbox: services.config.sandbox,
             database: if database_up { "up" } else { "down" }.into(),
-            providers: services.providers.clone(),
+            providers: services.providers.health(),
         }
     }
 }

@@ -10,11 +10,12 @@ use std::time::Duration;
 use async_graphql::extensions::apollo_persisted_queries::{
     ApolloPersistedQueries, LruCacheStorage,
 };
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::auth::{Caller, Viewer};
+use crate::meetings::graphql::{MeetingsMutation, MeetingsQuery, MeetingsSubscription};
 use crate::config::GraphqlConfig;
 use crate::error::AppResult;
 use crate::Services;
@@ -22,12 +23,13 @@ use crate::Services;
 pub use health::Health;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(health::HealthQuery, AuthQuery);
+pub struct QueryRoot(health::HealthQuery, AuthQuery, MeetingsQuery);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(AuthMutation);
+pub struct MutationRoot(AuthMutation, MeetingsMutation);
 
-pub type SubscriptionRoot = EmptySubscription;
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(MeetingsSubscription);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

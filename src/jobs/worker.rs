@@ -67,6 +67,12 @@ impl JobFailure {
     }
 }
 
+impl From<sea_orm::DbErr> for JobFailure {
+    fn from(err: sea_orm::DbErr) -> Self {
+        AppError::from(err).into()
+    }
+}
+
 impl From<AppError> for JobFailure {
     fn from(err: AppError) -> Self {
         let message = match &err {

@@ -2,9 +2,25 @@
 //! `--sandbox` swaps in the simulated ones from `crate::sandbox`. `health` reports, for each,
 //! whether it is configured, sandboxed or missing.
 
+pub mod bot_service;
+pub mod http;
+pub mod jira;
+pub mod llm;
+pub mod transcription;
+
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_graphql::{Enum, SimpleObject};
 
-use crate::config::Config;
+use crate::config::{BotServiceKind, Config};
+use crate::error::{AppError, AppResult};
+
+pub use bot_service::BotService;
+pub use http::ProviderError;
+pub use jira::TaskTracker;
+pub use llm::Llm;
+pub use transcription::Transcriber;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum ProviderStatus {
@@ -22,32 +38,112 @@ pub struct ProviderHealth {
     pub status: ProviderStatus,
 }
 
-/// What each provider is, decided once at start-up from the configuration.
-pub fn health(config: &Config) -> Vec<ProviderHealth> {
-    let p = &config.providers;
-    let entries = [
-        ("botService", p.bot_service_url.is_some()),
-        (
-            "llm",
-            p.openai_api_key.is_some() || p.openai_base_url.host_str() != Some("api.openai.com"),
-        ),
-        (
-            "transcription",
-            p.openai_api_key.is_some() || p.transcription_base_url.is_some(),
-        ),
-        ("jira", p.jira_complete().unwrap_or(false)),
-    ];
-    entries
-        .into_iter()
-        .map(|(name, configured)| ProviderHealth {
+/// The outside services this instance talks to, chosen once at start-up.
+#[derive(Clone, Default)]
+pub struct Providers {
+    pub bot_service: Option<Arc<dyn BotService>>,
+    pub llm: Option<Arc<dyn Llm>>,
+    pub transcriber: Option<Arc<dyn Transcriber>>,
+    pub tasks: Option<Arc<dyn TaskTracker>>,
+    sandbox: bool,
+}
+
+fn missing(what: &str, settings: &str) -> AppError {
+    AppError::NotConfigured(format!("{what} is not configured: set {settings}, or run with --sandbox"))
+}
+
+impl Providers {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        if config.sandbox {
+            return Ok(crate::sandbox::providers());
+        }
+        let p = &config.providers;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(p.timeout_secs))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let bot_service: Option<Arc<dyn BotService>> = p.bot_service_url.clone().map(|base| match p.bot_service_kind {
+            BotServiceKind::Seed => Arc::new(bot_service::SeedBotService {
+                client: client.clone(),
+                base,
+                secret: p.bot_service_secret.clone(),
+            }) as Arc<dyn BotService>,
+            BotServiceKind::Vexa => Arc::new(bot_service::VexaBotService {
+                client: client.clone(),
+                base,
+                secret: p.bot_service_secret.clone(),
+            }),
+        });
+        let llm_configured = p.openai_api_key.is_some() || p.openai_base_url.host_str() != Some("api.openai.com");
+        let llm: Option<Arc<dyn Llm>> = llm_configured.then(|| {
+            Arc::new(llm::OpenAiChat {
+                client: client.clone(),
+                base: p.openai_base_url.clone(),
+                api_key: p.openai_api_key.clone(),
+                model: p.llm_model.clone(),
+            }) as Arc<dyn Llm>
+        });
+        let transcription_configured = p.openai_api_key.is_some() || p.transcription_base_url.is_some();
+        let transcriber: Option<Arc<dyn Transcriber>> = transcription_configured.then(|| {
+            Arc::new(transcription::OpenAiTranscriber {
+                client: client.clone(),
+                base: p.transcription_base().clone(),
+                api_key: p.openai_api_key.clone(),
+                model: p.transcription_model.clone(),
+                max_audio_bytes: config.meetings.audio_max_bytes,
+            }) as Arc<dyn Transcriber>
+        });
+        let tasks: Option<Arc<dyn TaskTracker>> = if p.jira_complete()? {
+            Some(Arc::new(jira::JiraCloud {
+                client,
+                base: p.jira_base_url.clone().expect("checked complete"),
+                email: p.jira_email.clone().expect("checked complete"),
+                api_token: p.jira_api_token.clone().expect("checked complete"),
+                project_key: p.jira_project_key.clone().expect("checked complete"),
+                issue_type: p.jira_issue_type.clone(),
+            }))
+        } else {
+            None
+        };
+        Ok(Self { bot_service, llm, transcriber, tasks, sandbox: false })
+    }
+
+    pub fn sandboxed(mut self) -> Self {
+        self.sandbox = true;
+        self
+    }
+
+    pub fn bot_service(&self) -> AppResult<&Arc<dyn BotService>> {
+        self.bot_service.as_ref().ok_or_else(|| missing("the meeting-bot service", "BOT_SERVICE_URL"))
+    }
+
+    pub fn llm(&self) -> AppResult<&Arc<dyn Llm>> {
+        self.llm.as_ref().ok_or_else(|| missing("the LLM", "OPENAI_API_KEY or OPENAI_BASE_URL"))
+    }
+
+    pub fn transcriber(&self) -> AppResult<&Arc<dyn Transcriber>> {
+        self.transcriber.as_ref().ok_or_else(|| missing("transcription", "OPENAI_API_KEY or TRANSCRIPTION_BASE_URL"))
+    }
+
+    pub fn tasks(&self) -> AppResult<&Arc<dyn TaskTracker>> {
+        self.tasks.as_ref().ok_or_else(|| missing("Jira", "JIRA_BASE_URL, JIRA_EMAIL, JIRA_API_TOKEN and JIRA_PROJECT_KEY"))
+    }
+
+    pub fn health(&self) -> Vec<ProviderHealth> {
+        let entry = |name: &str, present: bool| ProviderHealth {
             name: name.to_string(),
-            status: if config.sandbox {
-                ProviderStatus::Sandbox
-            } else if configured {
-                ProviderStatus::Configured
-            } else {
-                ProviderStatus::NotConfigured
+            status: match (self.sandbox, present) {
+                (true, _) => ProviderStatus::Sandbox,
+                (false, true) => ProviderStatus::Configured,
+                (false, false) => ProviderStatus::NotConfigured,
             },
-        })
-        .collect()
+        };
+        vec![
+            entry("botService", self.bot_service.is_some()),
+            entry("llm", self.llm.is_some()),
+            entry("transcription", self.transcriber.is_some()),
+            entry("jira", self.tasks.is_some()),
+        ]
+    }
 }

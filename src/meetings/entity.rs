@@ -1,0 +1,116 @@
+//! Table mappings for the meetings domain.
+
+pub mod bot {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "meeting_bots")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub user_id: String,
+        #[sea_orm(column_type = "Text")]
+        pub meet_url: String,
+        pub platform: String,
+        pub native_meeting_id: String,
+        pub bot_name: String,
+        pub status: String,
+        pub sequence: i64,
+        pub external_bot_id: Option<String>,
+        pub session_id: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub error_message: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub result_data: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub audio_url: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub summary: Option<String>,
+        pub idempotency_key: Option<String>,
+        pub active_key: Option<String>,
+        pub status_changed_at: DateTimeUtc,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod status_change {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bot_status_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub bot_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sequence: i64,
+        pub status: String,
+        pub source: String,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub reason: Option<String>,
+        pub at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod segment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "transcript_segments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub bot_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sequence: i64,
+        pub start_secs: f64,
+        pub end_secs: f64,
+        pub speaker: Option<String>,
+        #[sea_orm(column_type = "Text")]
+        pub text: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod task {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "meeting_tasks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub bot_id: String,
+        pub position: i32,
+        #[sea_orm(column_type = "Text")]
+        pub title: String,
+        #[sea_orm(column_type = "Text")]
+        pub description: String,
+        pub assignee: Option<String>,
+        pub jira_key: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub jira_url: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub error: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,281 @@
+//! Meetings in the GraphQL API: thin resolvers over `service`.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, Subscription, ID};
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+
+use super::entity::task;
+use super::events::{status_topic, transcript_topic, BotStatusChange, TranscriptSegment};
+use super::link::MeetingPlatform;
+use super::service::{self, MeetingBot as BotRow, TriggerInput};
+use super::status::BotStatus;
+use crate::auth::Role;
+use crate::error::{AppError, AppResult};
+use crate::events::{follow, Timeline};
+use crate::graphql::ContextExt;
+use crate::Services;
+
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct MeetingBot {
+    pub id: ID,
+    pub status: BotStatus,
+    pub meet_url: String,
+    pub platform: MeetingPlatform,
+    /// The platform's own meeting id (the Google Meet code, the Zoom number, …).
+    pub native_meeting_id: String,
+    pub bot_name: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub error_message: Option<String>,
+    /// `{tasks_created, summary, issues: [{key, url, summary}]}` once DONE.
+    pub result_data: Option<async_graphql::Json<serde_json::Value>>,
+    pub summary: Option<String>,
+    /// The sequence of the latest status change; pass it as `after` to `botStatus`.
+    pub sequence: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<BotRow> for MeetingBot {
+    type Error = AppError;
+
+    fn try_from(row: BotRow) -> AppResult<Self> {
+        Ok(Self {
+            status: BotStatus::parse(&row.status)?,
+            platform: MeetingPlatform::parse(&row.platform).ok_or_else(|| AppError::internal("unknown platform in storage"))?,
+            result_data: row.result_data.as_deref().and_then(|d| serde_json::from_str(d).ok()).map(async_graphql::Json),
+            id: ID(row.id),
+            meet_url: row.meet_url,
+            native_meeting_id: row.native_meeting_id,
+            bot_name: row.bot_name,
+            user_id: row.user_id,
+            session_id: row.session_id,
+            error_message: row.error_message,
+            summary: row.summary,
+            sequence: row.sequence,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct MeetingTask {
+    pub id: ID,
+    pub title: String,
+    pub description: String,
+    /// The owner named in the meeting, if any.
+    pub assignee: Option<String>,
+    pub jira_key: Option<String>,
+    pub jira_url: Option<String>,
+    /// Why Jira refused this one, if it did.
+    pub error: Option<String>,
+}
+
+impl From<task::Model> for MeetingTask {
+    fn from(t: task::Model) -> Self {
+        Self {
+            id: ID(t.id),
+            title: t.title,
+            description: t.description,
+            assignee: t.assignee,
+            jira_key: t.jira_key,
+            jira_url: t.jira_url,
+            error: t.error,
+        }
+    }
+}
+
+#[ComplexObject]
+impl MeetingBot {
+    /// Every status the bot has had, oldest first, with when, who and why.
+    async fn status_history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BotStatusChange>> {
+        Ok(service::history(ctx.db(), &self.id, 0).await?)
+    }
+
+    async fn transcript(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TranscriptSegment>> {
+        Ok(service::transcript(ctx.db(), &self.id, 0).await?)
+    }
+
+    async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MeetingTask>> {
+        Ok(service::tasks(ctx.db(), &self.id).await?.into_iter().map(Into::into).collect())
+    }
+}
+
+fn to_graphql(row: BotRow) -> async_graphql::Result<MeetingBot> {
+    Ok(MeetingBot::try_from(row)?)
+}
+
+fn encode_cursor(bot: &BotRow) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{}", bot.created_at.timestamp_micros(), bot.id))
+}
+
+fn decode_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, String)> {
+    let bad = || AppError::BadInput("after is not a cursor from this list".into());
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (micros, id) = text.split_once('|').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((at, id.to_string()))
+}
+
+#[derive(Default)]
+pub struct MeetingsQuery;
+
+#[Object]
+impl MeetingsQuery {
+    async fn meeting_bot(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<MeetingBot> {
+        to_graphql(service::get(ctx.db(), ctx.viewer()?, &id).await?)
+    }
+
+    /// The organisation's bots, newest first.
+    async fn meeting_bots(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+        status: Option<BotStatus>,
+    ) -> async_graphql::Result<Connection<String, MeetingBot, EmptyFields, EmptyFields>> {
+        let viewer = ctx.viewer()?;
+        if !(1..=100).contains(&first) {
+            return Err(AppError::BadInput("first must be between 1 and 100".into()).into());
+        }
+        let after = after.as_deref().map(decode_cursor).transpose()?;
+        let has_previous = after.is_some();
+        let page = service::list(ctx.db(), viewer, status, after, first as u64).await?;
+        let mut connection = Connection::new(has_previous, page.has_next);
+        for bot in page.bots {
+            connection.edges.push(Edge::new(encode_cursor(&bot), to_graphql(bot)?));
+        }
+        Ok(connection)
+    }
+}
+
+#[derive(InputObject)]
+pub struct TriggerMeetingBotInput {
+    /// A Google Meet, Zoom or Teams link.
+    pub meet_url: String,
+    pub bot_name: String,
+    /// Send the same key again (say, after a timeout) to get the same bot, not a conflict.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ProcessMeetingAudioInput {
+    pub bot_id: ID,
+    pub audio_url: String,
+}
+
+#[derive(Default)]
+pub struct MeetingsMutation;
+
+#[Object]
+impl MeetingsMutation {
+    /// Sends a bot into a meeting. Follow it with the `botStatus` subscription.
+    async fn trigger_meeting_bot(&self, ctx: &Context<'_>, input: TriggerMeetingBotInput) -> async_graphql::Result<MeetingBot> {
+        let input = TriggerInput { meet_url: input.meet_url, bot_name: input.bot_name, idempotency_key: input.idempotency_key };
+        to_graphql(service::trigger(ctx.services(), ctx.viewer()?, input).await?)
+    }
+
+    /// Asks the bot to leave. A bot not yet in the meeting is DONE at once; one in it leaves
+    /// and its recording still goes through the pipeline.
+    async fn stop_meeting_bot(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<MeetingBot> {
+        to_graphql(service::stop(ctx.services(), ctx.viewer()?, &id).await?)
+    }
+
+    /// Transcribes a recording, finds the action items and creates Jira issues for the bot.
+    async fn process_meeting_audio(&self, ctx: &Context<'_>, input: ProcessMeetingAudioInput) -> async_graphql::Result<MeetingBot> {
+        let viewer = ctx.viewer()?;
+        viewer.require(Role::Manager)?;
+        let bot = service::get(ctx.db(), viewer, &input.bot_id).await?;
+        let source = super::status::ChangeSource::User;
+        to_graphql(super::pipeline::start(ctx.services(), &bot, &input.audio_url, source).await?)
+    }
+}
+
+struct StatusTimeline {
+    services: Services,
+    bot_id: String,
+}
+
+#[async_trait]
+impl Timeline for StatusTimeline {
+    type Item = BotStatusChange;
+
+    fn topic(&self) -> String {
+        status_topic(&self.bot_id)
+    }
+
+    async fn snapshot(&self) -> AppResult<Vec<BotStatusChange>> {
+        Ok(service::latest_change(&self.services.db, &self.bot_id).await?.into_iter().collect())
+    }
+
+    async fn after(&self, sequence: i64) -> AppResult<Vec<BotStatusChange>> {
+        service::history(&self.services.db, &self.bot_id, sequence).await
+    }
+
+    fn is_final(&self, item: &BotStatusChange) -> bool {
+        item.status.is_final()
+    }
+}
+
+struct TranscriptTimeline {
+    services: Services,
+    bot_id: String,
+}
+
+#[async_trait]
+impl Timeline for TranscriptTimeline {
+    type Item = TranscriptSegment;
+
+    fn topic(&self) -> String {
+        transcript_topic(&self.bot_id)
+    }
+
+    async fn snapshot(&self) -> AppResult<Vec<TranscriptSegment>> {
+        service::transcript(&self.services.db, &self.bot_id, 0).await
+    }
+
+    async fn after(&self, sequence: i64) -> AppResult<Vec<TranscriptSegment>> {
+        service::transcript(&self.services.db, &self.bot_id, sequence).await
+    }
+}
+
+fn graphql_stream<T: Send + 'static>(stream: impl Stream<Item = AppResult<T>> + Send + 'static) -> impl Stream<Item = async_graphql::Result<T>> {
+    stream.map(|item| item.map_err(Into::into))
+}
+
+#[derive(Default)]
+pub struct MeetingsSubscription;
+
+#[Subscription]
+impl MeetingsSubscription {
+    /// The bot's current status, then every change in order; ends after DONE or ERROR.
+    /// Reconnecting with `after: <last sequence seen>` delivers exactly what was missed.
+    async fn bot_status(
+        &self,
+        ctx: &Context<'_>,
+        bot_id: ID,
+        after: Option<i64>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<BotStatusChange>>> {
+        let bot = service::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
+        let timeline = StatusTimeline { services: ctx.services().clone(), bot_id: bot.id };
+        Ok(graphql_stream(follow(ctx.services().bus.clone(), timeline, after)))
+    }
+
+    /// The transcript so far, then each new segment as it is stored.
+    async fn meeting_transcript(
+        &self,
+        ctx: &Context<'_>,
+        bot_id: ID,
+        after: Option<i64>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TranscriptSegment>>> {
+        let bot = service::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
+        let timeline = TranscriptTimeline { services: ctx.services().clone(), bot_id: bot.id };
+        Ok(graphql_stream(follow(ctx.services().bus.clone(), timeline, after)))
+    }
+}

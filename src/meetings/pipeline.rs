@@ -1,0 +1,320 @@
+//! From a recording to Jira issues, as one durable job per bot: TRANSCRIBING →
+//! ANALYZING_MEETING → CREATING_TASKS → DONE. Each step stores what it produced before the
+//! next begins, so a retry picks up where the failure was and never repeats a finished step
+//! (no second transcription bill, no duplicate Jira issue).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::entity::{bot, segment, task};
+use super::events::TranscriptSegment;
+use super::service::{self, change_status, MeetingBot, Transition};
+use super::status::{BotStatus, ChangeSource};
+use crate::error::{AppError, AppResult};
+use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
+use crate::providers::jira::{IssueOutcome, NewIssue};
+use crate::Services;
+
+pub const KIND: &str = "meetings.pipeline";
+
+/// Most transcript text sent to the LLM; longer meetings keep their beginning and end.
+const MAX_TRANSCRIPT_CHARS: usize = 60_000;
+
+const ANALYSIS_PROMPT: &str = "You turn meeting transcripts into work. Answer with one JSON object: \
+{\"summary\": string (3-6 sentences), \"action_items\": [{\"title\": string (imperative, under 100 characters), \
+\"description\": string, \"assignee\": string or null (only a person named in the meeting as owner)}]}. \
+Include only concrete commitments or requests; no action items is a valid answer.";
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    bot_id: String,
+    audio_url: String,
+}
+
+/// Starts (once) the pipeline for a bot's recording. A second call for the same bot returns
+/// the bot as it is: the job's unique key makes it run once.
+pub async fn start(s: &Services, bot: &MeetingBot, audio_url: &str, source: ChangeSource) -> AppResult<MeetingBot> {
+    let status = BotStatus::parse(&bot.status)?;
+    if status.is_final() {
+        return Err(AppError::Conflict(format!("the bot is already {}", status.as_str())));
+    }
+    let audio_url = audio_url.trim();
+    let acceptable = url::Url::parse(audio_url)
+        .map(|u| matches!(u.scheme(), "http" | "https") || (s.config.sandbox && u.scheme() == "sandbox"))
+        .unwrap_or(false);
+    if !acceptable {
+        return Err(AppError::BadInput("audioUrl must be an http(s) URL".into()));
+    }
+    // Fail now, not three steps in, when a provider the pipeline needs is missing.
+    s.providers.transcriber()?;
+    s.providers.llm()?;
+    s.providers.tasks()?;
+    let job = NewJob::new(KIND, Payload { bot_id: bot.id.clone(), audio_url: audio_url.to_string() })?
+        .max_attempts(s.config.meetings.pipeline_max_attempts)
+        .unique_key(format!("{KIND}:{}", bot.id));
+    let txn = s.db.begin().await?;
+    bot::Entity::update_many()
+        .col_expr(bot::Column::AudioUrl, Expr::value(audio_url.to_string()))
+        .filter(bot::Column::Id.eq(&bot.id))
+        .filter(bot::Column::AudioUrl.is_null())
+        .exec(&txn)
+        .await?;
+    s.jobs.enqueue_on(&txn, job).await?;
+    txn.commit().await?;
+    s.jobs.wake();
+    tracing::info!(bot = %bot.id, source = source.as_str(), "recording handed over; pipeline queued");
+    if status < BotStatus::Transcribing {
+        change_status(s, &bot.id, BotStatus::Transcribing, source, Transition::because("the recording was handed over")).await
+    } else {
+        Ok(bot.clone())
+    }
+}
+
+pub struct Pipeline {
+    services: Services,
+}
+
+impl Pipeline {
+    pub fn handler(services: Services) -> Arc<dyn JobHandler> {
+        Arc::new(Self { services })
+    }
+
+    /// Moves the bot forward to `step` unless it is there or past it already (a retry).
+    async fn enter(&self, bot_id: &str, step: BotStatus, reason: &str) -> Result<(), JobFailure> {
+        let bot = load(&self.services, bot_id).await?;
+        if BotStatus::parse(&bot.status)? < step {
+            change_status(&self.services, bot_id, step, ChangeSource::Pipeline, Transition::because(reason)).await?;
+        }
+        Ok(())
+    }
+
+    async fn transcribe(&self, bot_id: &str, audio_url: &str) -> Result<(), JobFailure> {
+        let s = &self.services;
+        if !service::transcript(&s.db, bot_id, 0).await?.is_empty() {
+            return Ok(());
+        }
+        let segments = s
+            .providers
+            .transcriber()?
+            .transcribe(audio_url)
+            .await
+            .map_err(|err| step_failure("transcription", err.into()))?;
+        if segments.is_empty() {
+            return Err(JobFailure::permanent("transcription failed: the recording has no speech"));
+        }
+        let txn = s.db.begin().await?;
+        let mut stored = Vec::with_capacity(segments.len());
+        for (index, seg) in segments.into_iter().enumerate() {
+            let row = segment::ActiveModel {
+                bot_id: Set(bot_id.to_string()),
+                sequence: Set(index as i64 + 1),
+                start_secs: Set(seg.start),
+                end_secs: Set(seg.end),
+                speaker: Set(seg.speaker),
+                text: Set(seg.text.trim().to_string()),
+            }
+            .insert(&txn)
+            .await?;
+            stored.push(TranscriptSegment::from(row));
+        }
+        txn.commit().await?;
+        for segment in stored {
+            s.bus.publish(segment).await;
+        }
+        Ok(())
+    }
+
+    async fn analyse(&self, bot_id: &str) -> Result<(), JobFailure> {
+        let s = &self.services;
+        let bot = load(s, bot_id).await?;
+        if bot.summary.is_some() {
+            return Ok(());
+        }
+        let transcript = service::transcript(&s.db, bot_id, 0).await?;
+        let text = transcript_text(&transcript);
+        let answer = s
+            .providers
+            .llm()?
+            .complete_json(ANALYSIS_PROMPT, &text)
+            .await
+            .map_err(|err| step_failure("meeting analysis", err.into()))?;
+        let analysis: Analysis = serde_json::from_value(answer)
+            .map_err(|err| JobFailure::retry(format!("meeting analysis failed: the LLM's answer has the wrong shape: {err}")))?;
+        let now = Utc::now();
+        let txn = s.db.begin().await?;
+        for (position, item) in analysis.action_items.iter().enumerate() {
+            let title: String = item.title.trim().chars().take(250).collect();
+            if title.is_empty() {
+                continue;
+            }
+            task::ActiveModel {
+                id: Set(uuid::Uuid::new_v4().to_string()),
+                bot_id: Set(bot_id.to_string()),
+                position: Set(position as i32),
+                title: Set(title),
+                description: Set(item.description.clone().unwrap_or_default()),
+                assignee: Set(item.assignee.clone().filter(|a| !a.trim().is_empty())),
+                jira_key: Set(None),
+                jira_url: Set(None),
+                error: Set(None),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        bot::Entity::update_many()
+            .col_expr(bot::Column::Summary, Expr::value(analysis.summary.trim().to_string()))
+            .filter(bot::Column::Id.eq(bot_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn create_tasks(&self, bot_id: &str) -> Result<(), JobFailure> {
+        let s = &self.services;
+        let bot = load(s, bot_id).await?;
+        let pending: Vec<task::Model> = service::tasks(&s.db, bot_id)
+            .await?
+            .into_iter()
+            .filter(|t| t.jira_key.is_none() && t.error.is_none())
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let issues: Vec<NewIssue> = pending.iter().map(|t| new_issue(&bot, t)).collect();
+        let outcomes = s
+            .providers
+            .tasks()?
+            .create_issues(&issues)
+            .await
+            .map_err(|err| step_failure("creating Jira tasks", err.into()))?;
+        for (task, outcome) in pending.into_iter().zip(outcomes) {
+            let mut row: task::ActiveModel = task.into();
+            match outcome {
+                IssueOutcome::Created { key, url } => {
+                    row.jira_key = Set(Some(key));
+                    row.jira_url = Set(Some(url));
+                }
+                IssueOutcome::Failed { message } => row.error = Set(Some(message)),
+            }
+            row.update(&s.db).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&self, bot_id: &str) -> Result<(), JobFailure> {
+        let s = &self.services;
+        let bot = load(s, bot_id).await?;
+        let tasks = service::tasks(&s.db, bot_id).await?;
+        let issues: Vec<_> = tasks
+            .iter()
+            .filter_map(|t| Some(json!({"key": t.jira_key.clone()?, "url": t.jira_url, "summary": t.title})))
+            .collect();
+        let failed: Vec<_> = tasks
+            .iter()
+            .filter_map(|t| Some(json!({"summary": t.title, "error": t.error.clone()?})))
+            .collect();
+        let result = json!({
+            "tasks_created": issues.len(),
+            "summary": bot.summary,
+            "issues": issues,
+            "tasks_failed": failed,
+        });
+        let reason = format!("{} Jira issue(s) created", issues.len());
+        change_status(s, bot_id, BotStatus::Done, ChangeSource::Pipeline, Transition { result_data: Some(result), ..Transition::because(reason) }).await?;
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct Analysis {
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    action_items: Vec<ActionItem>,
+}
+
+#[derive(Deserialize)]
+struct ActionItem {
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    assignee: Option<String>,
+}
+
+async fn load(s: &Services, bot_id: &str) -> Result<MeetingBot, JobFailure> {
+    bot::Entity::find_by_id(bot_id.to_string())
+        .one(&s.db)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| JobFailure::permanent("the bot was deleted"))
+}
+
+/// Names the step in the error a person will read on the bot.
+fn step_failure(step: &str, err: AppError) -> JobFailure {
+    let mut failure = JobFailure::from(err);
+    failure.message = format!("{step} failed: {}", failure.message);
+    failure
+}
+
+fn transcript_text(segments: &[TranscriptSegment]) -> String {
+    let lines: Vec<String> = segments
+        .iter()
+        .map(|s| format!("[{:.1}] {}: {}", s.start, s.speaker.as_deref().unwrap_or("Speaker"), s.text))
+        .collect();
+    let text = lines.join("\n");
+    if text.len() <= MAX_TRANSCRIPT_CHARS {
+        return text;
+    }
+    let half = MAX_TRANSCRIPT_CHARS / 2;
+    let head: String = text.chars().take(half).collect();
+    let tail: String = text.chars().rev().take(half).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("{head}\n[… middle of the meeting omitted …]\n{tail}")
+}
+
+fn new_issue(bot: &MeetingBot, task: &task::Model) -> NewIssue {
+    let mut description = task.description.clone();
+    if let Some(assignee) = &task.assignee {
+        description.push_str(&format!("\nOwner named in the meeting: {assignee}"));
+    }
+    description.push_str(&format!("\nFrom the meeting {} ({}).", bot.meet_url, bot.created_at.format("%Y-%m-%d")));
+    NewIssue { summary: task.title.clone(), description }
+}
+
+#[async_trait]
+impl JobHandler for Pipeline {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn run(&self, job: &ClaimedJob) -> Result<(), JobFailure> {
+        let payload: Payload = job.payload()?;
+        let bot = load(&self.services, &payload.bot_id).await?;
+        if BotStatus::parse(&bot.status)?.is_final() {
+            return Ok(());
+        }
+        self.enter(&bot.id, BotStatus::Transcribing, "transcribing the recording").await?;
+        self.transcribe(&bot.id, &payload.audio_url).await?;
+        self.enter(&bot.id, BotStatus::AnalyzingMeeting, "finding the summary and action items").await?;
+        self.analyse(&bot.id).await?;
+        self.enter(&bot.id, BotStatus::CreatingTasks, "creating Jira issues").await?;
+        self.create_tasks(&bot.id).await?;
+        self.finish(&bot.id).await
+    }
+
+    async fn on_dead(&self, job: &ClaimedJob, error: &str) {
+        let Ok(payload) = job.payload::<Payload>() else { return };
+        let result = change_status(&self.services, &payload.bot_id, BotStatus::Error, ChangeSource::Pipeline, Transition::failure(error)).await;
+        if let Err(err) = result {
+            tracing::warn!(bot = %payload.bot_id, error = ?err, "could not mark the bot ERROR after its pipeline died");
+        }
+    }
+}

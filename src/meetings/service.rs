@@ -1,0 +1,411 @@
+//! The meetings rules: triggering and stopping bots, the status machine with its history,
+//! the recording pipeline's entry point, retention. No GraphQL here.
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, SqlErr, TransactionTrait,
+};
+use serde_json::Value;
+
+use super::entity::{bot, segment, status_change, task};
+use super::events::{BotStatusChange, TranscriptSegment};
+use super::link::{self, MeetingPlatform};
+use super::status::{BotStatus, ChangeSource};
+use crate::auth::{Role, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::providers::bot_service::{BotRef, RemoteBot, RemoteState, StartBot};
+use crate::Services;
+
+pub use bot::Model as MeetingBot;
+
+pub struct TriggerInput {
+    pub meet_url: String,
+    pub bot_name: String,
+    /// Repeating a trigger with the same key returns the first bot instead of a CONFLICT.
+    pub idempotency_key: Option<String>,
+}
+
+/// A status change to make, with what comes with it.
+#[derive(Default)]
+pub struct Transition {
+    pub reason: Option<String>,
+    pub error_message: Option<String>,
+    pub result_data: Option<Value>,
+    pub session_id: Option<String>,
+}
+
+impl Transition {
+    pub fn because(reason: impl Into<String>) -> Self {
+        Self { reason: Some(reason.into()), ..Self::default() }
+    }
+
+    pub fn failure(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self { error_message: Some(reason.clone()), reason: Some(reason), ..Self::default() }
+    }
+}
+
+fn status_of(bot: &MeetingBot) -> AppResult<BotStatus> {
+    BotStatus::parse(&bot.status)
+}
+
+fn active_key(org_id: &str, platform: MeetingPlatform, native_id: &str) -> String {
+    format!("{org_id}|{}|{native_id}", platform.as_str())
+}
+
+pub fn bot_ref(bot: &MeetingBot) -> Option<BotRef> {
+    Some(BotRef {
+        external_id: bot.external_bot_id.clone()?,
+        platform: bot.platform.clone(),
+        native_meeting_id: bot.native_meeting_id.clone(),
+    })
+}
+
+/// A bot of the viewer's organisation; another organisation's looks missing.
+pub async fn get(db: &DatabaseConnection, viewer: &Viewer, id: &str) -> AppResult<MeetingBot> {
+    let bot = bot::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| AppError::not_found("meeting bot"))?;
+    viewer.owns(&bot.org_id, "meeting bot")?;
+    Ok(bot)
+}
+
+/// A bot by our id or the bot service's, for callbacks that may know either.
+pub async fn find_for_callback(db: &DatabaseConnection, id: &str) -> AppResult<MeetingBot> {
+    bot::Entity::find()
+        .filter(Condition::any().add(bot::Column::Id.eq(id)).add(bot::Column::ExternalBotId.eq(id)))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("meeting bot"))
+}
+
+pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppResult<MeetingBot> {
+    viewer.require(Role::Manager)?;
+    let link = link::parse(&input.meet_url)?;
+    let bot_name = input.bot_name.trim().to_string();
+    if bot_name.is_empty() || bot_name.chars().count() > 100 {
+        return Err(AppError::BadInput("botName must be 1 to 100 characters".into()));
+    }
+    let key = input.idempotency_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+    if key.as_ref().is_some_and(|k| k.len() > 200) {
+        return Err(AppError::BadInput("idempotencyKey must be at most 200 characters".into()));
+    }
+    if let Some(existing) = find_by_idempotency_key(&s.db, &viewer.org_id, key.as_deref()).await? {
+        return Ok(existing);
+    }
+    let bot_service = s.providers.bot_service()?.clone();
+
+    let now = Utc::now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let row = bot::ActiveModel {
+        id: Set(id.clone()),
+        org_id: Set(viewer.org_id.clone()),
+        user_id: Set(viewer.user_id.clone()),
+        meet_url: Set(link.url.clone()),
+        platform: Set(link.platform.as_str().to_string()),
+        native_meeting_id: Set(link.native_id.clone()),
+        bot_name: Set(bot_name.clone()),
+        status: Set(BotStatus::Initialized.as_str().to_string()),
+        sequence: Set(1),
+        external_bot_id: Set(None),
+        session_id: Set(None),
+        error_message: Set(None),
+        result_data: Set(None),
+        audio_url: Set(None),
+        summary: Set(None),
+        idempotency_key: Set(key.clone()),
+        active_key: Set(Some(active_key(&viewer.org_id, link.platform, &link.native_id))),
+        status_changed_at: Set(now),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let first = status_change::ActiveModel {
+        bot_id: Set(id.clone()),
+        sequence: Set(1),
+        status: Set(BotStatus::Initialized.as_str().to_string()),
+        source: Set(ChangeSource::User.as_str().to_string()),
+        reason: Set(Some(format!("triggered by {}", viewer.user_id))),
+        at: Set(now),
+    };
+    let txn = s.db.begin().await?;
+    if let Err(err) = row.insert(&txn).await {
+        txn.rollback().await?;
+        return match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("idempotency") => {
+                find_by_idempotency_key(&s.db, &viewer.org_id, key.as_deref())
+                    .await?
+                    .ok_or_else(|| AppError::internal("idempotency conflict without a bot"))
+            }
+            Some(SqlErr::UniqueConstraintViolation(_)) => Err(AppError::Conflict(format!(
+                "a bot is already active in this {} meeting ({}); stop it or wait for it to finish",
+                link.platform.as_str(),
+                link.native_id
+            ))),
+            _ => Err(err.into()),
+        };
+    }
+    let first = first.insert(&txn).await?;
+    txn.commit().await?;
+    s.bus.publish(BotStatusChange::from_row(first)?).await;
+
+    let request = StartBot {
+        meet_url: link.url,
+        platform: link.platform.as_str().to_string(),
+        native_meeting_id: link.native_id,
+        bot_name,
+        user_id: viewer.user_id.clone(),
+        callback_url: format!("{}/api/v1/meet/webhook", s.config.public_base_url.as_str().trim_end_matches('/')),
+    };
+    match bot_service.start(&request).await {
+        Ok(remote) => {
+            bot::Entity::update_many()
+                .col_expr(bot::Column::ExternalBotId, Expr::value(remote.external_id.clone()))
+                .col_expr(bot::Column::SessionId, Expr::value(remote.session_id.clone()))
+                .filter(bot::Column::Id.eq(&id))
+                .exec(&s.db)
+                .await?;
+            let bot = bot::Entity::find_by_id(id.clone()).one(&s.db).await?.ok_or_else(|| AppError::not_found("meeting bot"))?;
+            apply_remote(s, &bot, &remote, ChangeSource::Sync).await;
+            Ok(bot::Entity::find_by_id(id).one(&s.db).await?.unwrap_or(bot))
+        }
+        Err(err) => {
+            let message = format!("the bot service could not start the bot: {}", err.describe());
+            change_status(s, &id, BotStatus::Error, ChangeSource::User, Transition::failure(message)).await?;
+            Err(err.into())
+        }
+    }
+}
+
+async fn find_by_idempotency_key(db: &DatabaseConnection, org_id: &str, key: Option<&str>) -> AppResult<Option<MeetingBot>> {
+    let Some(key) = key else { return Ok(None) };
+    Ok(bot::Entity::find()
+        .filter(bot::Column::OrgId.eq(org_id))
+        .filter(bot::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?)
+}
+
+/// Moves a bot to `next` if the status machine allows it: forward only, final states final.
+/// The change and its history row are written together, guarded by the bot's sequence so two
+/// writers never both apply; then subscribers are told. Asking for the current status again
+/// changes nothing; an invalid transition is logged and refused with CONFLICT.
+pub async fn change_status(s: &Services, bot_id: &str, next: BotStatus, source: ChangeSource, transition: Transition) -> AppResult<MeetingBot> {
+    for _ in 0..8 {
+        let bot = bot::Entity::find_by_id(bot_id.to_string()).one(&s.db).await?.ok_or_else(|| AppError::not_found("meeting bot"))?;
+        let current = status_of(&bot)?;
+        if current == next {
+            return Ok(bot);
+        }
+        if !current.can_become(next) {
+            tracing::warn!(bot = bot_id, from = current.as_str(), to = next.as_str(), source = source.as_str(), "refused an invalid bot status transition");
+            return Err(AppError::Conflict(format!(
+                "the bot is {}; it cannot become {}",
+                current.as_str(),
+                next.as_str()
+            )));
+        }
+        let now = Utc::now();
+        let sequence = bot.sequence + 1;
+        let mut update = bot::Entity::update_many()
+            .col_expr(bot::Column::Status, Expr::value(next.as_str()))
+            .col_expr(bot::Column::Sequence, Expr::value(sequence))
+            .col_expr(bot::Column::StatusChangedAt, Expr::value(now))
+            .col_expr(bot::Column::UpdatedAt, Expr::value(now));
+        if next.is_final() {
+            update = update.col_expr(bot::Column::ActiveKey, Expr::value(Option::<String>::None));
+        }
+        if let Some(message) = &transition.error_message {
+            update = update.col_expr(bot::Column::ErrorMessage, Expr::value(message.clone()));
+        }
+        if let Some(data) = &transition.result_data {
+            update = update.col_expr(bot::Column::ResultData, Expr::value(data.to_string()));
+        }
+        if let Some(session) = &transition.session_id {
+            update = update.col_expr(bot::Column::SessionId, Expr::value(session.clone()));
+        }
+        let txn = s.db.begin().await?;
+        let updated = update
+            .filter(bot::Column::Id.eq(bot_id))
+            .filter(bot::Column::Sequence.eq(bot.sequence))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            // Someone else changed the bot since we read it: read again and re-decide.
+            txn.rollback().await?;
+            continue;
+        }
+        let change = status_change::ActiveModel {
+            bot_id: Set(bot_id.to_string()),
+            sequence: Set(sequence),
+            status: Set(next.as_str().to_string()),
+            source: Set(source.as_str().to_string()),
+            reason: Set(transition.reason.clone()),
+            at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        tracing::info!(bot = bot_id, from = current.as_str(), to = next.as_str(), source = source.as_str(), "bot status changed");
+        metrics::counter!("switchboard_bot_status_changes_total", "status" => next.as_str()).increment(1);
+        s.bus.publish(BotStatusChange::from_row(change)?).await;
+        return bot::Entity::find_by_id(bot_id.to_string()).one(&s.db).await?.ok_or_else(|| AppError::not_found("meeting bot"));
+    }
+    Err(AppError::internal(format!("bot {bot_id}: too many concurrent status changes")))
+}
+
+/// Brings our record in line with what the bot service reports. Nothing here fails the
+/// caller: an out-of-order report is logged and dropped by the status machine.
+pub async fn apply_remote(s: &Services, bot: &MeetingBot, remote: &RemoteBot, source: ChangeSource) {
+    let Ok(current) = status_of(bot) else { return };
+    let session_id = remote.session_id.clone().filter(|_| bot.session_id.is_none());
+    let transition = |reason: &str| Transition { reason: Some(reason.to_string()), session_id: session_id.clone(), ..Transition::default() };
+    let result = match &remote.state {
+        RemoteState::Requested => return,
+        RemoteState::Joining => change_status(s, &bot.id, BotStatus::Connecting, source, transition("the bot is joining")).await,
+        RemoteState::AwaitingAdmission => {
+            change_status(s, &bot.id, BotStatus::AwaitingAdmission, source, transition("the bot is waiting to be admitted")).await
+        }
+        RemoteState::Active => change_status(s, &bot.id, BotStatus::Connected, source, transition("the bot is in the meeting")).await,
+        RemoteState::Completed | RemoteState::Absent if current < BotStatus::Transcribing => {
+            match &remote.recording_url {
+                Some(url) => super::pipeline::start(s, bot, url, source).await,
+                None if remote.state == RemoteState::Absent && current != BotStatus::Connected => return,
+                None => {
+                    let reason = "the meeting ended with no recording";
+                    change_status(s, &bot.id, BotStatus::Done, source, Transition::because(reason)).await
+                }
+            }
+        }
+        RemoteState::Completed | RemoteState::Absent => return,
+        RemoteState::Failed => {
+            let reason = remote.reason.clone().unwrap_or_else(|| "the bot service reported a failure".into());
+            change_status(s, &bot.id, BotStatus::Error, source, Transition::failure(format!("bot service: {reason}"))).await
+        }
+        RemoteState::Unknown(state) => {
+            tracing::debug!(bot = %bot.id, state, "bot service reported a state we do not know");
+            return;
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(bot = %bot.id, error = ?err, "bot service report not applied");
+    }
+}
+
+pub async fn stop(s: &Services, viewer: &Viewer, id: &str) -> AppResult<MeetingBot> {
+    viewer.require(Role::Manager)?;
+    let bot = get(&s.db, viewer, id).await?;
+    let status = status_of(&bot)?;
+    if status.is_final() {
+        return Err(AppError::Conflict(format!("the bot is already {}", status.as_str())));
+    }
+    if status >= BotStatus::Transcribing {
+        return Err(AppError::Conflict("the meeting is over; its recording is being processed".into()));
+    }
+    if let Some(reference) = bot_ref(&bot) {
+        s.providers.bot_service()?.stop(&reference).await?;
+    }
+    if status < BotStatus::Connected {
+        let reason = format!("stopped by {} before it joined", viewer.user_id);
+        return change_status(s, id, BotStatus::Done, ChangeSource::User, Transition::because(reason)).await;
+    }
+    // In the meeting: it leaves, and its recording comes through the pipeline.
+    Ok(bot)
+}
+
+pub struct BotPage {
+    pub bots: Vec<MeetingBot>,
+    pub has_next: bool,
+}
+
+/// Newest first; `after` is the (created_at, id) of the last bot of the previous page.
+pub async fn list(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    status: Option<BotStatus>,
+    after: Option<(chrono::DateTime<Utc>, String)>,
+    first: u64,
+) -> AppResult<BotPage> {
+    let mut query = bot::Entity::find().filter(bot::Column::OrgId.eq(&viewer.org_id));
+    if let Some(status) = status {
+        query = query.filter(bot::Column::Status.eq(status.as_str()));
+    }
+    if let Some((created_at, id)) = after {
+        query = query.filter(
+            Condition::any()
+                .add(bot::Column::CreatedAt.lt(created_at))
+                .add(Condition::all().add(bot::Column::CreatedAt.eq(created_at)).add(bot::Column::Id.lt(id))),
+        );
+    }
+    let mut bots = query
+        .order_by_desc(bot::Column::CreatedAt)
+        .order_by_desc(bot::Column::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next = bots.len() as u64 > first;
+    bots.truncate(first as usize);
+    Ok(BotPage { bots, has_next })
+}
+
+pub async fn history(db: &DatabaseConnection, bot_id: &str, after: i64) -> AppResult<Vec<BotStatusChange>> {
+    status_change::Entity::find()
+        .filter(status_change::Column::BotId.eq(bot_id))
+        .filter(status_change::Column::Sequence.gt(after))
+        .order_by_asc(status_change::Column::Sequence)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(BotStatusChange::from_row)
+        .collect()
+}
+
+pub async fn latest_change(db: &DatabaseConnection, bot_id: &str) -> AppResult<Option<BotStatusChange>> {
+    status_change::Entity::find()
+        .filter(status_change::Column::BotId.eq(bot_id))
+        .order_by_desc(status_change::Column::Sequence)
+        .one(db)
+        .await?
+        .map(BotStatusChange::from_row)
+        .transpose()
+}
+
+pub async fn transcript(db: &DatabaseConnection, bot_id: &str, after: i64) -> AppResult<Vec<TranscriptSegment>> {
+    Ok(segment::Entity::find()
+        .filter(segment::Column::BotId.eq(bot_id))
+        .filter(segment::Column::Sequence.gt(after))
+        .order_by_asc(segment::Column::Sequence)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+pub async fn tasks(db: &DatabaseConnection, bot_id: &str) -> AppResult<Vec<task::Model>> {
+    Ok(task::Entity::find()
+        .filter(task::Column::BotId.eq(bot_id))
+        .order_by_asc(task::Column::Position)
+        .all(db)
+        .await?)
+}
+
+/// Deletes bots created before `cutoff`, with their history, transcript and tasks.
+pub async fn purge_older_than(db: &DatabaseConnection, cutoff: chrono::DateTime<Utc>) -> AppResult<u64> {
+    let txn = db.begin().await?;
+    let old = bot::Entity::find()
+        .select_only()
+        .column(bot::Column::Id)
+        .filter(bot::Column::CreatedAt.lt(cutoff))
+        .into_tuple::<String>()
+        .all(&txn)
+        .await?;
+    for ids in old.chunks(500) {
+        let ids = ids.to_vec();
+        task::Entity::delete_many().filter(task::Column::BotId.is_in(ids.clone())).exec(&txn).await?;
+        segment::Entity::delete_many().filter(segment::Column::BotId.is_in(ids.clone())).exec(&txn).await?;
+        status_change::Entity::delete_many().filter(status_change::Column::BotId.is_in(ids.clone())).exec(&txn).await?;
+        bot::Entity::delete_many().filter(bot::Column::Id.is_in(ids)).exec(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(old.len() as u64)
+}

@@ -1,0 +1,155 @@
+//! Keeps INITIALIZED … CONNECTED bots current with the bot service: a poll every few seconds
+//! (many bots at once, each on its own, so one slow or failing bot never holds the rest back),
+//! plus the timeouts that fail bots stuck before or at the door. Also the hourly retention
+//! purge, run as a job so one instance does it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use tokio_util::sync::CancellationToken;
+
+use super::entity::bot;
+use super::service::{self, apply_remote, change_status, Transition};
+use super::status::{BotStatus, ChangeSource};
+use crate::error::AppResult;
+use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
+use crate::Services;
+
+pub const PURGE_KIND: &str = "meetings.purge";
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Bots asked about.
+    pub checked: usize,
+    /// Bots the service could not answer for this time.
+    pub failed: usize,
+    /// Bots failed by a timeout.
+    pub timed_out: usize,
+}
+
+pub async fn run(s: Services, shutdown: CancellationToken) {
+    let period = s.config.meetings.sync_interval_secs;
+    if period == 0 {
+        return;
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(period));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_purge = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if let Err(err) = sync_once(&s).await {
+            tracing::warn!(error = ?err, "bot status sync failed");
+        }
+        if tokio::time::Instant::now() >= next_purge {
+            next_purge += Duration::from_secs(3600);
+            schedule_purge(&s).await;
+        }
+    }
+}
+
+pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
+    let synced: Vec<&str> = BotStatus::SYNCED.iter().map(|st| st.as_str()).collect();
+    let bots = bot::Entity::find().filter(bot::Column::Status.is_in(synced)).all(&s.db).await?;
+    let mut report = SyncReport::default();
+    if bots.is_empty() {
+        return Ok(report);
+    }
+    let now = Utc::now();
+    let limits = &s.config.meetings;
+    let mut live = Vec::with_capacity(bots.len());
+    for bot in bots {
+        let status = BotStatus::parse(&bot.status)?;
+        let waited = (now - bot.created_at).num_seconds().max(0) as u64;
+        let admission = (now - bot.status_changed_at).num_seconds().max(0) as u64;
+        let timeout = match status {
+            BotStatus::Initialized | BotStatus::Connecting if waited >= limits.connect_timeout_secs => Some(format!(
+                "timed out connecting: not in the meeting {} s after it was triggered",
+                limits.connect_timeout_secs
+            )),
+            BotStatus::AwaitingAdmission if admission >= limits.admission_timeout_secs => Some(format!(
+                "timed out awaiting admission: nobody let the bot in within {} s",
+                limits.admission_timeout_secs
+            )),
+            _ => None,
+        };
+        match timeout {
+            Some(reason) => {
+                report.timed_out += 1;
+                if let Some(reference) = service::bot_ref(&bot) {
+                    if let Ok(bot_service) = s.providers.bot_service() {
+                        let _ = bot_service.stop(&reference).await;
+                    }
+                }
+                if let Err(err) = change_status(s, &bot.id, BotStatus::Error, ChangeSource::System, Transition::failure(reason)).await {
+                    tracing::debug!(bot = %bot.id, error = ?err, "timeout not applied");
+                }
+            }
+            None => live.push(bot),
+        }
+    }
+    let Ok(bot_service) = s.providers.bot_service() else {
+        return Ok(report);
+    };
+    let references: Vec<_> = live.iter().filter_map(service::bot_ref).collect();
+    report.checked = references.len();
+    let answers = bot_service.statuses(&references, limits.sync_concurrency).await;
+    let by_external: std::collections::HashMap<&str, &bot::Model> =
+        live.iter().filter_map(|b| Some((b.external_bot_id.as_deref()?, b))).collect();
+    for (external_id, answer) in answers {
+        let Some(bot) = by_external.get(external_id.as_str()) else { continue };
+        match answer {
+            Ok(remote) => apply_remote(s, bot, &remote, ChangeSource::Sync).await,
+            Err(err) => {
+                report.failed += 1;
+                tracing::debug!(bot = %bot.id, error = %err.describe(), "bot service did not answer for this bot");
+            }
+        }
+    }
+    metrics::counter!("switchboard_bot_sync_checks_total").increment(report.checked as u64);
+    Ok(report)
+}
+
+async fn schedule_purge(s: &Services) {
+    // One job per hour however many instances ask.
+    let key = format!("{PURGE_KIND}:{}", Utc::now().format("%Y-%m-%dT%H"));
+    let job = NewJob::new(PURGE_KIND, serde_json::json!({})).map(|job| job.unique_key(key).max_attempts(3));
+    if let Err(err) = match job {
+        Ok(job) => s.jobs.enqueue(job).await.map(|_| ()),
+        Err(err) => Err(err),
+    } {
+        tracing::warn!(error = ?err, "could not schedule the retention purge");
+    }
+}
+
+pub struct Purge {
+    services: Services,
+}
+
+impl Purge {
+    pub fn handler(services: Services) -> Arc<dyn JobHandler> {
+        Arc::new(Self { services })
+    }
+}
+
+#[async_trait]
+impl JobHandler for Purge {
+    fn kind(&self) -> &'static str {
+        PURGE_KIND
+    }
+
+    async fn run(&self, _job: &ClaimedJob) -> Result<(), JobFailure> {
+        let days = self.services.config.meetings.retention_days as i64;
+        let cutoff = Utc::now() - chrono::Duration::days(days);
+        let purged = service::purge_older_than(&self.services.db, cutoff).await?;
+        if purged > 0 {
+            tracing::info!(purged, days, "deleted meeting bots past their retention");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! Jira Cloud: issues created in bulk (50 a request), descriptions in Atlassian Document
+//! Format, each failed element mapped back to its task.
+
+use async_trait::async_trait;
+use reqwest::Client;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use url::Url;
+
+use super::http::{self, ProviderError};
+
+const SERVICE: &str = "Jira";
+const BULK_LIMIT: usize = 50;
+
+#[derive(Debug, Clone)]
+pub struct NewIssue {
+    pub summary: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssueOutcome {
+    Created { key: String, url: String },
+    Failed { message: String },
+}
+
+#[async_trait]
+pub trait TaskTracker: Send + Sync + 'static {
+    /// One outcome per issue, in order. An error means nothing in the failing request was
+    /// created and it may be sent again.
+    async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError>;
+}
+
+pub struct JiraCloud {
+    pub client: Client,
+    pub base: Url,
+    pub email: String,
+    pub api_token: String,
+    pub project_key: String,
+    pub issue_type: String,
+}
+
+#[derive(Deserialize)]
+struct BulkAnswer {
+    #[serde(default)]
+    issues: Vec<CreatedIssue>,
+    #[serde(default)]
+    errors: Vec<BulkError>,
+}
+
+#[derive(Deserialize)]
+struct CreatedIssue {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct BulkError {
+    #[serde(rename = "failedElementNumber")]
+    failed_element_number: usize,
+    #[serde(default, rename = "elementErrors")]
+    element_errors: Value,
+}
+
+/// Plain text as ADF: one paragraph per line.
+pub fn adf(text: &str) -> Value {
+    let paragraphs: Vec<Value> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| json!({"type": "paragraph", "content": [{"type": "text", "text": line}]}))
+        .collect();
+    json!({"type": "doc", "version": 1, "content": paragraphs})
+}
+
+fn error_text(errors: &Value) -> String {
+    let messages = errors.get("errorMessages").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string);
+    let fields = errors
+        .get("errors")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(field, message)| format!("{field}: {}", message.as_str().unwrap_or_default()));
+    let all: Vec<String> = messages.chain(fields).collect();
+    if all.is_empty() {
+        "Jira refused the issue".into()
+    } else {
+        all.join("; ")
+    }
+}
+
+impl JiraCloud {
+    async fn create_chunk(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
+        let updates: Vec<Value> = issues
+            .iter()
+            .map(|issue| {
+                json!({"fields": {
+                    "project": {"key": self.project_key},
+                    "summary": issue.summary,
+                    "description": adf(&issue.description),
+                    "issuetype": {"name": self.issue_type},
+                }})
+            })
+            .collect();
+        let url = format!("{}/rest/api/3/issue/bulk", self.base.as_str().trim_end_matches('/'));
+        let request = self
+            .client
+            .post(url)
+            .basic_auth(&self.email, Some(&self.api_token))
+            .json(&json!({"issueUpdates": updates}));
+        // Jira answers 201 when all were made and 400 with the same body when some were not.
+        let answer = http::transport(SERVICE, request).await?;
+        let status = answer.status();
+        if !(status.is_success() || status.as_u16() == 400) {
+            return Err(http::failure(SERVICE, answer).await);
+        }
+        let body = answer.bytes().await.map_err(|_| ProviderError::new(SERVICE, "connection dropped while reading the answer"))?;
+        let response = match serde_json::from_slice::<BulkAnswer>(&body) {
+            Ok(answer) if status.is_success() || !answer.errors.is_empty() => answer,
+            _ if status.is_success() => return Err(ProviderError::new(SERVICE, "answered with unexpected JSON")),
+            _ => {
+                let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+                return Err(ProviderError { status: Some(400), ..ProviderError::new(SERVICE, text) });
+            }
+        };
+        let mut created = response.issues.into_iter();
+        Ok((0..issues.len())
+            .map(|index| match response.errors.iter().find(|e| e.failed_element_number == index) {
+                Some(error) => IssueOutcome::Failed { message: error_text(&error.element_errors) },
+                None => match created.next() {
+                    Some(issue) => IssueOutcome::Created {
+                        url: format!("{}/browse/{}", self.base.as_str().trim_end_matches('/'), issue.key),
+                        key: issue.key,
+                    },
+                    None => IssueOutcome::Failed { message: "Jira did not report this issue".into() },
+                },
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl TaskTracker for JiraCloud {
+    async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
+        let mut outcomes = Vec::with_capacity(issues.len());
+        for chunk in issues.chunks(BULK_LIMIT) {
+            outcomes.extend(self.create_chunk(chunk).await?);
+        }
+        Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_becomes_one_adf_paragraph_per_line() {
+        let doc = adf("first\n\nsecond");
+        assert_eq!(doc["type"], "doc");
+        assert_eq!(doc["content"].as_array().unwrap().len(), 2);
+        assert_eq!(doc["content"][1]["content"][0]["text"], "second");
+    }
+
+    #[test]
+    fn element_errors_are_summarised_for_people() {
+        let errors = json!({"errorMessages": ["No project"], "errors": {"summary": "too long"}});
+        assert_eq!(error_text(&errors), "No project; summary: too long");
+    }
+}

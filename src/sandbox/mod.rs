@@ -1,0 +1,187 @@
+//! Simulated outside services, used only with `--sandbox` (the server says so at start-up and
+//! in `health`). They follow the real services' behaviour closely enough that every flow can
+//! be watched from GraphiQL with no outside account.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use crate::providers::bot_service::{BotRef, BotService, RemoteBot, RemoteState, StartBot};
+use crate::providers::jira::{IssueOutcome, NewIssue, TaskTracker};
+use crate::providers::llm::Llm;
+use crate::providers::transcription::{Segment, Transcriber};
+use crate::providers::{ProviderError, Providers};
+
+pub fn providers() -> Providers {
+    let mut providers = Providers::default().sandboxed();
+    providers.bot_service = Some(Arc::new(SandboxBotService::default()));
+    providers.llm = Some(Arc::new(SandboxLlm));
+    providers.transcriber = Some(Arc::new(SandboxTranscriber));
+    providers.tasks = Some(Arc::new(SandboxJira::default()));
+    providers
+}
+
+/// How long a simulated bot spends in each state: starting, joining, in the waiting room,
+/// in the meeting. Then the meeting ends and the recording is handed over.
+const TIMELINE: [(RemoteState, u64); 4] = [
+    (RemoteState::Requested, 2),
+    (RemoteState::Joining, 3),
+    (RemoteState::AwaitingAdmission, 4),
+    (RemoteState::Active, 8),
+];
+
+#[derive(Default)]
+pub struct SandboxBotService {
+    started: Mutex<HashMap<String, (Instant, bool)>>,
+}
+
+impl SandboxBotService {
+    fn state_at(elapsed: Duration, stopped: bool) -> RemoteState {
+        let mut at = 0;
+        for (state, secs) in TIMELINE {
+            at += secs;
+            if elapsed < Duration::from_secs(at) && !(stopped && state == RemoteState::Active) {
+                return state;
+            }
+        }
+        RemoteState::Completed
+    }
+}
+
+#[async_trait]
+impl BotService for SandboxBotService {
+    async fn start(&self, request: &StartBot) -> Result<RemoteBot, ProviderError> {
+        let id = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
+        self.started.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (Instant::now(), false));
+        tracing::info!(bot = %id, meeting = %request.native_meeting_id, "sandbox bot service: simulated bot started");
+        Ok(RemoteBot {
+            external_id: id.clone(),
+            state: RemoteState::Requested,
+            session_id: Some(format!("session-{id}")),
+            reason: None,
+            recording_url: None,
+        })
+    }
+
+    async fn status(&self, bot: &BotRef) -> Result<RemoteBot, ProviderError> {
+        let started = self.started.lock().unwrap_or_else(|e| e.into_inner()).get(&bot.external_id).copied();
+        let Some((at, stopped)) = started else {
+            return Err(ProviderError { status: Some(404), ..ProviderError::new("sandbox bot service", "no such bot") });
+        };
+        let state = Self::state_at(at.elapsed(), stopped);
+        let recording_url = (state == RemoteState::Completed).then(|| format!("sandbox://recordings/{}.wav", bot.external_id));
+        Ok(RemoteBot { external_id: bot.external_id.clone(), state, session_id: None, reason: None, recording_url })
+    }
+
+    async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError> {
+        if let Some(entry) = self.started.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&bot.external_id) {
+            entry.1 = true;
+        }
+        Ok(())
+    }
+}
+
+pub struct SandboxTranscriber;
+
+const SAMPLE_MEETING: [(&str, &str); 5] = [
+    ("Anna", "Thanks for joining. The release slipped because the payment tests are flaky."),
+    ("Boris", "I will fix the flaky payment tests by Thursday."),
+    ("Anna", "Good. We also need release notes for customers."),
+    ("Chen", "I will write the customer release notes and send them for review."),
+    ("Anna", "Let's meet again on Friday to confirm the new date."),
+];
+
+#[async_trait]
+impl Transcriber for SandboxTranscriber {
+    async fn transcribe(&self, _audio_url: &str) -> Result<Vec<Segment>, ProviderError> {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(SAMPLE_MEETING
+            .iter()
+            .enumerate()
+            .map(|(i, (speaker, text))| Segment {
+                start: i as f64 * 6.0,
+                end: i as f64 * 6.0 + 5.5,
+                text: text.to_string(),
+                speaker: Some(speaker.to_string()),
+            })
+            .collect())
+    }
+}
+
+/// Reads the transcript it is given: every line where someone says "I will" becomes an
+/// action item assigned to them.
+pub struct SandboxLlm;
+
+#[async_trait]
+impl Llm for SandboxLlm {
+    async fn complete_json(&self, _system: &str, user: &str) -> Result<serde_json::Value, ProviderError> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let items: Vec<_> = user
+            .lines()
+            .filter_map(|line| {
+                let (speaker, text) = line.split_once(": ")?;
+                let speaker = speaker.rsplit("] ").next().unwrap_or(speaker);
+                let promise = text.split_once("I will ")?.1;
+                let title = promise.trim_end_matches('.');
+                Some(json!({"title": capitalise(title), "description": text, "assignee": speaker}))
+            })
+            .collect();
+        Ok(json!({
+            "summary": format!("Simulated summary of a {}-line meeting.", user.lines().count()),
+            "action_items": items,
+        }))
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+#[derive(Default)]
+pub struct SandboxJira {
+    next: Mutex<u32>,
+}
+
+#[async_trait]
+impl TaskTracker for SandboxJira {
+    async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(issues
+            .iter()
+            .map(|_| {
+                *next += 1;
+                let key = format!("SANDBOX-{}", *next);
+                IssueOutcome::Created { url: format!("https://sandbox.invalid/browse/{key}"), key }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_simulated_bot_walks_through_admission_to_completion() {
+        let at = |secs| SandboxBotService::state_at(Duration::from_secs(secs), false);
+        assert_eq!(at(0), RemoteState::Requested);
+        assert_eq!(at(3), RemoteState::Joining);
+        assert_eq!(at(6), RemoteState::AwaitingAdmission);
+        assert_eq!(at(10), RemoteState::Active);
+        assert_eq!(at(20), RemoteState::Completed);
+        assert_eq!(SandboxBotService::state_at(Duration::from_secs(10), true), RemoteState::Completed);
+    }
+
+    #[tokio::test]
+    async fn the_simulated_llm_finds_each_promise_in_the_transcript() {
+        let transcript = "[0.0] Boris: I will fix the tests.\n[6.0] Anna: Good.";
+        let answer = SandboxLlm.complete_json("", transcript).await.unwrap();
+        assert_eq!(answer["action_items"][0]["title"], "Fix the tests");
+        assert_eq!(answer["action_items"][0]["assignee"], "Boris");
+        assert_eq!(answer["action_items"].as_array().unwrap().len(), 1);
+    }
+}
