@@ -80,25 +80,49 @@ pub struct Config {
 #[derive(Args, Debug, Clone)]
 pub struct MeetingsConfig {
     /// Seconds between status syncs with the bot service; 0 turns the sync off.
-    #[arg(long = "bot-sync-interval-secs", env = "BOT_SYNC_INTERVAL_SECS", default_value_t = 3)]
+    #[arg(
+        long = "bot-sync-interval-secs",
+        env = "BOT_SYNC_INTERVAL_SECS",
+        default_value_t = 3
+    )]
     pub sync_interval_secs: u64,
     /// Bot-service requests in flight at once during one sync.
-    #[arg(long = "bot-sync-concurrency", env = "BOT_SYNC_CONCURRENCY", default_value_t = 64)]
+    #[arg(
+        long = "bot-sync-concurrency",
+        env = "BOT_SYNC_CONCURRENCY",
+        default_value_t = 64
+    )]
     pub sync_concurrency: usize,
     /// A bot not CONNECTED (nor waiting to be admitted) this long after it was triggered fails.
-    #[arg(long = "bot-connect-timeout-secs", env = "BOT_CONNECT_TIMEOUT_SECS", default_value_t = 300)]
+    #[arg(
+        long = "bot-connect-timeout-secs",
+        env = "BOT_CONNECT_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
     pub connect_timeout_secs: u64,
     /// A bot left in the waiting room this long fails.
-    #[arg(long = "bot-admission-timeout-secs", env = "BOT_ADMISSION_TIMEOUT_SECS", default_value_t = 900)]
+    #[arg(
+        long = "bot-admission-timeout-secs",
+        env = "BOT_ADMISSION_TIMEOUT_SECS",
+        default_value_t = 900
+    )]
     pub admission_timeout_secs: u64,
     /// Bots (and their history, transcript and tasks) older than this are deleted.
-    #[arg(long = "meeting-retention-days", env = "MEETING_RETENTION_DAYS", default_value_t = 30)]
+    #[arg(
+        long = "meeting-retention-days",
+        env = "MEETING_RETENTION_DAYS",
+        default_value_t = 30
+    )]
     pub retention_days: u64,
     /// Largest recording the pipeline downloads, in bytes.
     #[arg(long = "audio-max-bytes", env = "AUDIO_MAX_BYTES", default_value_t = 25 * 1024 * 1024)]
     pub audio_max_bytes: u64,
     /// Attempts the pipeline makes before the bot is marked ERROR.
-    #[arg(long = "pipeline-max-attempts", env = "PIPELINE_MAX_ATTEMPTS", default_value_t = 5)]
+    #[arg(
+        long = "pipeline-max-attempts",
+        env = "PIPELINE_MAX_ATTEMPTS",
+        default_value_t = 5
+    )]
     pub pipeline_max_attempts: u32,
 }
 
@@ -266,7 +290,11 @@ pub struct ProvidersConfig {
     )]
     pub jira_issue_type: String,
     /// Seconds one request to an outside service may take.
-    #[arg(long = "provider-timeout-secs", env = "PROVIDER_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(
+        long = "provider-timeout-secs",
+        env = "PROVIDER_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
     pub timeout_secs: u64,
 }
 

@@ -122,7 +122,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
     let worker = (!config.jobs.disabled).then(|| {
         Worker::new(db, jobs, config.jobs.clone())
-            .register(meetings::pipeline::Pipeline::handler(state.services.clone()))
+            .register(meetings::pipeline::Pipeline::handler(
+                state.services.clone(),
+            ))
             .register(meetings::sync::Purge::handler(state.services.clone()))
     });
     let router = router(state.clone(), &config);

@@ -21,5 +21,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(bytes).map_err(|err| AppError::BadInput(format!("body is not the expected JSON: {err}")))
+    serde_json::from_slice(bytes)
+        .map_err(|err| AppError::BadInput(format!("body is not the expected JSON: {err}")))
 }

@@ -32,13 +32,22 @@ impl Load {
 }
 
 /// Builds a POST (with body) or GET request.
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &str) -> Vec<u8> {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> Vec<u8> {
     let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
     if !body.is_empty() {
-        text.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        text.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     }
     text.push_str("\r\n");
     text.push_str(body);
@@ -47,7 +56,13 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, Str
 
 /// Sends `request` over `connections` connections for `duration`; a response counts when it
 /// is a 200 whose body contains `expect`.
-pub async fn run(addr: SocketAddr, request: Vec<u8>, expect: &'static str, connections: usize, duration: Duration) -> Load {
+pub async fn run(
+    addr: SocketAddr,
+    request: Vec<u8>,
+    expect: &'static str,
+    connections: usize,
+    duration: Duration,
+) -> Load {
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -79,7 +94,12 @@ pub async fn run(addr: SocketAddr, request: Vec<u8>, expect: &'static str, conne
             (ok, errors, latencies)
         }));
     }
-    let mut load = Load { requests: 0, errors: 0, elapsed: Duration::ZERO, latencies_us: Vec::new() };
+    let mut load = Load {
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
     for task in tasks {
         let (ok, errors, latencies) = task.await.expect("load task");
         load.requests += ok;
@@ -99,14 +119,17 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut [u8]) -> Option<(u16
         }
         filled += n;
         let text = &buffer[..filled];
-        let Some(head_end) = text.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let Some(head_end) = text.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
         let head = std::str::from_utf8(&text[..head_end]).ok()?;
         let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
         let length: usize = head
             .lines()
             .find_map(|line| {
                 let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
             })
             .unwrap_or(0);
         let total = head_end + 4 + length;
@@ -117,6 +140,9 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut [u8]) -> Option<(u16
             }
             filled += n;
         }
-        return Some((status, String::from_utf8_lossy(&buffer[head_end + 4..total]).into_owned()));
+        return Some((
+            status,
+            String::from_utf8_lossy(&buffer[head_end + 4..total]).into_owned(),
+        ));
     }
 }

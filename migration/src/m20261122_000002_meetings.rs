@@ -151,8 +151,15 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["meeting_tasks", "transcript_segments", "bot_status_changes", "meeting_bots"] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        for table in [
+            "meeting_tasks",
+            "transcript_segments",
+            "bot_status_changes",
+            "meeting_bots",
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -171,8 +171,17 @@ impl Authenticator {
 impl axum::extract::FromRequestParts<crate::AppState> for Viewer {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &crate::AppState) -> Result<Self, AppError> {
-        state.services.auth.from_headers(&parts.headers).await.viewer().cloned()
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, AppError> {
+        state
+            .services
+            .auth
+            .from_headers(&parts.headers)
+            .await
+            .viewer()
+            .cloned()
     }
 }
 

@@ -12,7 +12,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -20,16 +21,30 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 /// Accepts `X-Signature-256: sha256=<hex HMAC of the body>`, or the secret itself in
 /// `X-Webhook-Secret`, `X-API-Key` or `Authorization: Bearer`. With no secret configured,
 /// nothing is accepted.
-pub fn verify(headers: &HeaderMap, body: &[u8], secret: Option<&str>, setting: &str) -> AppResult<()> {
+pub fn verify(
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: Option<&str>,
+    setting: &str,
+) -> AppResult<()> {
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-        return Err(AppError::Unauthenticated(format!("callbacks are refused until {setting} is set")));
+        return Err(AppError::Unauthenticated(format!(
+            "callbacks are refused until {setting} is set"
+        )));
     };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(signature) = header("x-signature-256") {
         return if constant_time_eq(signature.as_bytes(), sign(secret, body).as_bytes()) {
             Ok(())
         } else {
-            Err(AppError::Unauthenticated("signature does not match the body".into()))
+            Err(AppError::Unauthenticated(
+                "signature does not match the body".into(),
+            ))
         };
     }
     let presented = header("x-webhook-secret")
@@ -38,7 +53,9 @@ pub fn verify(headers: &HeaderMap, body: &[u8], secret: Option<&str>, setting: &
     match presented {
         Some(value) if constant_time_eq(value.as_bytes(), secret.as_bytes()) => Ok(()),
         Some(_) => Err(AppError::Unauthenticated("wrong callback secret".into())),
-        None => Err(AppError::Unauthenticated("callback secret or signature missing".into())),
+        None => Err(AppError::Unauthenticated(
+            "callback secret or signature missing".into(),
+        )),
     }
 }
 
@@ -49,7 +66,10 @@ mod tests {
     #[test]
     fn a_signature_of_the_exact_body_is_accepted_and_any_other_refused() {
         let mut headers = HeaderMap::new();
-        headers.insert("x-signature-256", sign("s3cret", b"{\"a\":1}").parse().unwrap());
+        headers.insert(
+            "x-signature-256",
+            sign("s3cret", b"{\"a\":1}").parse().unwrap(),
+        );
         assert!(verify(&headers, b"{\"a\":1}", Some("s3cret"), "X").is_ok());
         assert!(verify(&headers, b"{\"a\":2}", Some("s3cret"), "X").is_err());
         assert!(verify(&headers, b"{\"a\":1}", Some("other"), "X").is_err());
@@ -61,6 +81,9 @@ mod tests {
         headers.insert("x-webhook-secret", "s3cret".parse().unwrap());
         assert!(verify(&headers, b"", Some("s3cret"), "X").is_ok());
         assert!(verify(&headers, b"", Some("s3cret!"), "X").is_err());
-        assert!(verify(&headers, b"", None, "X").unwrap_err().message().contains("X"));
+        assert!(verify(&headers, b"", None, "X")
+            .unwrap_err()
+            .message()
+            .contains("X"));
     }
 }

@@ -15,9 +15,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::auth::{Caller, Viewer};
-use crate::meetings::graphql::{MeetingsMutation, MeetingsQuery, MeetingsSubscription};
 use crate::config::GraphqlConfig;
 use crate::error::AppResult;
+use crate::meetings::graphql::{MeetingsMutation, MeetingsQuery, MeetingsSubscription};
 use crate::Services;
 
 pub use health::Health;

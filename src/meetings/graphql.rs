@@ -46,8 +46,13 @@ impl TryFrom<BotRow> for MeetingBot {
     fn try_from(row: BotRow) -> AppResult<Self> {
         Ok(Self {
             status: BotStatus::parse(&row.status)?,
-            platform: MeetingPlatform::parse(&row.platform).ok_or_else(|| AppError::internal("unknown platform in storage"))?,
-            result_data: row.result_data.as_deref().and_then(|d| serde_json::from_str(d).ok()).map(async_graphql::Json),
+            platform: MeetingPlatform::parse(&row.platform)
+                .ok_or_else(|| AppError::internal("unknown platform in storage"))?,
+            result_data: row
+                .result_data
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .map(async_graphql::Json),
             id: ID(row.id),
             meet_url: row.meet_url,
             native_meeting_id: row.native_meeting_id,
@@ -93,7 +98,10 @@ impl From<task::Model> for MeetingTask {
 #[ComplexObject]
 impl MeetingBot {
     /// Every status the bot has had, oldest first, with when, who and why.
-    async fn status_history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BotStatusChange>> {
+    async fn status_history(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<BotStatusChange>> {
         Ok(service::history(ctx.db(), &self.id, 0).await?)
     }
 
@@ -102,7 +110,11 @@ impl MeetingBot {
     }
 
     async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MeetingTask>> {
-        Ok(service::tasks(ctx.db(), &self.id).await?.into_iter().map(Into::into).collect())
+        Ok(service::tasks(ctx.db(), &self.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 }
 
@@ -111,12 +123,18 @@ fn to_graphql(row: BotRow) -> async_graphql::Result<MeetingBot> {
 }
 
 fn encode_cursor(bot: &BotRow) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{}", bot.created_at.timestamp_micros(), bot.id))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}|{}",
+        bot.created_at.timestamp_micros(),
+        bot.id
+    ))
 }
 
 fn decode_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, String)> {
     let bad = || AppError::BadInput("after is not a cursor from this list".into());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (micros, id) = text.split_once('|').ok_or_else(bad)?;
     let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
@@ -149,7 +167,9 @@ impl MeetingsQuery {
         let page = service::list(ctx.db(), viewer, status, after, first as u64).await?;
         let mut connection = Connection::new(has_previous, page.has_next);
         for bot in page.bots {
-            connection.edges.push(Edge::new(encode_cursor(&bot), to_graphql(bot)?));
+            connection
+                .edges
+                .push(Edge::new(encode_cursor(&bot), to_graphql(bot)?));
         }
         Ok(connection)
     }
@@ -176,19 +196,35 @@ pub struct MeetingsMutation;
 #[Object]
 impl MeetingsMutation {
     /// Sends a bot into a meeting. Follow it with the `botStatus` subscription.
-    async fn trigger_meeting_bot(&self, ctx: &Context<'_>, input: TriggerMeetingBotInput) -> async_graphql::Result<MeetingBot> {
-        let input = TriggerInput { meet_url: input.meet_url, bot_name: input.bot_name, idempotency_key: input.idempotency_key };
+    async fn trigger_meeting_bot(
+        &self,
+        ctx: &Context<'_>,
+        input: TriggerMeetingBotInput,
+    ) -> async_graphql::Result<MeetingBot> {
+        let input = TriggerInput {
+            meet_url: input.meet_url,
+            bot_name: input.bot_name,
+            idempotency_key: input.idempotency_key,
+        };
         to_graphql(service::trigger(ctx.services(), ctx.viewer()?, input).await?)
     }
 
     /// Asks the bot to leave. A bot not yet in the meeting is DONE at once; one in it leaves
     /// and its recording still goes through the pipeline.
-    async fn stop_meeting_bot(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<MeetingBot> {
+    async fn stop_meeting_bot(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<MeetingBot> {
         to_graphql(service::stop(ctx.services(), ctx.viewer()?, &id).await?)
     }
 
     /// Transcribes a recording, finds the action items and creates Jira issues for the bot.
-    async fn process_meeting_audio(&self, ctx: &Context<'_>, input: ProcessMeetingAudioInput) -> async_graphql::Result<MeetingBot> {
+    async fn process_meeting_audio(
+        &self,
+        ctx: &Context<'_>,
+        input: ProcessMeetingAudioInput,
+    ) -> async_graphql::Result<MeetingBot> {
         let viewer = ctx.viewer()?;
         viewer.require(Role::Manager)?;
         let bot = service::get(ctx.db(), viewer, &input.bot_id).await?;
@@ -211,7 +247,10 @@ impl Timeline for StatusTimeline {
     }
 
     async fn snapshot(&self) -> AppResult<Vec<BotStatusChange>> {
-        Ok(service::latest_change(&self.services.db, &self.bot_id).await?.into_iter().collect())
+        Ok(service::latest_change(&self.services.db, &self.bot_id)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     async fn after(&self, sequence: i64) -> AppResult<Vec<BotStatusChange>> {
@@ -245,7 +284,9 @@ impl Timeline for TranscriptTimeline {
     }
 }
 
-fn graphql_stream<T: Send + 'static>(stream: impl Stream<Item = AppResult<T>> + Send + 'static) -> impl Stream<Item = async_graphql::Result<T>> {
+fn graphql_stream<T: Send + 'static>(
+    stream: impl Stream<Item = AppResult<T>> + Send + 'static,
+) -> impl Stream<Item = async_graphql::Result<T>> {
     stream.map(|item| item.map_err(Into::into))
 }
 
@@ -263,8 +304,15 @@ impl MeetingsSubscription {
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<BotStatusChange>>> {
         let bot = service::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
-        let timeline = StatusTimeline { services: ctx.services().clone(), bot_id: bot.id };
-        Ok(graphql_stream(follow(ctx.services().bus.clone(), timeline, after)))
+        let timeline = StatusTimeline {
+            services: ctx.services().clone(),
+            bot_id: bot.id,
+        };
+        Ok(graphql_stream(follow(
+            ctx.services().bus.clone(),
+            timeline,
+            after,
+        )))
     }
 
     /// The transcript so far, then each new segment as it is stored.
@@ -275,7 +323,14 @@ impl MeetingsSubscription {
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TranscriptSegment>>> {
         let bot = service::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
-        let timeline = TranscriptTimeline { services: ctx.services().clone(), bot_id: bot.id };
-        Ok(graphql_stream(follow(ctx.services().bus.clone(), timeline, after)))
+        let timeline = TranscriptTimeline {
+            services: ctx.services().clone(),
+            bot_id: bot.id,
+        };
+        Ok(graphql_stream(follow(
+            ctx.services().bus.clone(),
+            timeline,
+            after,
+        )))
     }
 }

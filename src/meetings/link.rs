@@ -4,7 +4,9 @@ use url::Url;
 
 use crate::error::{AppError, AppResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, serde::Serialize, serde::Deserialize,
+)]
 pub enum MeetingPlatform {
     GoogleMeet,
     Zoom,
@@ -22,9 +24,13 @@ impl MeetingPlatform {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [MeetingPlatform::GoogleMeet, MeetingPlatform::Zoom, MeetingPlatform::Teams]
-            .into_iter()
-            .find(|p| p.as_str() == value)
+        [
+            MeetingPlatform::GoogleMeet,
+            MeetingPlatform::Zoom,
+            MeetingPlatform::Teams,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == value)
     }
 }
 
@@ -52,20 +58,27 @@ pub fn parse(raw: &str) -> AppResult<MeetingLink> {
         return Err(bad("must use https"));
     }
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-    let segments: Vec<&str> = url.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
     let (platform, native_id) = if host == "meet.google.com" {
         let code = segments.first().copied().unwrap_or_default();
         let parts: Vec<&str> = code.split('-').collect();
         let valid = segments.len() == 1
             && parts.len() == 3
-            && [3, 4, 3].iter().zip(&parts).all(|(len, part)| part.len() == *len && part.chars().all(|c| c.is_ascii_lowercase()));
+            && [3, 4, 3].iter().zip(&parts).all(|(len, part)| {
+                part.len() == *len && part.chars().all(|c| c.is_ascii_lowercase())
+            });
         if !valid {
             return Err(bad("is not a Google Meet meeting code"));
         }
         (MeetingPlatform::GoogleMeet, code.to_string())
     } else if host == "zoom.us" || host.ends_with(".zoom.us") {
         match segments.as_slice() {
-            ["j" | "s" | "w", id, ..] if (9..=12).contains(&id.len()) && id.chars().all(|c| c.is_ascii_digit()) => {
+            ["j" | "s" | "w", id, ..]
+                if (9..=12).contains(&id.len()) && id.chars().all(|c| c.is_ascii_digit()) =>
+            {
                 (MeetingPlatform::Zoom, id.to_string())
             }
             _ => return Err(bad("is not a Zoom meeting link")),
@@ -73,13 +86,19 @@ pub fn parse(raw: &str) -> AppResult<MeetingLink> {
     } else if host == "teams.microsoft.com" || host == "teams.live.com" {
         match segments.as_slice() {
             ["l", "meetup-join", thread, ..] => (MeetingPlatform::Teams, thread.to_string()),
-            ["meet", id] if id.chars().all(|c| c.is_ascii_digit()) => (MeetingPlatform::Teams, id.to_string()),
+            ["meet", id] if id.chars().all(|c| c.is_ascii_digit()) => {
+                (MeetingPlatform::Teams, id.to_string())
+            }
             _ => return Err(bad("is not a Teams meeting link")),
         }
     } else {
         return Err(bad("is not a Google Meet, Zoom or Teams link"));
     };
-    Ok(MeetingLink { platform, native_id, url: url.to_string() })
+    Ok(MeetingLink {
+        platform,
+        native_id,
+        url: url.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -89,7 +108,10 @@ mod tests {
     #[test]
     fn google_meet_codes_are_three_four_three_letters() {
         let link = parse("https://meet.google.com/abc-defg-hij").unwrap();
-        assert_eq!((link.platform, link.native_id.as_str()), (MeetingPlatform::GoogleMeet, "abc-defg-hij"));
+        assert_eq!(
+            (link.platform, link.native_id.as_str()),
+            (MeetingPlatform::GoogleMeet, "abc-defg-hij")
+        );
         for bad_link in [
             "https://meet.google.com/abc-defg",
             "https://meet.google.com/ABC-DEFG-HIJ",
@@ -97,15 +119,25 @@ mod tests {
             "https://meet.google.com/",
             "https://meet.google.com.evil.com/abc-defg-hij",
         ] {
-            assert_eq!(parse(bad_link).unwrap_err().code(), "BAD_USER_INPUT", "{bad_link}");
+            assert_eq!(
+                parse(bad_link).unwrap_err().code(),
+                "BAD_USER_INPUT",
+                "{bad_link}"
+            );
         }
     }
 
     #[test]
     fn zoom_and_teams_links_yield_their_meeting_ids() {
         let zoom = parse("https://us02web.zoom.us/j/81234567890?pwd=abc").unwrap();
-        assert_eq!((zoom.platform, zoom.native_id.as_str()), (MeetingPlatform::Zoom, "81234567890"));
-        let teams = parse("https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0?context=x").unwrap();
+        assert_eq!(
+            (zoom.platform, zoom.native_id.as_str()),
+            (MeetingPlatform::Zoom, "81234567890")
+        );
+        let teams = parse(
+            "https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0?context=x",
+        )
+        .unwrap();
         assert_eq!(teams.platform, MeetingPlatform::Teams);
         assert_eq!(teams.native_id, "19%3ameeting_abc%40thread.v2");
         let teams_short = parse("https://teams.live.com/meet/9876543210").unwrap();
@@ -114,7 +146,13 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused() {
-        for bad_link in ["", "not a url", "https://example.com/meeting", "https://zoom.us/j/abc", "ftp://meet.google.com/abc-defg-hij"] {
+        for bad_link in [
+            "",
+            "not a url",
+            "https://example.com/meeting",
+            "https://zoom.us/j/abc",
+            "ftp://meet.google.com/abc-defg-hij",
+        ] {
             assert!(parse(bad_link).is_err(), "{bad_link}");
         }
     }

@@ -19,6 +19,7 @@ use super::status::{BotStatus, ChangeSource};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
 use crate::providers::jira::{IssueOutcome, NewIssue};
+use crate::providers::ProviderError;
 use crate::Services;
 
 pub const KIND: &str = "meetings.pipeline";
@@ -37,16 +38,20 @@ struct Payload {
     audio_url: String,
 }
 
-/// Starts (once) the pipeline for a bot's recording. A second call for the same bot returns
-/// the bot as it is: the job's unique key makes it run once.
-pub async fn start(s: &Services, bot: &MeetingBot, audio_url: &str, source: ChangeSource) -> AppResult<MeetingBot> {
-    let status = BotStatus::parse(&bot.status)?;
-    if status.is_final() {
-        return Err(AppError::Conflict(format!("the bot is already {}", status.as_str())));
-    }
+/// Starts (once) the pipeline for a bot's recording: the bot becomes TRANSCRIBING and the job
+/// is queued in one transaction. A second call for the same bot returns the bot as it is:
+/// the job's unique key makes it run once.
+pub async fn start(
+    s: &Services,
+    bot: &MeetingBot,
+    audio_url: &str,
+    source: ChangeSource,
+) -> AppResult<MeetingBot> {
     let audio_url = audio_url.trim();
     let acceptable = url::Url::parse(audio_url)
-        .map(|u| matches!(u.scheme(), "http" | "https") || (s.config.sandbox && u.scheme() == "sandbox"))
+        .map(|u| {
+            matches!(u.scheme(), "http" | "https") || (s.config.sandbox && u.scheme() == "sandbox")
+        })
         .unwrap_or(false);
     if !acceptable {
         return Err(AppError::BadInput("audioUrl must be an http(s) URL".into()));
@@ -55,25 +60,58 @@ pub async fn start(s: &Services, bot: &MeetingBot, audio_url: &str, source: Chan
     s.providers.transcriber()?;
     s.providers.llm()?;
     s.providers.tasks()?;
-    let job = NewJob::new(KIND, Payload { bot_id: bot.id.clone(), audio_url: audio_url.to_string() })?
+    for _ in 0..8 {
+        let bot = service::load(&s.db, &bot.id).await?;
+        let status = BotStatus::parse(&bot.status)?;
+        if status.is_final() {
+            return Err(AppError::Conflict(format!(
+                "the bot is already {}",
+                status.as_str()
+            )));
+        }
+        let job = NewJob::new(
+            KIND,
+            Payload {
+                bot_id: bot.id.clone(),
+                audio_url: audio_url.to_string(),
+            },
+        )?
         .max_attempts(s.config.meetings.pipeline_max_attempts)
         .unique_key(format!("{KIND}:{}", bot.id));
-    let txn = s.db.begin().await?;
-    bot::Entity::update_many()
-        .col_expr(bot::Column::AudioUrl, Expr::value(audio_url.to_string()))
-        .filter(bot::Column::Id.eq(&bot.id))
-        .filter(bot::Column::AudioUrl.is_null())
-        .exec(&txn)
-        .await?;
-    s.jobs.enqueue_on(&txn, job).await?;
-    txn.commit().await?;
-    s.jobs.wake();
-    tracing::info!(bot = %bot.id, source = source.as_str(), "recording handed over; pipeline queued");
-    if status < BotStatus::Transcribing {
-        change_status(s, &bot.id, BotStatus::Transcribing, source, Transition::because("the recording was handed over")).await
-    } else {
-        Ok(bot.clone())
+        let txn = s.db.begin().await?;
+        bot::Entity::update_many()
+            .col_expr(bot::Column::AudioUrl, Expr::value(audio_url.to_string()))
+            .filter(bot::Column::Id.eq(&bot.id))
+            .filter(bot::Column::AudioUrl.is_null())
+            .exec(&txn)
+            .await?;
+        s.jobs.enqueue_on(&txn, job).await?;
+        let change = if status < BotStatus::Transcribing {
+            let handed_over = Transition::because("the recording was handed over");
+            match service::write_change(&txn, &bot, BotStatus::Transcribing, source, &handed_over)
+                .await?
+            {
+                Some(change) => Some(change),
+                None => {
+                    txn.rollback().await?;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        txn.commit().await?;
+        if let Some(change) = change {
+            service::announce(s, change).await?;
+        }
+        s.jobs.wake();
+        tracing::info!(bot = %bot.id, source = source.as_str(), "recording handed over; pipeline queued");
+        return service::load(&s.db, &bot.id).await;
     }
+    Err(AppError::internal(format!(
+        "bot {}: too many concurrent status changes",
+        bot.id
+    )))
 }
 
 pub struct Pipeline {
@@ -89,7 +127,14 @@ impl Pipeline {
     async fn enter(&self, bot_id: &str, step: BotStatus, reason: &str) -> Result<(), JobFailure> {
         let bot = load(&self.services, bot_id).await?;
         if BotStatus::parse(&bot.status)? < step {
-            change_status(&self.services, bot_id, step, ChangeSource::Pipeline, Transition::because(reason)).await?;
+            change_status(
+                &self.services,
+                bot_id,
+                step,
+                ChangeSource::Pipeline,
+                Transition::because(reason),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -104,9 +149,11 @@ impl Pipeline {
             .transcriber()?
             .transcribe(audio_url)
             .await
-            .map_err(|err| step_failure("transcription", err.into()))?;
+            .map_err(|err| step_failure("transcription", err))?;
         if segments.is_empty() {
-            return Err(JobFailure::permanent("transcription failed: the recording has no speech"));
+            return Err(JobFailure::permanent(
+                "transcription failed: the recording has no speech",
+            ));
         }
         let txn = s.db.begin().await?;
         let mut stored = Vec::with_capacity(segments.len());
@@ -143,9 +190,12 @@ impl Pipeline {
             .llm()?
             .complete_json(ANALYSIS_PROMPT, &text)
             .await
-            .map_err(|err| step_failure("meeting analysis", err.into()))?;
-        let analysis: Analysis = serde_json::from_value(answer)
-            .map_err(|err| JobFailure::retry(format!("meeting analysis failed: the LLM's answer has the wrong shape: {err}")))?;
+            .map_err(|err| step_failure("meeting analysis", err))?;
+        let analysis: Analysis = serde_json::from_value(answer).map_err(|err| {
+            JobFailure::retry(format!(
+                "meeting analysis failed: the LLM's answer has the wrong shape: {err}"
+            ))
+        })?;
         let now = Utc::now();
         let txn = s.db.begin().await?;
         for (position, item) in analysis.action_items.iter().enumerate() {
@@ -169,7 +219,10 @@ impl Pipeline {
             .await?;
         }
         bot::Entity::update_many()
-            .col_expr(bot::Column::Summary, Expr::value(analysis.summary.trim().to_string()))
+            .col_expr(
+                bot::Column::Summary,
+                Expr::value(analysis.summary.trim().to_string()),
+            )
             .filter(bot::Column::Id.eq(bot_id))
             .exec(&txn)
             .await?;
@@ -194,7 +247,7 @@ impl Pipeline {
             .tasks()?
             .create_issues(&issues)
             .await
-            .map_err(|err| step_failure("creating Jira tasks", err.into()))?;
+            .map_err(|err| step_failure("creating Jira tasks", err))?;
         for (task, outcome) in pending.into_iter().zip(outcomes) {
             let mut row: task::ActiveModel = task.into();
             match outcome {
@@ -215,7 +268,9 @@ impl Pipeline {
         let tasks = service::tasks(&s.db, bot_id).await?;
         let issues: Vec<_> = tasks
             .iter()
-            .filter_map(|t| Some(json!({"key": t.jira_key.clone()?, "url": t.jira_url, "summary": t.title})))
+            .filter_map(|t| {
+                Some(json!({"key": t.jira_key.clone()?, "url": t.jira_url, "summary": t.title}))
+            })
             .collect();
         let failed: Vec<_> = tasks
             .iter()
@@ -228,7 +283,17 @@ impl Pipeline {
             "tasks_failed": failed,
         });
         let reason = format!("{} Jira issue(s) created", issues.len());
-        change_status(s, bot_id, BotStatus::Done, ChangeSource::Pipeline, Transition { result_data: Some(result), ..Transition::because(reason) }).await?;
+        change_status(
+            s,
+            bot_id,
+            BotStatus::Done,
+            ChangeSource::Pipeline,
+            Transition {
+                result_data: Some(result),
+                ..Transition::because(reason)
+            },
+        )
+        .await?;
         Ok(())
     }
 }
@@ -258,8 +323,9 @@ async fn load(s: &Services, bot_id: &str) -> Result<MeetingBot, JobFailure> {
         .ok_or_else(|| JobFailure::permanent("the bot was deleted"))
 }
 
-/// Names the step in the error a person will read on the bot.
-fn step_failure(step: &str, err: AppError) -> JobFailure {
+/// Names the step in the error a person will read on the bot; keeps whether it is worth
+/// retrying (a 400 is not, a 503 is).
+fn step_failure(step: &str, err: ProviderError) -> JobFailure {
     let mut failure = JobFailure::from(err);
     failure.message = format!("{step} failed: {}", failure.message);
     failure
@@ -268,7 +334,14 @@ fn step_failure(step: &str, err: AppError) -> JobFailure {
 fn transcript_text(segments: &[TranscriptSegment]) -> String {
     let lines: Vec<String> = segments
         .iter()
-        .map(|s| format!("[{:.1}] {}: {}", s.start, s.speaker.as_deref().unwrap_or("Speaker"), s.text))
+        .map(|s| {
+            format!(
+                "[{:.1}] {}: {}",
+                s.start,
+                s.speaker.as_deref().unwrap_or("Speaker"),
+                s.text
+            )
+        })
         .collect();
     let text = lines.join("\n");
     if text.len() <= MAX_TRANSCRIPT_CHARS {
@@ -276,7 +349,14 @@ fn transcript_text(segments: &[TranscriptSegment]) -> String {
     }
     let half = MAX_TRANSCRIPT_CHARS / 2;
     let head: String = text.chars().take(half).collect();
-    let tail: String = text.chars().rev().take(half).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = text
+        .chars()
+        .rev()
+        .take(half)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("{head}\n[… middle of the meeting omitted …]\n{tail}")
 }
 
@@ -285,8 +365,15 @@ fn new_issue(bot: &MeetingBot, task: &task::Model) -> NewIssue {
     if let Some(assignee) = &task.assignee {
         description.push_str(&format!("\nOwner named in the meeting: {assignee}"));
     }
-    description.push_str(&format!("\nFrom the meeting {} ({}).", bot.meet_url, bot.created_at.format("%Y-%m-%d")));
-    NewIssue { summary: task.title.clone(), description }
+    description.push_str(&format!(
+        "\nFrom the meeting {} ({}).",
+        bot.meet_url,
+        bot.created_at.format("%Y-%m-%d")
+    ));
+    NewIssue {
+        summary: task.title.clone(),
+        description,
+    }
 }
 
 #[async_trait]
@@ -301,18 +388,38 @@ impl JobHandler for Pipeline {
         if BotStatus::parse(&bot.status)?.is_final() {
             return Ok(());
         }
-        self.enter(&bot.id, BotStatus::Transcribing, "transcribing the recording").await?;
+        self.enter(
+            &bot.id,
+            BotStatus::Transcribing,
+            "transcribing the recording",
+        )
+        .await?;
         self.transcribe(&bot.id, &payload.audio_url).await?;
-        self.enter(&bot.id, BotStatus::AnalyzingMeeting, "finding the summary and action items").await?;
+        self.enter(
+            &bot.id,
+            BotStatus::AnalyzingMeeting,
+            "finding the summary and action items",
+        )
+        .await?;
         self.analyse(&bot.id).await?;
-        self.enter(&bot.id, BotStatus::CreatingTasks, "creating Jira issues").await?;
+        self.enter(&bot.id, BotStatus::CreatingTasks, "creating Jira issues")
+            .await?;
         self.create_tasks(&bot.id).await?;
         self.finish(&bot.id).await
     }
 
     async fn on_dead(&self, job: &ClaimedJob, error: &str) {
-        let Ok(payload) = job.payload::<Payload>() else { return };
-        let result = change_status(&self.services, &payload.bot_id, BotStatus::Error, ChangeSource::Pipeline, Transition::failure(error)).await;
+        let Ok(payload) = job.payload::<Payload>() else {
+            return;
+        };
+        let result = change_status(
+            &self.services,
+            &payload.bot_id,
+            BotStatus::Error,
+            ChangeSource::Pipeline,
+            Transition::failure(error),
+        )
+        .await;
         if let Err(err) = result {
             tracing::warn!(bot = %payload.bot_id, error = ?err, "could not mark the bot ERROR after its pipeline died");
         }

@@ -22,7 +22,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/meet/trigger", post(trigger))
         .route("/api/v1/meet/status/{bot_id}", get(status))
         .route("/api/v1/meet/callback/update-status", post(callback_done))
-        .route("/api/v1/create-tasks-from-audio", post(create_tasks_from_audio))
+        .route(
+            "/api/v1/create-tasks-from-audio",
+            post(create_tasks_from_audio),
+        )
         .route("/api/v1/meet/webhook", post(webhook_status))
 }
 
@@ -39,9 +42,21 @@ fn default_bot_name() -> String {
     "Switchboard Bot".into()
 }
 
-async fn trigger(State(app): State<AppState>, viewer: Viewer, headers: HeaderMap, JsonBody(body): JsonBody<TriggerBody>) -> AppResult<Json<Value>> {
-    let header_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let input = TriggerInput { meet_url: body.meet_url, bot_name: body.bot_name, idempotency_key: body.idempotency_key.or(header_key) };
+async fn trigger(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<TriggerBody>,
+) -> AppResult<Json<Value>> {
+    let header_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let input = TriggerInput {
+        meet_url: body.meet_url,
+        bot_name: body.bot_name,
+        idempotency_key: body.idempotency_key.or(header_key),
+    };
     let bot = service::trigger(&app.services, &viewer, input).await?;
     Ok(Json(json!({
         "bot_id": bot.id,
@@ -64,7 +79,11 @@ fn seed_status(bot: &service::MeetingBot) -> Value {
     })
 }
 
-async fn status(State(app): State<AppState>, viewer: Viewer, Path(bot_id): Path<String>) -> AppResult<Json<Value>> {
+async fn status(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(bot_id): Path<String>,
+) -> AppResult<Json<Value>> {
     let bot = service::get(&app.services.db, &viewer, &bot_id).await?;
     Ok(Json(seed_status(&bot)))
 }
@@ -82,8 +101,17 @@ struct DoneBody {
     result_data: Option<Value>,
 }
 
-async fn callback_done(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<Value>> {
-    webhook::verify(&headers, &body, bot_service_secret(&app), "BOT_SERVICE_SECRET")?;
+async fn callback_done(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    webhook::verify(
+        &headers,
+        &body,
+        bot_service_secret(&app),
+        "BOT_SERVICE_SECRET",
+    )?;
     let done: DoneBody = rest::parse(&body)?;
     let bot = service::find_for_callback(&app.services.db, &done.bot_id).await?;
     let transition = Transition {
@@ -91,8 +119,17 @@ async fn callback_done(State(app): State<AppState>, headers: HeaderMap, body: By
         session_id: done.session_id.filter(|_| bot.session_id.is_none()),
         ..Transition::because("the bot service reported the meeting processed")
     };
-    service::change_status(&app.services, &bot.id, BotStatus::Done, ChangeSource::Webhook, transition).await?;
-    Ok(Json(json!({"success": true, "message": "Status updated successfully"})))
+    service::change_status(
+        &app.services,
+        &bot.id,
+        BotStatus::Done,
+        ChangeSource::Webhook,
+        transition,
+    )
+    .await?;
+    Ok(Json(
+        json!({"success": true, "message": "Status updated successfully"}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -102,8 +139,17 @@ struct AudioBody {
 }
 
 /// Called by the bot service (with its secret) or by a person of the bot's organisation.
-async fn create_tasks_from_audio(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<Value>> {
-    let by_service = webhook::verify(&headers, &body, bot_service_secret(&app), "BOT_SERVICE_SECRET");
+async fn create_tasks_from_audio(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    let by_service = webhook::verify(
+        &headers,
+        &body,
+        bot_service_secret(&app),
+        "BOT_SERVICE_SECRET",
+    );
     let audio: AudioBody = match (&by_service, app.services.auth.from_headers(&headers).await) {
         (Ok(()), _) => rest::parse(&body)?,
         (Err(_), Caller::Known(viewer)) => {
@@ -115,7 +161,8 @@ async fn create_tasks_from_audio(State(app): State<AppState>, headers: HeaderMap
         (Err(err), _) => return Err(AppError::Unauthenticated(err.message().to_string())),
     };
     let bot = service::find_for_callback(&app.services.db, &audio.bot_id).await?;
-    let bot = super::pipeline::start(&app.services, &bot, &audio.audio_url, ChangeSource::Webhook).await?;
+    let bot = super::pipeline::start(&app.services, &bot, &audio.audio_url, ChangeSource::Webhook)
+        .await?;
     Ok(Json(json!({
         "success": true,
         "bot_id": bot.id,
@@ -136,8 +183,17 @@ struct StatusPush {
     recording_url: Option<String>,
 }
 
-async fn webhook_status(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<Value>> {
-    webhook::verify(&headers, &body, bot_service_secret(&app), "BOT_SERVICE_SECRET")?;
+async fn webhook_status(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    webhook::verify(
+        &headers,
+        &body,
+        bot_service_secret(&app),
+        "BOT_SERVICE_SECRET",
+    )?;
     let push: StatusPush = rest::parse(&body)?;
     let bot = service::find_for_callback(&app.services.db, &push.bot_id).await?;
     let remote = RemoteBot {

@@ -4,8 +4,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use serde_json::Value;
 
@@ -38,12 +38,19 @@ pub struct Transition {
 
 impl Transition {
     pub fn because(reason: impl Into<String>) -> Self {
-        Self { reason: Some(reason.into()), ..Self::default() }
+        Self {
+            reason: Some(reason.into()),
+            ..Self::default()
+        }
     }
 
     pub fn failure(reason: impl Into<String>) -> Self {
         let reason = reason.into();
-        Self { error_message: Some(reason.clone()), reason: Some(reason), ..Self::default() }
+        Self {
+            error_message: Some(reason.clone()),
+            reason: Some(reason),
+            ..Self::default()
+        }
     }
 }
 
@@ -65,7 +72,10 @@ pub fn bot_ref(bot: &MeetingBot) -> Option<BotRef> {
 
 /// A bot of the viewer's organisation; another organisation's looks missing.
 pub async fn get(db: &DatabaseConnection, viewer: &Viewer, id: &str) -> AppResult<MeetingBot> {
-    let bot = bot::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| AppError::not_found("meeting bot"))?;
+    let bot = bot::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("meeting bot"))?;
     viewer.owns(&bot.org_id, "meeting bot")?;
     Ok(bot)
 }
@@ -73,7 +83,11 @@ pub async fn get(db: &DatabaseConnection, viewer: &Viewer, id: &str) -> AppResul
 /// A bot by our id or the bot service's, for callbacks that may know either.
 pub async fn find_for_callback(db: &DatabaseConnection, id: &str) -> AppResult<MeetingBot> {
     bot::Entity::find()
-        .filter(Condition::any().add(bot::Column::Id.eq(id)).add(bot::Column::ExternalBotId.eq(id)))
+        .filter(
+            Condition::any()
+                .add(bot::Column::Id.eq(id))
+                .add(bot::Column::ExternalBotId.eq(id)),
+        )
         .one(db)
         .await?
         .ok_or_else(|| AppError::not_found("meeting bot"))
@@ -84,11 +98,18 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
     let link = link::parse(&input.meet_url)?;
     let bot_name = input.bot_name.trim().to_string();
     if bot_name.is_empty() || bot_name.chars().count() > 100 {
-        return Err(AppError::BadInput("botName must be 1 to 100 characters".into()));
+        return Err(AppError::BadInput(
+            "botName must be 1 to 100 characters".into(),
+        ));
     }
-    let key = input.idempotency_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+    let key = input
+        .idempotency_key
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty());
     if key.as_ref().is_some_and(|k| k.len() > 200) {
-        return Err(AppError::BadInput("idempotencyKey must be at most 200 characters".into()));
+        return Err(AppError::BadInput(
+            "idempotencyKey must be at most 200 characters".into(),
+        ));
     }
     if let Some(existing) = find_by_idempotency_key(&s.db, &viewer.org_id, key.as_deref()).await? {
         return Ok(existing);
@@ -114,7 +135,11 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
         audio_url: Set(None),
         summary: Set(None),
         idempotency_key: Set(key.clone()),
-        active_key: Set(Some(active_key(&viewer.org_id, link.platform, &link.native_id))),
+        active_key: Set(Some(active_key(
+            &viewer.org_id,
+            link.platform,
+            &link.native_id,
+        ))),
         status_changed_at: Set(now),
         created_at: Set(now),
         updated_at: Set(now),
@@ -154,29 +179,55 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
         native_meeting_id: link.native_id,
         bot_name,
         user_id: viewer.user_id.clone(),
-        callback_url: format!("{}/api/v1/meet/webhook", s.config.public_base_url.as_str().trim_end_matches('/')),
+        callback_url: format!(
+            "{}/api/v1/meet/webhook",
+            s.config.public_base_url.as_str().trim_end_matches('/')
+        ),
     };
     match bot_service.start(&request).await {
         Ok(remote) => {
             bot::Entity::update_many()
-                .col_expr(bot::Column::ExternalBotId, Expr::value(remote.external_id.clone()))
-                .col_expr(bot::Column::SessionId, Expr::value(remote.session_id.clone()))
+                .col_expr(
+                    bot::Column::ExternalBotId,
+                    Expr::value(remote.external_id.clone()),
+                )
+                .col_expr(
+                    bot::Column::SessionId,
+                    Expr::value(remote.session_id.clone()),
+                )
                 .filter(bot::Column::Id.eq(&id))
                 .exec(&s.db)
                 .await?;
-            let bot = bot::Entity::find_by_id(id.clone()).one(&s.db).await?.ok_or_else(|| AppError::not_found("meeting bot"))?;
+            let bot = bot::Entity::find_by_id(id.clone())
+                .one(&s.db)
+                .await?
+                .ok_or_else(|| AppError::not_found("meeting bot"))?;
             apply_remote(s, &bot, &remote, ChangeSource::Sync).await;
             Ok(bot::Entity::find_by_id(id).one(&s.db).await?.unwrap_or(bot))
         }
         Err(err) => {
-            let message = format!("the bot service could not start the bot: {}", err.describe());
-            change_status(s, &id, BotStatus::Error, ChangeSource::User, Transition::failure(message)).await?;
+            let message = format!(
+                "the bot service could not start the bot: {}",
+                err.describe()
+            );
+            change_status(
+                s,
+                &id,
+                BotStatus::Error,
+                ChangeSource::User,
+                Transition::failure(message),
+            )
+            .await?;
             Err(err.into())
         }
     }
 }
 
-async fn find_by_idempotency_key(db: &DatabaseConnection, org_id: &str, key: Option<&str>) -> AppResult<Option<MeetingBot>> {
+async fn find_by_idempotency_key(
+    db: &DatabaseConnection,
+    org_id: &str,
+    key: Option<&str>,
+) -> AppResult<Option<MeetingBot>> {
     let Some(key) = key else { return Ok(None) };
     Ok(bot::Entity::find()
         .filter(bot::Column::OrgId.eq(org_id))
@@ -189,97 +240,203 @@ async fn find_by_idempotency_key(db: &DatabaseConnection, org_id: &str, key: Opt
 /// The change and its history row are written together, guarded by the bot's sequence so two
 /// writers never both apply; then subscribers are told. Asking for the current status again
 /// changes nothing; an invalid transition is logged and refused with CONFLICT.
-pub async fn change_status(s: &Services, bot_id: &str, next: BotStatus, source: ChangeSource, transition: Transition) -> AppResult<MeetingBot> {
+pub async fn change_status(
+    s: &Services,
+    bot_id: &str,
+    next: BotStatus,
+    source: ChangeSource,
+    transition: Transition,
+) -> AppResult<MeetingBot> {
     for _ in 0..8 {
-        let bot = bot::Entity::find_by_id(bot_id.to_string()).one(&s.db).await?.ok_or_else(|| AppError::not_found("meeting bot"))?;
-        let current = status_of(&bot)?;
-        if current == next {
+        let bot = load(&s.db, bot_id).await?;
+        if !check_transition(&bot, next, source)? {
             return Ok(bot);
         }
-        if !current.can_become(next) {
-            tracing::warn!(bot = bot_id, from = current.as_str(), to = next.as_str(), source = source.as_str(), "refused an invalid bot status transition");
-            return Err(AppError::Conflict(format!(
-                "the bot is {}; it cannot become {}",
-                current.as_str(),
-                next.as_str()
-            )));
-        }
-        let now = Utc::now();
-        let sequence = bot.sequence + 1;
-        let mut update = bot::Entity::update_many()
-            .col_expr(bot::Column::Status, Expr::value(next.as_str()))
-            .col_expr(bot::Column::Sequence, Expr::value(sequence))
-            .col_expr(bot::Column::StatusChangedAt, Expr::value(now))
-            .col_expr(bot::Column::UpdatedAt, Expr::value(now));
-        if next.is_final() {
-            update = update.col_expr(bot::Column::ActiveKey, Expr::value(Option::<String>::None));
-        }
-        if let Some(message) = &transition.error_message {
-            update = update.col_expr(bot::Column::ErrorMessage, Expr::value(message.clone()));
-        }
-        if let Some(data) = &transition.result_data {
-            update = update.col_expr(bot::Column::ResultData, Expr::value(data.to_string()));
-        }
-        if let Some(session) = &transition.session_id {
-            update = update.col_expr(bot::Column::SessionId, Expr::value(session.clone()));
-        }
         let txn = s.db.begin().await?;
-        let updated = update
-            .filter(bot::Column::Id.eq(bot_id))
-            .filter(bot::Column::Sequence.eq(bot.sequence))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected == 0 {
+        let Some(change) = write_change(&txn, &bot, next, source, &transition).await? else {
             // Someone else changed the bot since we read it: read again and re-decide.
             txn.rollback().await?;
             continue;
-        }
-        let change = status_change::ActiveModel {
-            bot_id: Set(bot_id.to_string()),
-            sequence: Set(sequence),
-            status: Set(next.as_str().to_string()),
-            source: Set(source.as_str().to_string()),
-            reason: Set(transition.reason.clone()),
-            at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
+        };
         txn.commit().await?;
-        tracing::info!(bot = bot_id, from = current.as_str(), to = next.as_str(), source = source.as_str(), "bot status changed");
-        metrics::counter!("switchboard_bot_status_changes_total", "status" => next.as_str()).increment(1);
-        s.bus.publish(BotStatusChange::from_row(change)?).await;
-        return bot::Entity::find_by_id(bot_id.to_string()).one(&s.db).await?.ok_or_else(|| AppError::not_found("meeting bot"));
+        announce(s, change).await?;
+        return load(&s.db, bot_id).await;
     }
-    Err(AppError::internal(format!("bot {bot_id}: too many concurrent status changes")))
+    Err(AppError::internal(format!(
+        "bot {bot_id}: too many concurrent status changes"
+    )))
+}
+
+pub(super) async fn load(db: &DatabaseConnection, bot_id: &str) -> AppResult<MeetingBot> {
+    bot::Entity::find_by_id(bot_id.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("meeting bot"))
+}
+
+/// Whether `bot` may become `next`: `false` when it already is (nothing to do), CONFLICT
+/// (logged) when the machine forbids it.
+pub(super) fn check_transition(
+    bot: &MeetingBot,
+    next: BotStatus,
+    source: ChangeSource,
+) -> AppResult<bool> {
+    let current = status_of(bot)?;
+    if current == next {
+        return Ok(false);
+    }
+    if !current.can_become(next) {
+        tracing::warn!(bot = %bot.id, from = current.as_str(), to = next.as_str(), source = source.as_str(), "refused an invalid bot status transition");
+        return Err(AppError::Conflict(format!(
+            "the bot is {}; it cannot become {}",
+            current.as_str(),
+            next.as_str()
+        )));
+    }
+    Ok(true)
+}
+
+/// Writes the change on `conn` (a transaction the caller commits) unless the bot changed
+/// since `bot` was read, in which case it writes nothing and answers `None`.
+pub(super) async fn write_change<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    bot: &MeetingBot,
+    next: BotStatus,
+    source: ChangeSource,
+    transition: &Transition,
+) -> AppResult<Option<status_change::Model>> {
+    let now = Utc::now();
+    let sequence = bot.sequence + 1;
+    let mut update = bot::Entity::update_many()
+        .col_expr(bot::Column::Status, Expr::value(next.as_str()))
+        .col_expr(bot::Column::Sequence, Expr::value(sequence))
+        .col_expr(bot::Column::StatusChangedAt, Expr::value(now))
+        .col_expr(bot::Column::UpdatedAt, Expr::value(now));
+    if next.is_final() {
+        update = update.col_expr(bot::Column::ActiveKey, Expr::value(Option::<String>::None));
+    }
+    if let Some(message) = &transition.error_message {
+        update = update.col_expr(bot::Column::ErrorMessage, Expr::value(message.clone()));
+    }
+    if let Some(data) = &transition.result_data {
+        update = update.col_expr(bot::Column::ResultData, Expr::value(data.to_string()));
+    }
+    if let Some(session) = &transition.session_id {
+        update = update.col_expr(bot::Column::SessionId, Expr::value(session.clone()));
+    }
+    let updated = update
+        .filter(bot::Column::Id.eq(&bot.id))
+        .filter(bot::Column::Sequence.eq(bot.sequence))
+        .exec(conn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Ok(None);
+    }
+    let change = status_change::ActiveModel {
+        bot_id: Set(bot.id.clone()),
+        sequence: Set(sequence),
+        status: Set(next.as_str().to_string()),
+        source: Set(source.as_str().to_string()),
+        reason: Set(transition.reason.clone()),
+        at: Set(now),
+    }
+    .insert(conn)
+    .await?;
+    Ok(Some(change))
+}
+
+/// After the commit: log, count and push a change to its subscribers.
+pub(super) async fn announce(s: &Services, change: status_change::Model) -> AppResult<()> {
+    tracing::info!(bot = %change.bot_id, to = %change.status, source = %change.source, "bot status changed");
+    metrics::counter!("switchboard_bot_status_changes_total", "status" => change.status.clone())
+        .increment(1);
+    s.bus.publish(BotStatusChange::from_row(change)?).await;
+    Ok(())
 }
 
 /// Brings our record in line with what the bot service reports. Nothing here fails the
 /// caller: an out-of-order report is logged and dropped by the status machine.
-pub async fn apply_remote(s: &Services, bot: &MeetingBot, remote: &RemoteBot, source: ChangeSource) {
+pub async fn apply_remote(
+    s: &Services,
+    bot: &MeetingBot,
+    remote: &RemoteBot,
+    source: ChangeSource,
+) {
     let Ok(current) = status_of(bot) else { return };
-    let session_id = remote.session_id.clone().filter(|_| bot.session_id.is_none());
-    let transition = |reason: &str| Transition { reason: Some(reason.to_string()), session_id: session_id.clone(), ..Transition::default() };
+    let session_id = remote
+        .session_id
+        .clone()
+        .filter(|_| bot.session_id.is_none());
+    let transition = |reason: &str| Transition {
+        reason: Some(reason.to_string()),
+        session_id: session_id.clone(),
+        ..Transition::default()
+    };
     let result = match &remote.state {
         RemoteState::Requested => return,
-        RemoteState::Joining => change_status(s, &bot.id, BotStatus::Connecting, source, transition("the bot is joining")).await,
-        RemoteState::AwaitingAdmission => {
-            change_status(s, &bot.id, BotStatus::AwaitingAdmission, source, transition("the bot is waiting to be admitted")).await
+        RemoteState::Joining => {
+            change_status(
+                s,
+                &bot.id,
+                BotStatus::Connecting,
+                source,
+                transition("the bot is joining"),
+            )
+            .await
         }
-        RemoteState::Active => change_status(s, &bot.id, BotStatus::Connected, source, transition("the bot is in the meeting")).await,
+        RemoteState::AwaitingAdmission => {
+            change_status(
+                s,
+                &bot.id,
+                BotStatus::AwaitingAdmission,
+                source,
+                transition("the bot is waiting to be admitted"),
+            )
+            .await
+        }
+        RemoteState::Active => {
+            change_status(
+                s,
+                &bot.id,
+                BotStatus::Connected,
+                source,
+                transition("the bot is in the meeting"),
+            )
+            .await
+        }
         RemoteState::Completed | RemoteState::Absent if current < BotStatus::Transcribing => {
             match &remote.recording_url {
                 Some(url) => super::pipeline::start(s, bot, url, source).await,
-                None if remote.state == RemoteState::Absent && current != BotStatus::Connected => return,
+                None if remote.state == RemoteState::Absent && current != BotStatus::Connected => {
+                    return
+                }
                 None => {
                     let reason = "the meeting ended with no recording";
-                    change_status(s, &bot.id, BotStatus::Done, source, Transition::because(reason)).await
+                    change_status(
+                        s,
+                        &bot.id,
+                        BotStatus::Done,
+                        source,
+                        Transition::because(reason),
+                    )
+                    .await
                 }
             }
         }
         RemoteState::Completed | RemoteState::Absent => return,
         RemoteState::Failed => {
-            let reason = remote.reason.clone().unwrap_or_else(|| "the bot service reported a failure".into());
-            change_status(s, &bot.id, BotStatus::Error, source, Transition::failure(format!("bot service: {reason}"))).await
+            let reason = remote
+                .reason
+                .clone()
+                .unwrap_or_else(|| "the bot service reported a failure".into());
+            change_status(
+                s,
+                &bot.id,
+                BotStatus::Error,
+                source,
+                Transition::failure(format!("bot service: {reason}")),
+            )
+            .await
         }
         RemoteState::Unknown(state) => {
             tracing::debug!(bot = %bot.id, state, "bot service reported a state we do not know");
@@ -296,17 +453,29 @@ pub async fn stop(s: &Services, viewer: &Viewer, id: &str) -> AppResult<MeetingB
     let bot = get(&s.db, viewer, id).await?;
     let status = status_of(&bot)?;
     if status.is_final() {
-        return Err(AppError::Conflict(format!("the bot is already {}", status.as_str())));
+        return Err(AppError::Conflict(format!(
+            "the bot is already {}",
+            status.as_str()
+        )));
     }
     if status >= BotStatus::Transcribing {
-        return Err(AppError::Conflict("the meeting is over; its recording is being processed".into()));
+        return Err(AppError::Conflict(
+            "the meeting is over; its recording is being processed".into(),
+        ));
     }
     if let Some(reference) = bot_ref(&bot) {
         s.providers.bot_service()?.stop(&reference).await?;
     }
     if status < BotStatus::Connected {
         let reason = format!("stopped by {} before it joined", viewer.user_id);
-        return change_status(s, id, BotStatus::Done, ChangeSource::User, Transition::because(reason)).await;
+        return change_status(
+            s,
+            id,
+            BotStatus::Done,
+            ChangeSource::User,
+            Transition::because(reason),
+        )
+        .await;
     }
     // In the meeting: it leaves, and its recording comes through the pipeline.
     Ok(bot)
@@ -333,7 +502,11 @@ pub async fn list(
         query = query.filter(
             Condition::any()
                 .add(bot::Column::CreatedAt.lt(created_at))
-                .add(Condition::all().add(bot::Column::CreatedAt.eq(created_at)).add(bot::Column::Id.lt(id))),
+                .add(
+                    Condition::all()
+                        .add(bot::Column::CreatedAt.eq(created_at))
+                        .add(bot::Column::Id.lt(id)),
+                ),
         );
     }
     let mut bots = query
@@ -347,7 +520,11 @@ pub async fn list(
     Ok(BotPage { bots, has_next })
 }
 
-pub async fn history(db: &DatabaseConnection, bot_id: &str, after: i64) -> AppResult<Vec<BotStatusChange>> {
+pub async fn history(
+    db: &DatabaseConnection,
+    bot_id: &str,
+    after: i64,
+) -> AppResult<Vec<BotStatusChange>> {
     status_change::Entity::find()
         .filter(status_change::Column::BotId.eq(bot_id))
         .filter(status_change::Column::Sequence.gt(after))
@@ -359,7 +536,10 @@ pub async fn history(db: &DatabaseConnection, bot_id: &str, after: i64) -> AppRe
         .collect()
 }
 
-pub async fn latest_change(db: &DatabaseConnection, bot_id: &str) -> AppResult<Option<BotStatusChange>> {
+pub async fn latest_change(
+    db: &DatabaseConnection,
+    bot_id: &str,
+) -> AppResult<Option<BotStatusChange>> {
     status_change::Entity::find()
         .filter(status_change::Column::BotId.eq(bot_id))
         .order_by_desc(status_change::Column::Sequence)
@@ -369,7 +549,11 @@ pub async fn latest_change(db: &DatabaseConnection, bot_id: &str) -> AppResult<O
         .transpose()
 }
 
-pub async fn transcript(db: &DatabaseConnection, bot_id: &str, after: i64) -> AppResult<Vec<TranscriptSegment>> {
+pub async fn transcript(
+    db: &DatabaseConnection,
+    bot_id: &str,
+    after: i64,
+) -> AppResult<Vec<TranscriptSegment>> {
     Ok(segment::Entity::find()
         .filter(segment::Column::BotId.eq(bot_id))
         .filter(segment::Column::Sequence.gt(after))
@@ -390,7 +574,10 @@ pub async fn tasks(db: &DatabaseConnection, bot_id: &str) -> AppResult<Vec<task:
 }
 
 /// Deletes bots created before `cutoff`, with their history, transcript and tasks.
-pub async fn purge_older_than(db: &DatabaseConnection, cutoff: chrono::DateTime<Utc>) -> AppResult<u64> {
+pub async fn purge_older_than(
+    db: &DatabaseConnection,
+    cutoff: chrono::DateTime<Utc>,
+) -> AppResult<u64> {
     let txn = db.begin().await?;
     let old = bot::Entity::find()
         .select_only()
@@ -401,10 +588,22 @@ pub async fn purge_older_than(db: &DatabaseConnection, cutoff: chrono::DateTime<
         .await?;
     for ids in old.chunks(500) {
         let ids = ids.to_vec();
-        task::Entity::delete_many().filter(task::Column::BotId.is_in(ids.clone())).exec(&txn).await?;
-        segment::Entity::delete_many().filter(segment::Column::BotId.is_in(ids.clone())).exec(&txn).await?;
-        status_change::Entity::delete_many().filter(status_change::Column::BotId.is_in(ids.clone())).exec(&txn).await?;
-        bot::Entity::delete_many().filter(bot::Column::Id.is_in(ids)).exec(&txn).await?;
+        task::Entity::delete_many()
+            .filter(task::Column::BotId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        segment::Entity::delete_many()
+            .filter(segment::Column::BotId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        status_change::Entity::delete_many()
+            .filter(status_change::Column::BotId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        bot::Entity::delete_many()
+            .filter(bot::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
     }
     txn.commit().await?;
     Ok(old.len() as u64)

@@ -55,7 +55,10 @@ pub async fn run(s: Services, shutdown: CancellationToken) {
 
 pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
     let synced: Vec<&str> = BotStatus::SYNCED.iter().map(|st| st.as_str()).collect();
-    let bots = bot::Entity::find().filter(bot::Column::Status.is_in(synced)).all(&s.db).await?;
+    let bots = bot::Entity::find()
+        .filter(bot::Column::Status.is_in(synced))
+        .all(&s.db)
+        .await?;
     let mut report = SyncReport::default();
     if bots.is_empty() {
         return Ok(report);
@@ -68,14 +71,20 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
         let waited = (now - bot.created_at).num_seconds().max(0) as u64;
         let admission = (now - bot.status_changed_at).num_seconds().max(0) as u64;
         let timeout = match status {
-            BotStatus::Initialized | BotStatus::Connecting if waited >= limits.connect_timeout_secs => Some(format!(
-                "timed out connecting: not in the meeting {} s after it was triggered",
-                limits.connect_timeout_secs
-            )),
-            BotStatus::AwaitingAdmission if admission >= limits.admission_timeout_secs => Some(format!(
-                "timed out awaiting admission: nobody let the bot in within {} s",
-                limits.admission_timeout_secs
-            )),
+            BotStatus::Initialized | BotStatus::Connecting
+                if waited >= limits.connect_timeout_secs =>
+            {
+                Some(format!(
+                    "timed out connecting: not in the meeting {} s after it was triggered",
+                    limits.connect_timeout_secs
+                ))
+            }
+            BotStatus::AwaitingAdmission if admission >= limits.admission_timeout_secs => {
+                Some(format!(
+                    "timed out awaiting admission: nobody let the bot in within {} s",
+                    limits.admission_timeout_secs
+                ))
+            }
             _ => None,
         };
         match timeout {
@@ -86,7 +95,15 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
                         let _ = bot_service.stop(&reference).await;
                     }
                 }
-                if let Err(err) = change_status(s, &bot.id, BotStatus::Error, ChangeSource::System, Transition::failure(reason)).await {
+                if let Err(err) = change_status(
+                    s,
+                    &bot.id,
+                    BotStatus::Error,
+                    ChangeSource::System,
+                    Transition::failure(reason),
+                )
+                .await
+                {
                     tracing::debug!(bot = %bot.id, error = ?err, "timeout not applied");
                 }
             }
@@ -98,11 +115,17 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
     };
     let references: Vec<_> = live.iter().filter_map(service::bot_ref).collect();
     report.checked = references.len();
-    let answers = bot_service.statuses(&references, limits.sync_concurrency).await;
-    let by_external: std::collections::HashMap<&str, &bot::Model> =
-        live.iter().filter_map(|b| Some((b.external_bot_id.as_deref()?, b))).collect();
+    let answers = bot_service
+        .statuses(&references, limits.sync_concurrency)
+        .await;
+    let by_external: std::collections::HashMap<&str, &bot::Model> = live
+        .iter()
+        .filter_map(|b| Some((b.external_bot_id.as_deref()?, b)))
+        .collect();
     for (external_id, answer) in answers {
-        let Some(bot) = by_external.get(external_id.as_str()) else { continue };
+        let Some(bot) = by_external.get(external_id.as_str()) else {
+            continue;
+        };
         match answer {
             Ok(remote) => apply_remote(s, bot, &remote, ChangeSource::Sync).await,
             Err(err) => {
@@ -118,7 +141,8 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
 async fn schedule_purge(s: &Services) {
     // One job per hour however many instances ask.
     let key = format!("{PURGE_KIND}:{}", Utc::now().format("%Y-%m-%dT%H"));
-    let job = NewJob::new(PURGE_KIND, serde_json::json!({})).map(|job| job.unique_key(key).max_attempts(3));
+    let job = NewJob::new(PURGE_KIND, serde_json::json!({}))
+        .map(|job| job.unique_key(key).max_attempts(3));
     if let Err(err) = match job {
         Ok(job) => s.jobs.enqueue(job).await.map(|_| ()),
         Err(err) => Err(err),

@@ -51,7 +51,9 @@ impl RemoteState {
         match value.to_ascii_lowercase().as_str() {
             "requested" | "initialized" | "created" | "pending" => RemoteState::Requested,
             "joining" | "connecting" | "starting" => RemoteState::Joining,
-            "awaiting_admission" | "waiting_room" | "in_waiting_room" => RemoteState::AwaitingAdmission,
+            "awaiting_admission" | "waiting_room" | "in_waiting_room" => {
+                RemoteState::AwaitingAdmission
+            }
             "active" | "connected" | "recording" | "in_call" => RemoteState::Active,
             "completed" | "done" | "ended" | "stopped" | "left" => RemoteState::Completed,
             "failed" | "error" => RemoteState::Failed,
@@ -81,7 +83,11 @@ pub trait BotService: Send + Sync + 'static {
 
     /// The state of many bots: one request each, `concurrency` at a time, each failing on
     /// its own. A service that can list its bots answers in one request instead.
-    async fn statuses(&self, bots: &[BotRef], concurrency: usize) -> Vec<(String, Result<RemoteBot, ProviderError>)> {
+    async fn statuses(
+        &self,
+        bots: &[BotRef],
+        concurrency: usize,
+    ) -> Vec<(String, Result<RemoteBot, ProviderError>)> {
         stream::iter(bots.iter().cloned())
             .map(|bot| async move {
                 let result = self.status(&bot).await;
@@ -94,7 +100,11 @@ pub trait BotService: Send + Sync + 'static {
 }
 
 fn endpoint(base: &Url, path: &str) -> String {
-    format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.as_str().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 fn with_key(request: reqwest::RequestBuilder, secret: &Option<String>) -> reqwest::RequestBuilder {
@@ -144,19 +154,38 @@ impl BotService for SeedBotService {
             "user_id": request.user_id,
             "callback_url": request.callback_url,
         });
-        let bot: SeedBot = http::json(SERVICE, with_key(self.client.post(endpoint(&self.base, "bots/start")), &self.secret).json(&body)).await?;
+        let bot: SeedBot = http::json(
+            SERVICE,
+            with_key(
+                self.client.post(endpoint(&self.base, "bots/start")),
+                &self.secret,
+            )
+            .json(&body),
+        )
+        .await?;
         Ok(bot.into())
     }
 
     async fn status(&self, bot: &BotRef) -> Result<RemoteBot, ProviderError> {
         let path = format!("bots/{}", urlencode(&bot.external_id));
-        let answer: SeedBot = http::json(SERVICE, with_key(self.client.get(endpoint(&self.base, &path)), &self.secret)).await?;
+        let answer: SeedBot = http::json(
+            SERVICE,
+            with_key(self.client.get(endpoint(&self.base, &path)), &self.secret),
+        )
+        .await?;
         Ok(answer.into())
     }
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError> {
         let path = format!("bots/{}", urlencode(&bot.external_id));
-        http::send(SERVICE, with_key(self.client.delete(endpoint(&self.base, &path)), &self.secret)).await?;
+        http::send(
+            SERVICE,
+            with_key(
+                self.client.delete(endpoint(&self.base, &path)),
+                &self.secret,
+            ),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -192,7 +221,9 @@ impl VexaMeeting {
         RemoteBot {
             external_id: format!("{}/{}", self.platform, self.native_meeting_id),
             state: RemoteState::parse(&self.status),
-            session_id: self.id.map(|id| id.to_string().trim_matches('"').to_string()),
+            session_id: self
+                .id
+                .map(|id| id.to_string().trim_matches('"').to_string()),
             reason: text("failure_reason").or_else(|| text("error")),
             recording_url: text("recording_url"),
         }
@@ -207,27 +238,57 @@ impl BotService for VexaBotService {
             "native_meeting_id": request.native_meeting_id,
             "bot_name": request.bot_name,
         });
-        let meeting: VexaMeeting = http::json(SERVICE, with_key(self.client.post(endpoint(&self.base, "bots")), &self.secret).json(&body)).await?;
+        let meeting: VexaMeeting = http::json(
+            SERVICE,
+            with_key(self.client.post(endpoint(&self.base, "bots")), &self.secret).json(&body),
+        )
+        .await?;
         Ok(meeting.into_remote())
     }
 
     async fn status(&self, bot: &BotRef) -> Result<RemoteBot, ProviderError> {
         let mut all = self.statuses(std::slice::from_ref(bot), 1).await;
-        all.pop().map(|(_, result)| result).unwrap_or_else(|| Err(ProviderError::new(SERVICE, "no answer")))
+        all.pop()
+            .map(|(_, result)| result)
+            .unwrap_or_else(|| Err(ProviderError::new(SERVICE, "no answer")))
     }
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError> {
-        let path = format!("bots/{}/{}", urlencode(&bot.platform), urlencode(&bot.native_meeting_id));
-        http::send(SERVICE, with_key(self.client.delete(endpoint(&self.base, &path)), &self.secret)).await?;
+        let path = format!(
+            "bots/{}/{}",
+            urlencode(&bot.platform),
+            urlencode(&bot.native_meeting_id)
+        );
+        http::send(
+            SERVICE,
+            with_key(
+                self.client.delete(endpoint(&self.base, &path)),
+                &self.secret,
+            ),
+        )
+        .await?;
         Ok(())
     }
 
     /// One `GET /bots/status` answers for every running bot.
-    async fn statuses(&self, bots: &[BotRef], _concurrency: usize) -> Vec<(String, Result<RemoteBot, ProviderError>)> {
-        let listed: Result<VexaRunning, _> =
-            http::json(SERVICE, with_key(self.client.get(endpoint(&self.base, "bots/status")), &self.secret)).await;
+    async fn statuses(
+        &self,
+        bots: &[BotRef],
+        _concurrency: usize,
+    ) -> Vec<(String, Result<RemoteBot, ProviderError>)> {
+        let listed: Result<VexaRunning, _> = http::json(
+            SERVICE,
+            with_key(
+                self.client.get(endpoint(&self.base, "bots/status")),
+                &self.secret,
+            ),
+        )
+        .await;
         match listed {
-            Err(err) => bots.iter().map(|b| (b.external_id.clone(), Err(err.clone()))).collect(),
+            Err(err) => bots
+                .iter()
+                .map(|b| (b.external_id.clone(), Err(err.clone())))
+                .collect(),
             Ok(listed) => {
                 let mut running: HashMap<String, RemoteBot> = listed
                     .running_bots

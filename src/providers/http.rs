@@ -19,7 +19,12 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(service: &'static str, message: impl Into<String>) -> Self {
-        Self { service, status: None, message: message.into(), retry_after: None }
+        Self {
+            service,
+            status: None,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// Worth trying again: network trouble, timeouts, 408, 429 and 5xx. Any other 4xx means
@@ -75,9 +80,18 @@ fn retry_after(response: &Response) -> Option<Duration> {
 }
 
 /// Sends the request; only a failure to get any answer is an error here.
-pub async fn transport(service: &'static str, request: RequestBuilder) -> Result<Response, ProviderError> {
+pub async fn transport(
+    service: &'static str,
+    request: RequestBuilder,
+) -> Result<Response, ProviderError> {
     request.send().await.map_err(|err| {
-        let what = if err.is_timeout() { "timed out" } else if err.is_connect() { "unreachable" } else { "request failed" };
+        let what = if err.is_timeout() {
+            "timed out"
+        } else if err.is_connect() {
+            "unreachable"
+        } else {
+            "request failed"
+        };
         ProviderError::new(service, what)
     })
 }
@@ -97,7 +111,10 @@ pub async fn failure(service: &'static str, response: Response) -> ProviderError
 }
 
 /// Sends the request; a non-2xx answer is an error.
-pub async fn send(service: &'static str, request: RequestBuilder) -> Result<Response, ProviderError> {
+pub async fn send(
+    service: &'static str,
+    request: RequestBuilder,
+) -> Result<Response, ProviderError> {
     let response = transport(service, request).await?;
     if response.status().is_success() {
         Ok(response)
@@ -106,13 +123,17 @@ pub async fn send(service: &'static str, request: RequestBuilder) -> Result<Resp
     }
 }
 
-pub async fn json<T: DeserializeOwned>(service: &'static str, request: RequestBuilder) -> Result<T, ProviderError> {
+pub async fn json<T: DeserializeOwned>(
+    service: &'static str,
+    request: RequestBuilder,
+) -> Result<T, ProviderError> {
     let response = send(service, request).await?;
     let bytes = response
         .bytes()
         .await
         .map_err(|_| ProviderError::new(service, "connection dropped while reading the answer"))?;
-    serde_json::from_slice(&bytes).map_err(|err| ProviderError::new(service, format!("answered with unexpected JSON: {err}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|err| ProviderError::new(service, format!("answered with unexpected JSON: {err}")))
 }
 
 fn excerpt(body: &str, status: StatusCode) -> String {

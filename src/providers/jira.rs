@@ -72,7 +72,13 @@ pub fn adf(text: &str) -> Value {
 }
 
 fn error_text(errors: &Value) -> String {
-    let messages = errors.get("errorMessages").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string);
+    let messages = errors
+        .get("errorMessages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string);
     let fields = errors
         .get("errors")
         .and_then(Value::as_object)
@@ -100,7 +106,10 @@ impl JiraCloud {
                 }})
             })
             .collect();
-        let url = format!("{}/rest/api/3/issue/bulk", self.base.as_str().trim_end_matches('/'));
+        let url = format!(
+            "{}/rest/api/3/issue/bulk",
+            self.base.as_str().trim_end_matches('/')
+        );
         let request = self
             .client
             .post(url)
@@ -112,26 +121,47 @@ impl JiraCloud {
         if !(status.is_success() || status.as_u16() == 400) {
             return Err(http::failure(SERVICE, answer).await);
         }
-        let body = answer.bytes().await.map_err(|_| ProviderError::new(SERVICE, "connection dropped while reading the answer"))?;
+        let body = answer.bytes().await.map_err(|_| {
+            ProviderError::new(SERVICE, "connection dropped while reading the answer")
+        })?;
         let response = match serde_json::from_slice::<BulkAnswer>(&body) {
             Ok(answer) if status.is_success() || !answer.errors.is_empty() => answer,
-            _ if status.is_success() => return Err(ProviderError::new(SERVICE, "answered with unexpected JSON")),
+            _ if status.is_success() => {
+                return Err(ProviderError::new(SERVICE, "answered with unexpected JSON"))
+            }
             _ => {
                 let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-                return Err(ProviderError { status: Some(400), ..ProviderError::new(SERVICE, text) });
+                return Err(ProviderError {
+                    status: Some(400),
+                    ..ProviderError::new(SERVICE, text)
+                });
             }
         };
         let mut created = response.issues.into_iter();
         Ok((0..issues.len())
-            .map(|index| match response.errors.iter().find(|e| e.failed_element_number == index) {
-                Some(error) => IssueOutcome::Failed { message: error_text(&error.element_errors) },
-                None => match created.next() {
-                    Some(issue) => IssueOutcome::Created {
-                        url: format!("{}/browse/{}", self.base.as_str().trim_end_matches('/'), issue.key),
-                        key: issue.key,
+            .map(|index| {
+                match response
+                    .errors
+                    .iter()
+                    .find(|e| e.failed_element_number == index)
+                {
+                    Some(error) => IssueOutcome::Failed {
+                        message: error_text(&error.element_errors),
                     },
-                    None => IssueOutcome::Failed { message: "Jira did not report this issue".into() },
-                },
+                    None => match created.next() {
+                        Some(issue) => IssueOutcome::Created {
+                            url: format!(
+                                "{}/browse/{}",
+                                self.base.as_str().trim_end_matches('/'),
+                                issue.key
+                            ),
+                            key: issue.key,
+                        },
+                        None => IssueOutcome::Failed {
+                            message: "Jira did not report this issue".into(),
+                        },
+                    },
+                }
             })
             .collect())
     }

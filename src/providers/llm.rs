@@ -14,7 +14,11 @@ const SERVICE: &str = "LLM";
 #[async_trait]
 pub trait Llm: Send + Sync + 'static {
     /// Answers `user` under `system` with a JSON object.
-    async fn complete_json(&self, system: &str, user: &str) -> Result<serde_json::Value, ProviderError>;
+    async fn complete_json(
+        &self,
+        system: &str,
+        user: &str,
+    ) -> Result<serde_json::Value, ProviderError>;
 }
 
 pub struct OpenAiChat {
@@ -42,8 +46,15 @@ struct Message {
 
 #[async_trait]
 impl Llm for OpenAiChat {
-    async fn complete_json(&self, system: &str, user: &str) -> Result<serde_json::Value, ProviderError> {
-        let url = format!("{}/chat/completions", self.base.as_str().trim_end_matches('/'));
+    async fn complete_json(
+        &self,
+        system: &str,
+        user: &str,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let url = format!(
+            "{}/chat/completions",
+            self.base.as_str().trim_end_matches('/')
+        );
         let body = json!({
             "model": self.model,
             "messages": [
@@ -64,8 +75,9 @@ impl Llm for OpenAiChat {
             .next()
             .and_then(|c| c.message.content)
             .ok_or_else(|| ProviderError::new(SERVICE, "answered with no message"))?;
-        serde_json::from_str(strip_fences(&content))
-            .map_err(|err| ProviderError::new(SERVICE, format!("answer is not a JSON object: {err}")))
+        serde_json::from_str(strip_fences(&content)).map_err(|err| {
+            ProviderError::new(SERVICE, format!("answer is not a JSON object: {err}"))
+        })
     }
 }
 

@@ -49,7 +49,9 @@ pub struct Providers {
 }
 
 fn missing(what: &str, settings: &str) -> AppError {
-    AppError::NotConfigured(format!("{what} is not configured: set {settings}, or run with --sandbox"))
+    AppError::NotConfigured(format!(
+        "{what} is not configured: set {settings}, or run with --sandbox"
+    ))
 }
 
 impl Providers {
@@ -63,19 +65,23 @@ impl Providers {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let bot_service: Option<Arc<dyn BotService>> = p.bot_service_url.clone().map(|base| match p.bot_service_kind {
-            BotServiceKind::Seed => Arc::new(bot_service::SeedBotService {
-                client: client.clone(),
-                base,
-                secret: p.bot_service_secret.clone(),
-            }) as Arc<dyn BotService>,
-            BotServiceKind::Vexa => Arc::new(bot_service::VexaBotService {
-                client: client.clone(),
-                base,
-                secret: p.bot_service_secret.clone(),
-            }),
-        });
-        let llm_configured = p.openai_api_key.is_some() || p.openai_base_url.host_str() != Some("api.openai.com");
+        let bot_service: Option<Arc<dyn BotService>> =
+            p.bot_service_url
+                .clone()
+                .map(|base| match p.bot_service_kind {
+                    BotServiceKind::Seed => Arc::new(bot_service::SeedBotService {
+                        client: client.clone(),
+                        base,
+                        secret: p.bot_service_secret.clone(),
+                    }) as Arc<dyn BotService>,
+                    BotServiceKind::Vexa => Arc::new(bot_service::VexaBotService {
+                        client: client.clone(),
+                        base,
+                        secret: p.bot_service_secret.clone(),
+                    }),
+                });
+        let llm_configured =
+            p.openai_api_key.is_some() || p.openai_base_url.host_str() != Some("api.openai.com");
         let llm: Option<Arc<dyn Llm>> = llm_configured.then(|| {
             Arc::new(llm::OpenAiChat {
                 client: client.clone(),
@@ -84,7 +90,8 @@ impl Providers {
                 model: p.llm_model.clone(),
             }) as Arc<dyn Llm>
         });
-        let transcription_configured = p.openai_api_key.is_some() || p.transcription_base_url.is_some();
+        let transcription_configured =
+            p.openai_api_key.is_some() || p.transcription_base_url.is_some();
         let transcriber: Option<Arc<dyn Transcriber>> = transcription_configured.then(|| {
             Arc::new(transcription::OpenAiTranscriber {
                 client: client.clone(),
@@ -106,7 +113,13 @@ impl Providers {
         } else {
             None
         };
-        Ok(Self { bot_service, llm, transcriber, tasks, sandbox: false })
+        Ok(Self {
+            bot_service,
+            llm,
+            transcriber,
+            tasks,
+            sandbox: false,
+        })
     }
 
     pub fn sandboxed(mut self) -> Self {
@@ -115,19 +128,30 @@ impl Providers {
     }
 
     pub fn bot_service(&self) -> AppResult<&Arc<dyn BotService>> {
-        self.bot_service.as_ref().ok_or_else(|| missing("the meeting-bot service", "BOT_SERVICE_URL"))
+        self.bot_service
+            .as_ref()
+            .ok_or_else(|| missing("the meeting-bot service", "BOT_SERVICE_URL"))
     }
 
     pub fn llm(&self) -> AppResult<&Arc<dyn Llm>> {
-        self.llm.as_ref().ok_or_else(|| missing("the LLM", "OPENAI_API_KEY or OPENAI_BASE_URL"))
+        self.llm
+            .as_ref()
+            .ok_or_else(|| missing("the LLM", "OPENAI_API_KEY or OPENAI_BASE_URL"))
     }
 
     pub fn transcriber(&self) -> AppResult<&Arc<dyn Transcriber>> {
-        self.transcriber.as_ref().ok_or_else(|| missing("transcription", "OPENAI_API_KEY or TRANSCRIPTION_BASE_URL"))
+        self.transcriber
+            .as_ref()
+            .ok_or_else(|| missing("transcription", "OPENAI_API_KEY or TRANSCRIPTION_BASE_URL"))
     }
 
     pub fn tasks(&self) -> AppResult<&Arc<dyn TaskTracker>> {
-        self.tasks.as_ref().ok_or_else(|| missing("Jira", "JIRA_BASE_URL, JIRA_EMAIL, JIRA_API_TOKEN and JIRA_PROJECT_KEY"))
+        self.tasks.as_ref().ok_or_else(|| {
+            missing(
+                "Jira",
+                "JIRA_BASE_URL, JIRA_EMAIL, JIRA_API_TOKEN and JIRA_PROJECT_KEY",
+            )
+        })
     }
 
     pub fn health(&self) -> Vec<ProviderHealth> {

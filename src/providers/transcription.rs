@@ -46,22 +46,36 @@ struct Verbose {
 
 impl OpenAiTranscriber {
     async fn download(&self, audio_url: &str) -> Result<(Vec<u8>, String), ProviderError> {
-        let url = Url::parse(audio_url).map_err(|_| ProviderError { status: Some(400), ..ProviderError::new("audio download", "audio_url is not a URL") })?;
+        let url = Url::parse(audio_url).map_err(|_| ProviderError {
+            status: Some(400),
+            ..ProviderError::new("audio download", "audio_url is not a URL")
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(ProviderError { status: Some(400), ..ProviderError::new("audio download", "audio_url must be http(s)") });
+            return Err(ProviderError {
+                status: Some(400),
+                ..ProviderError::new("audio download", "audio_url must be http(s)")
+            });
         }
         let response = http::send("audio download", self.client.get(url.clone())).await?;
         let too_big = || ProviderError {
             status: Some(413),
-            ..ProviderError::new("audio download", format!("recording is larger than {} bytes", self.max_audio_bytes))
+            ..ProviderError::new(
+                "audio download",
+                format!("recording is larger than {} bytes", self.max_audio_bytes),
+            )
         };
-        if response.content_length().is_some_and(|len| len > self.max_audio_bytes) {
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_audio_bytes)
+        {
             return Err(too_big());
         }
         let mut body = Vec::new();
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|_| ProviderError::new("audio download", "connection dropped mid-download"))?;
+            let chunk = chunk.map_err(|_| {
+                ProviderError::new("audio download", "connection dropped mid-download")
+            })?;
             if body.len() as u64 + chunk.len() as u64 > self.max_audio_bytes {
                 return Err(too_big());
             }
@@ -85,7 +99,10 @@ impl Transcriber for OpenAiTranscriber {
             .part("file", Part::bytes(audio).file_name(file_name))
             .text("model", self.model.clone())
             .text("response_format", "verbose_json");
-        let url = format!("{}/audio/transcriptions", self.base.as_str().trim_end_matches('/'));
+        let url = format!(
+            "{}/audio/transcriptions",
+            self.base.as_str().trim_end_matches('/')
+        );
         let mut request = self.client.post(url).multipart(form);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
@@ -94,7 +111,12 @@ impl Transcriber for OpenAiTranscriber {
         if verbose.segments.is_empty() {
             // Some servers give only the text; keep it as one segment rather than lose it.
             if let Some(text) = verbose.text.filter(|t| !t.trim().is_empty()) {
-                return Ok(vec![Segment { start: 0.0, end: verbose.duration.unwrap_or(0.0), text, speaker: None }]);
+                return Ok(vec![Segment {
+                    start: 0.0,
+                    end: verbose.duration.unwrap_or(0.0),
+                    text,
+                    speaker: None,
+                }]);
             }
         }
         Ok(verbose.segments)

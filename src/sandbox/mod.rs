@@ -55,7 +55,10 @@ impl SandboxBotService {
 impl BotService for SandboxBotService {
     async fn start(&self, request: &StartBot) -> Result<RemoteBot, ProviderError> {
         let id = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
-        self.started.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (Instant::now(), false));
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), (Instant::now(), false));
         tracing::info!(bot = %id, meeting = %request.native_meeting_id, "sandbox bot service: simulated bot started");
         Ok(RemoteBot {
             external_id: id.clone(),
@@ -67,17 +70,37 @@ impl BotService for SandboxBotService {
     }
 
     async fn status(&self, bot: &BotRef) -> Result<RemoteBot, ProviderError> {
-        let started = self.started.lock().unwrap_or_else(|e| e.into_inner()).get(&bot.external_id).copied();
+        let started = self
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&bot.external_id)
+            .copied();
         let Some((at, stopped)) = started else {
-            return Err(ProviderError { status: Some(404), ..ProviderError::new("sandbox bot service", "no such bot") });
+            return Err(ProviderError {
+                status: Some(404),
+                ..ProviderError::new("sandbox bot service", "no such bot")
+            });
         };
         let state = Self::state_at(at.elapsed(), stopped);
-        let recording_url = (state == RemoteState::Completed).then(|| format!("sandbox://recordings/{}.wav", bot.external_id));
-        Ok(RemoteBot { external_id: bot.external_id.clone(), state, session_id: None, reason: None, recording_url })
+        let recording_url = (state == RemoteState::Completed)
+            .then(|| format!("sandbox://recordings/{}.wav", bot.external_id));
+        Ok(RemoteBot {
+            external_id: bot.external_id.clone(),
+            state,
+            session_id: None,
+            reason: None,
+            recording_url,
+        })
     }
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError> {
-        if let Some(entry) = self.started.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&bot.external_id) {
+        if let Some(entry) = self
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&bot.external_id)
+        {
             entry.1 = true;
         }
         Ok(())
@@ -87,11 +110,20 @@ impl BotService for SandboxBotService {
 pub struct SandboxTranscriber;
 
 const SAMPLE_MEETING: [(&str, &str); 5] = [
-    ("Anna", "Thanks for joining. The release slipped because the payment tests are flaky."),
+    (
+        "Anna",
+        "Thanks for joining. The release slipped because the payment tests are flaky.",
+    ),
     ("Boris", "I will fix the flaky payment tests by Thursday."),
     ("Anna", "Good. We also need release notes for customers."),
-    ("Chen", "I will write the customer release notes and send them for review."),
-    ("Anna", "Let's meet again on Friday to confirm the new date."),
+    (
+        "Chen",
+        "I will write the customer release notes and send them for review.",
+    ),
+    (
+        "Anna",
+        "Let's meet again on Friday to confirm the new date.",
+    ),
 ];
 
 #[async_trait]
@@ -117,7 +149,11 @@ pub struct SandboxLlm;
 
 #[async_trait]
 impl Llm for SandboxLlm {
-    async fn complete_json(&self, _system: &str, user: &str) -> Result<serde_json::Value, ProviderError> {
+    async fn complete_json(
+        &self,
+        _system: &str,
+        user: &str,
+    ) -> Result<serde_json::Value, ProviderError> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let items: Vec<_> = user
             .lines()
@@ -138,7 +174,10 @@ impl Llm for SandboxLlm {
 
 fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[derive(Default)]
@@ -155,7 +194,10 @@ impl TaskTracker for SandboxJira {
             .map(|_| {
                 *next += 1;
                 let key = format!("SANDBOX-{}", *next);
-                IssueOutcome::Created { url: format!("https://sandbox.invalid/browse/{key}"), key }
+                IssueOutcome::Created {
+                    url: format!("https://sandbox.invalid/browse/{key}"),
+                    key,
+                }
             })
             .collect())
     }
@@ -173,7 +215,10 @@ mod tests {
         assert_eq!(at(6), RemoteState::AwaitingAdmission);
         assert_eq!(at(10), RemoteState::Active);
         assert_eq!(at(20), RemoteState::Completed);
-        assert_eq!(SandboxBotService::state_at(Duration::from_secs(10), true), RemoteState::Completed);
+        assert_eq!(
+            SandboxBotService::state_at(Duration::from_secs(10), true),
+            RemoteState::Completed
+        );
     }
 
     #[tokio::test]

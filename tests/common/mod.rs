@@ -256,3 +256,4 @@ impl Frame {
         }
     }
 }
+pub mod fakes;

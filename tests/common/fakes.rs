@@ -1,0 +1,143 @@
+//! Local fake outside services for the meetings flow, answering with the real shapes.
+
+use serde_json::{json, Value};
+use switchboard::config::Config;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const BOT_SECRET: &str = "bot-service-secret";
+
+pub struct Fakes {
+    pub bots: MockServer,
+    pub openai: MockServer,
+    pub jira: MockServer,
+    pub files: MockServer,
+}
+
+impl Fakes {
+    pub async fn start() -> Self {
+        let fakes = Self {
+            bots: MockServer::start().await,
+            openai: MockServer::start().await,
+            jira: MockServer::start().await,
+            files: MockServer::start().await,
+        };
+        Mock::given(method("GET"))
+            .and(path("/recordings/standup.wav"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_bytes(vec![7u8; 4096])
+                    .insert_header("content-type", "audio/wav"),
+            )
+            .mount(&fakes.files)
+            .await;
+        fakes
+    }
+
+    pub fn audio_url(&self) -> String {
+        format!("{}/recordings/standup.wav", self.files.uri())
+    }
+
+    /// Points every provider of `config` at these fakes.
+    pub fn configure(&self, config: &mut Config) {
+        let p = &mut config.providers;
+        p.bot_service_url = Some(self.bots.uri().parse().unwrap());
+        p.bot_service_secret = Some(BOT_SECRET.into());
+        p.openai_base_url = format!("{}/v1", self.openai.uri()).parse().unwrap();
+        p.openai_api_key = Some("sk-test".into());
+        p.jira_base_url = Some(self.jira.uri().parse().unwrap());
+        p.jira_email = Some("bot@example.com".into());
+        p.jira_api_token = Some("jira-token".into());
+        p.jira_project_key = Some("OPS".into());
+        p.timeout_secs = 5;
+    }
+
+    /// The seed bot service: starts every bot as `ext-<n>` and answers `status` for it.
+    pub async fn bot_service_starts(&self, external_id: &str) {
+        Mock::given(method("POST"))
+            .and(path("/bots/start"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"bot_id": external_id, "status": "initialized"})),
+            )
+            .up_to_n_times(1)
+            .mount(&self.bots)
+            .await;
+    }
+
+    /// From now on the bot service reports `status` (and `extra` fields) for the bot.
+    pub async fn bot_reports(&self, external_id: &str, status: &str, extra: Value) {
+        let mut body = json!({"bot_id": external_id, "status": status});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        Mock::given(method("GET"))
+            .and(path(format!("/bots/{external_id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            // Newest report wins: each is mounted ahead of the ones before it.
+            .with_priority(next_priority())
+            .mount(&self.bots)
+            .await;
+    }
+
+    pub async fn transcription_answers(&self) {
+        Mock::given(method("POST"))
+            .and(path("/v1/audio/transcriptions"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "task": "transcribe", "language": "english", "duration": 12.0,
+                "text": "Boris will fix the tests. Chen will write the notes.",
+                "segments": [
+                    {"id": 0, "start": 0.0, "end": 5.0, "text": " I will fix the flaky tests.", "speaker": "Boris"},
+                    {"id": 1, "start": 5.0, "end": 12.0, "text": " I will write the release notes.", "speaker": "Chen"}
+                ]
+            })))
+            .mount(&self.openai)
+            .await;
+    }
+
+    pub async fn llm_answers(&self) {
+        let content = json!({
+            "summary": "The team agreed on two fixes before the release.",
+            "action_items": [
+                {"title": "Fix the flaky tests", "description": "Payment tests fail at random.", "assignee": "Boris"},
+                {"title": "Write the release notes", "description": "For customers.", "assignee": "Chen"}
+            ]
+        });
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content.to_string()}}]
+            })))
+            .mount(&self.openai)
+            .await;
+    }
+
+    pub async fn jira_creates(&self) {
+        Mock::given(method("POST"))
+            .and(path("/rest/api/3/issue/bulk"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+                "issues": [
+                    {"id": "10001", "key": "OPS-1", "self": format!("{}/rest/api/3/issue/10001", self.jira.uri())},
+                    {"id": "10002", "key": "OPS-2", "self": format!("{}/rest/api/3/issue/10002", self.jira.uri())}
+                ],
+                "errors": []
+            })))
+            .mount(&self.jira)
+            .await;
+    }
+
+    /// Transcription, LLM and Jira all answer well.
+    pub async fn pipeline_succeeds(&self) {
+        self.transcription_answers().await;
+        self.llm_answers().await;
+        self.jira_creates().await;
+    }
+}
+
+fn next_priority() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static NEXT: AtomicU8 = AtomicU8::new(200);
+    NEXT.fetch_sub(1, Ordering::SeqCst).max(1)
+}

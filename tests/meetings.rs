@@ -1,0 +1,1006 @@
+//! Meeting bots from trigger to Jira issues, against local fake bot-service, OpenAI and
+//! Jira servers.
+
+mod common;
+
+use std::time::Duration;
+
+use common::fakes::{Fakes, BOT_SECRET};
+use common::{error_code, TestApp};
+use serde_json::{json, Value};
+use switchboard::auth::Role;
+use switchboard::meetings::sync::sync_once;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+const MEET: &str = "https://meet.google.com/abc-defg-hij";
+
+const TRIGGER: &str = "mutation($url: String!, $key: String) {
+  triggerMeetingBot(input: {meetUrl: $url, botName: \"Scribe\", idempotencyKey: $key}) { id status platform nativeMeetingId }
+}";
+
+const BOT: &str = "query($id: ID!) { meetingBot(id: $id) {
+  status errorMessage resultData summary
+  statusHistory { sequence status source reason }
+  transcript { sequence start end speaker text }
+  tasks { title assignee jiraKey jiraUrl error }
+} }";
+
+async fn app_with(fakes: &Fakes) -> TestApp {
+    let configure = {
+        let mut template =
+            switchboard::config::Config::for_tests("sqlite::memory:", std::path::Path::new("."));
+        fakes.configure(&mut template);
+        template.providers
+    };
+    TestApp::builder()
+        .config(move |c| {
+            c.providers = configure;
+            c.meetings.pipeline_max_attempts = 3;
+        })
+        .spawn()
+        .await
+}
+
+async fn trigger(app: &TestApp, token: &str, url: &str) -> Value {
+    app.gql(Some(token), TRIGGER, json!({"url": url})).await
+}
+
+async fn bot(app: &TestApp, token: &str, id: &str) -> Value {
+    app.gql(Some(token), BOT, json!({"id": id})).await["data"]["meetingBot"].clone()
+}
+
+/// Polls until the bot reaches `status` (the pipeline runs on the job worker).
+async fn wait_for_status(app: &TestApp, token: &str, id: &str, status: &str) -> Value {
+    for _ in 0..300 {
+        let current = bot(app, token, id).await;
+        if current["status"] == status {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("bot never became {status}: {}", bot(app, token, id).await);
+}
+
+fn statuses(bot: &Value) -> Vec<String> {
+    bot["statusHistory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Walks the fake bot service through joining, the waiting room and the meeting, syncing
+/// after each step, and ends the meeting with a recording.
+async fn walk_through_meeting(app: &TestApp, fakes: &Fakes) {
+    for state in ["joining", "awaiting_admission", "active"] {
+        fakes
+            .bot_reports("ext-1", state, json!({"session_id": "sess-1"}))
+            .await;
+        sync_once(&app.services).await.unwrap();
+    }
+    fakes
+        .bot_reports(
+            "ext-1",
+            "completed",
+            json!({"recording_url": fakes.audio_url()}),
+        )
+        .await;
+    sync_once(&app.services).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_whole_flow_over_graphql_ends_in_jira_issues() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.pipeline_succeeds().await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+
+    let created = trigger(&app, &token, MEET).await;
+    let created = &created["data"]["triggerMeetingBot"];
+    assert_eq!(created["status"], "INITIALIZED");
+    assert_eq!(created["platform"], "GOOGLE_MEET");
+    assert_eq!(created["nativeMeetingId"], "abc-defg-hij");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    walk_through_meeting(&app, &fakes).await;
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+
+    assert_eq!(
+        statuses(&done),
+        [
+            "INITIALIZED",
+            "CONNECTING",
+            "AWAITING_ADMISSION",
+            "CONNECTED",
+            "TRANSCRIBING",
+            "ANALYZING_MEETING",
+            "CREATING_TASKS",
+            "DONE"
+        ]
+    );
+    let sources: Vec<&str> = done["statusHistory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        ["USER", "SYNC", "SYNC", "SYNC", "SYNC", "PIPELINE", "PIPELINE", "PIPELINE"]
+    );
+    assert_eq!(done["transcript"].as_array().unwrap().len(), 2);
+    assert_eq!(done["transcript"][0]["speaker"], "Boris");
+    assert_eq!(
+        done["transcript"][1]["text"],
+        "I will write the release notes."
+    );
+    assert_eq!(done["tasks"][0]["jiraKey"], "OPS-1");
+    assert_eq!(done["tasks"][1]["assignee"], "Chen");
+    assert_eq!(done["resultData"]["tasks_created"], 2);
+    assert_eq!(
+        done["resultData"]["summary"],
+        "The team agreed on two fixes before the release."
+    );
+    assert_eq!(done["resultData"]["issues"][1]["key"], "OPS-2");
+    assert_eq!(
+        done["resultData"]["issues"][1]["url"],
+        format!("{}/browse/OPS-2", fakes.jira.uri())
+    );
+
+    // The outside services were spoken to in their own shapes.
+    let started = &fakes.bots.received_requests().await.unwrap()[0];
+    let start_body: Value = serde_json::from_slice(&started.body).unwrap();
+    assert_eq!(start_body["meet_url"], MEET);
+    assert_eq!(started.headers["x-api-key"], BOT_SECRET);
+    let openai = fakes.openai.received_requests().await.unwrap();
+    let upload = openai
+        .iter()
+        .find(|r| r.url.path() == "/v1/audio/transcriptions")
+        .unwrap();
+    let form = String::from_utf8_lossy(&upload.body);
+    assert!(
+        form.contains("name=\"model\"")
+            && form.contains("whisper-1")
+            && form.contains("verbose_json")
+    );
+    assert_eq!(upload.headers["authorization"], "Bearer sk-test");
+    let chat = openai
+        .iter()
+        .find(|r| r.url.path() == "/v1/chat/completions")
+        .unwrap();
+    let chat: Value = serde_json::from_slice(&chat.body).unwrap();
+    assert_eq!(chat["response_format"]["type"], "json_object");
+    assert!(chat["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Boris: I will fix the flaky tests."));
+    let jira = &fakes.jira.received_requests().await.unwrap()[0];
+    let bulk: Value = serde_json::from_slice(&jira.body).unwrap();
+    let fields = &bulk["issueUpdates"][0]["fields"];
+    assert_eq!(fields["project"]["key"], "OPS");
+    assert_eq!(fields["issuetype"]["name"], "Task");
+    assert_eq!(fields["description"]["type"], "doc");
+    assert!(jira.headers["authorization"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic "));
+}
+
+#[tokio::test]
+async fn the_whole_flow_over_the_seeds_rest_api() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.pipeline_succeeds().await;
+    let app = app_with(&fakes).await;
+    let token = app.token("user_789", "acme", Role::Manager);
+    let client = reqwest::Client::new();
+
+    let triggered: Value = client
+        .post(app.url("/api/v1/meet/trigger"))
+        .bearer_auth(&token)
+        .json(&json!({"meet_url": MEET, "bot_name": "Tamir Bot"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(triggered["status"], "initialized");
+    let bot_id = triggered["bot_id"].as_str().unwrap().to_string();
+    assert!(triggered["message"].as_str().unwrap().contains(&bot_id));
+
+    // The bot service hands the recording over, naming the bot by its own id.
+    let body = json!({"user_id": "user_789", "bot_id": "ext-1", "audio_url": fakes.audio_url()});
+    let refused = client
+        .post(app.url("/api/v1/create-tasks-from-audio"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let accepted = client
+        .post(app.url("/api/v1/create-tasks-from-audio"))
+        .header("x-webhook-secret", BOT_SECRET)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+
+    let mut status = Value::Null;
+    for _ in 0..300 {
+        status = client
+            .get(app.url(&format!("/api/v1/meet/status/{bot_id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["status"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(status["status"], "done");
+    assert_eq!(status["user_id"], "user_789");
+    assert_eq!(status["result_data"]["tasks_created"], 2);
+    assert!(status["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let missing = client
+        .get(app.url("/api/v1/meet/status/nope"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<Value>().await.unwrap()["code"], "NOT_FOUND");
+    let other_org = app.token("eve", "globex", Role::Admin);
+    let hidden = client
+        .get(app.url(&format!("/api/v1/meet/status/{bot_id}")))
+        .bearer_auth(&other_org)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), 404);
+    let anonymous = client
+        .get(app.url(&format!("/api/v1/meet/status/{bot_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn the_seeds_done_callback_is_authenticated_and_marks_the_bot_done() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = json!({"bot_id": "ext-1", "session_id": "session_abc", "result_data": {"tasks_created": 5, "summary": "Meeting processed successfully"}});
+    let client = reqwest::Client::new();
+
+    let forged = client
+        .post(app.url("/api/v1/meet/callback/update-status"))
+        .header(
+            "x-signature-256",
+            switchboard::auth::webhook::sign("wrong-secret", body.to_string().as_bytes()),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(
+        bot(&app, &token, &id).await["status"],
+        "INITIALIZED",
+        "nothing changed"
+    );
+
+    let signed = client
+        .post(app.url("/api/v1/meet/callback/update-status"))
+        .header(
+            "x-signature-256",
+            switchboard::auth::webhook::sign(BOT_SECRET, body.to_string().as_bytes()),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        signed.json::<Value>().await.unwrap(),
+        json!({"success": true, "message": "Status updated successfully"})
+    );
+    let done = bot(&app, &token, &id).await;
+    assert_eq!(done["status"], "DONE");
+    assert_eq!(done["resultData"]["tasks_created"], 5);
+}
+
+#[tokio::test]
+async fn an_invalid_meeting_url_is_refused_and_nothing_is_created() {
+    let fakes = Fakes::start().await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    for url in [
+        "https://example.com/abc-defg-hij",
+        "meet.google.com/abc-defg-hij",
+        "https://meet.google.com/abc",
+    ] {
+        let response = trigger(&app, &token, url).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{url}");
+    }
+    let listed = app
+        .gql(
+            Some(&token),
+            "{ meetingBots { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(listed["data"]["meetingBots"]["edges"], json!([]));
+    assert!(
+        fakes.bots.received_requests().await.unwrap().is_empty(),
+        "the bot service was never asked"
+    );
+}
+
+#[tokio::test]
+async fn a_second_trigger_for_an_active_meeting_conflicts_unless_it_repeats_the_key() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let first = app
+        .gql(Some(&token), TRIGGER, json!({"url": MEET, "key": "req-42"}))
+        .await;
+    let first_id = first["data"]["triggerMeetingBot"]["id"].clone();
+
+    let again = app
+        .gql(Some(&token), TRIGGER, json!({"url": MEET, "key": "req-42"}))
+        .await;
+    assert_eq!(again["data"]["triggerMeetingBot"]["id"], first_id);
+    let conflict = app.gql(Some(&token), TRIGGER, json!({"url": MEET})).await;
+    assert_eq!(error_code(&conflict), "CONFLICT");
+    // Another organisation may send its own bot to the same meeting.
+    let other = app.token("eve", "globex", Role::Manager);
+    fakes.bot_service_starts("ext-2").await;
+    assert_eq!(
+        trigger(&app, &other, MEET).await["data"]["triggerMeetingBot"]["status"],
+        "INITIALIZED"
+    );
+}
+
+#[tokio::test]
+async fn another_organisation_cannot_read_stop_or_follow_a_bot_and_viewers_cannot_trigger() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let eve = app.token("eve", "globex", Role::Admin);
+
+    let read = app.gql(Some(&eve), BOT, json!({"id": id})).await;
+    assert_eq!(error_code(&read), "NOT_FOUND");
+    let stop = app
+        .gql(
+            Some(&eve),
+            "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(error_code(&stop), "NOT_FOUND");
+    let listed = app
+        .gql(
+            Some(&eve),
+            "{ meetingBots { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(listed["data"]["meetingBots"]["edges"], json!([]));
+
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(json!({"token": eve})).await;
+    ws.send(json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription($id: ID!) { botStatus(botId: $id) { status } }", "variables": {"id": id}}})).await;
+    let refused = ws.next_json().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{refused}"
+    );
+    assert_eq!(refused["payload"]["data"], Value::Null);
+    assert_eq!(ws.next_json().await["type"], "complete");
+
+    let viewer = app.token("vic", "acme", Role::Viewer);
+    let denied = trigger(&app, &viewer, "https://meet.google.com/xyz-abcd-efg").await;
+    assert_eq!(error_code(&denied), "FORBIDDEN");
+    assert_eq!(
+        bot(&app, &viewer, &id).await["status"],
+        "INITIALIZED",
+        "viewers may read"
+    );
+}
+
+const FOLLOW: &str = "subscription($id: ID!, $after: Int) { botStatus(botId: $id, after: $after) { sequence status } }";
+
+/// Subscribes and waits for the first event, so the subscription is live before the test
+/// moves the bot on.
+async fn subscribe(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    after: Option<i64>,
+) -> (common::Ws, Vec<(i64, String)>) {
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(json!({"token": token})).await;
+    ws.send(json!({"id": "s", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id, "after": after}}})).await;
+    let first = ws.next_json().await;
+    let change = &first["payload"]["data"]["botStatus"];
+    let seen = vec![(
+        change["sequence"].as_i64().unwrap(),
+        change["status"].as_str().unwrap().to_string(),
+    )];
+    (ws, seen)
+}
+
+/// Reads `next` frames until `complete`, after those already `seen`; returns
+/// (sequence, status) pairs.
+async fn read_until_complete(
+    ws: &mut common::Ws,
+    mut seen: Vec<(i64, String)>,
+) -> Vec<(i64, String)> {
+    loop {
+        let frame = ws.next_json().await;
+        match frame["type"].as_str() {
+            Some("next") => {
+                let change = &frame["payload"]["data"]["botStatus"];
+                seen.push((
+                    change["sequence"].as_i64().unwrap(),
+                    change["status"].as_str().unwrap().to_string(),
+                ));
+            }
+            Some("complete") => return seen,
+            _ => panic!("unexpected frame {frame}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn subscribers_joining_mid_flow_or_resuming_see_every_status_once_in_order() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.pipeline_succeeds().await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (mut from_start, from_start_seen) = subscribe(&app, &token, &id, None).await;
+    // Two statuses in, a second subscriber arrives; a third reconnects after sequence 2.
+    for state in ["joining", "awaiting_admission"] {
+        fakes.bot_reports("ext-1", state, json!({})).await;
+        sync_once(&app.services).await.unwrap();
+    }
+    let (mut mid_flow, mid_flow_seen) = subscribe(&app, &token, &id, None).await;
+    let (mut resumed, resumed_seen) = subscribe(&app, &token, &id, Some(2)).await;
+    fakes.bot_reports("ext-1", "active", json!({})).await;
+    sync_once(&app.services).await.unwrap();
+    fakes
+        .bot_reports(
+            "ext-1",
+            "completed",
+            json!({"recording_url": fakes.audio_url()}),
+        )
+        .await;
+    sync_once(&app.services).await.unwrap();
+
+    let all: Vec<(i64, String)> = [
+        "INITIALIZED",
+        "CONNECTING",
+        "AWAITING_ADMISSION",
+        "CONNECTED",
+        "TRANSCRIBING",
+        "ANALYZING_MEETING",
+        "CREATING_TASKS",
+        "DONE",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, s)| (i as i64 + 1, s.to_string()))
+    .collect();
+    assert_eq!(
+        read_until_complete(&mut from_start, from_start_seen).await,
+        all
+    );
+    assert_eq!(
+        read_until_complete(&mut mid_flow, mid_flow_seen).await,
+        all[2..],
+        "current state first, then every change"
+    );
+    assert_eq!(
+        read_until_complete(&mut resumed, resumed_seen).await,
+        all[2..],
+        "exactly what came after sequence 2"
+    );
+}
+
+#[tokio::test]
+async fn a_transcription_refusal_ends_in_error_naming_the_step() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    Mock::given(method("POST"))
+        .and(path("/v1/audio/transcriptions"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"error": {"message": "Invalid file format.", "type": "invalid_request_error"}}),
+        ))
+        .mount(&fakes.openai)
+        .await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    let failed = wait_for_status(&app, &token, &id, "ERROR").await;
+    let message = failed["errorMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with("transcription failed: transcription answered 400"),
+        "{message}"
+    );
+    assert!(message.contains("Invalid file format"), "{message}");
+    // A 400 is not retried.
+    let uploads = fakes.openai.received_requests().await.unwrap().len();
+    assert_eq!(uploads, 1);
+}
+
+#[tokio::test]
+async fn an_llm_that_keeps_failing_is_retried_then_the_bot_errors() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.transcription_answers().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("overloaded"))
+        .mount(&fakes.openai)
+        .await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    let failed = wait_for_status(&app, &token, &id, "ERROR").await;
+    assert_eq!(
+        failed["errorMessage"],
+        "meeting analysis failed: LLM answered 503: overloaded"
+    );
+    let requests = fakes.openai.received_requests().await.unwrap();
+    let transcriptions = requests
+        .iter()
+        .filter(|r| r.url.path().ends_with("transcriptions"))
+        .count();
+    let chats = requests
+        .iter()
+        .filter(|r| r.url.path().ends_with("completions"))
+        .count();
+    assert_eq!(
+        (transcriptions, chats),
+        (1, 3),
+        "three attempts, the finished transcription not repeated"
+    );
+    assert_eq!(statuses(&failed).last().unwrap(), "ERROR");
+    assert!(statuses(&failed).contains(&"ANALYZING_MEETING".to_string()));
+}
+
+#[tokio::test]
+async fn a_jira_429_is_waited_out_for_its_retry_after_then_succeeds() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.transcription_answers().await;
+    fakes.llm_answers().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/bulk"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_string("Rate limit exceeded"),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fakes.jira)
+        .await;
+    fakes.jira_creates().await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    assert_eq!(done["resultData"]["tasks_created"], 2);
+    let jira = fakes.jira.received_requests().await.unwrap();
+    assert_eq!(jira.len(), 2);
+    let openai = fakes.openai.received_requests().await.unwrap();
+    assert_eq!(openai.len(), 2, "transcription and analysis ran once each");
+}
+
+#[tokio::test]
+async fn jira_partial_failures_are_mapped_back_to_their_tasks() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.transcription_answers().await;
+    fakes.llm_answers().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/bulk"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "issues": [{"id": "10002", "key": "OPS-2", "self": "x"}],
+            "errors": [{"status": 400, "failedElementNumber": 0,
+                        "elementErrors": {"errorMessages": [], "errors": {"summary": "Summary is too long"}}}]
+        })))
+        .mount(&fakes.jira)
+        .await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    assert_eq!(done["tasks"][0]["jiraKey"], Value::Null);
+    assert_eq!(done["tasks"][0]["error"], "summary: Summary is too long");
+    assert_eq!(done["tasks"][1]["jiraKey"], "OPS-2");
+    assert_eq!(done["resultData"]["tasks_created"], 1);
+    assert_eq!(
+        done["resultData"]["tasks_failed"][0]["summary"],
+        "Fix the flaky tests"
+    );
+}
+
+#[tokio::test]
+async fn a_bot_service_that_cannot_start_the_bot_leaves_it_in_error() {
+    let fakes = Fakes::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bots/start"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("no capacity"))
+        .mount(&fakes.bots)
+        .await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let response = trigger(&app, &token, MEET).await;
+    assert_eq!(error_code(&response), "PROVIDER_ERROR");
+    let listed = app
+        .gql(
+            Some(&token),
+            "{ meetingBots(status: ERROR) { edges { node { errorMessage } } } }",
+            json!({}),
+        )
+        .await;
+    let message = listed["data"]["meetingBots"]["edges"][0]["node"]["errorMessage"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("no capacity"), "{message}");
+    // The meeting is free again for a new bot.
+    fakes.bots.reset().await;
+    fakes.bot_service_starts("ext-9").await;
+    assert_eq!(
+        trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["status"],
+        "INITIALIZED"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fakes
+        .bot_reports(
+            "ext-1",
+            "failed",
+            json!({"error": "meeting ended before the bot joined"}),
+        )
+        .await;
+    sync_once(&app.services).await.unwrap();
+    let failed = bot(&app, &token, &id).await;
+    assert_eq!(failed["status"], "ERROR");
+    assert_eq!(
+        failed["errorMessage"],
+        "bot service: meeting ended before the bot joined"
+    );
+}
+
+#[tokio::test]
+async fn bots_stuck_connecting_or_in_the_waiting_room_time_out_with_a_reason_that_says_which() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let first = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fakes.bot_service_starts("ext-2").await;
+    let second = trigger(&app, &token, "https://zoom.us/j/812345678").await["data"]
+        ["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fakes.bot_reports("ext-1", "joining", json!({})).await;
+    fakes
+        .bot_reports("ext-2", "awaiting_admission", json!({}))
+        .await;
+    sync_once(&app.services).await.unwrap();
+
+    // Age both bots past their limits.
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.services.db;
+    let old = chrono::Utc::now() - chrono::Duration::hours(2);
+    let backend = db.get_database_backend();
+    let sql = if backend == sea_orm::DbBackend::Postgres {
+        "UPDATE meeting_bots SET created_at = $1, status_changed_at = $1"
+    } else {
+        "UPDATE meeting_bots SET created_at = ?, status_changed_at = ?"
+    };
+    let values: Vec<sea_orm::Value> = if backend == sea_orm::DbBackend::Postgres {
+        vec![old.into()]
+    } else {
+        vec![old.into(), old.into()]
+    };
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .unwrap();
+    let report = sync_once(&app.services).await.unwrap();
+    assert_eq!(report.timed_out, 2);
+
+    let first = bot(&app, &token, &first).await;
+    assert_eq!(first["status"], "ERROR");
+    assert!(first["errorMessage"]
+        .as_str()
+        .unwrap()
+        .starts_with("timed out connecting"));
+    let second = bot(&app, &token, &second).await;
+    assert!(second["errorMessage"]
+        .as_str()
+        .unwrap()
+        .starts_with("timed out awaiting admission"));
+    assert_eq!(
+        second["statusHistory"].as_array().unwrap().last().unwrap()["source"],
+        "SYSTEM"
+    );
+}
+
+#[tokio::test]
+async fn an_out_of_order_report_never_moves_a_bot_backwards() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let push = |status: &str| json!({"bot_id": "ext-1", "status": status}).to_string();
+    let client = reqwest::Client::new();
+    for status in ["active", "joining"] {
+        let response = client
+            .post(app.url("/api/v1/meet/webhook"))
+            .header("x-webhook-secret", BOT_SECRET)
+            .body(push(status))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let current = bot(&app, &token, &id).await;
+    assert_eq!(current["status"], "CONNECTED");
+    assert_eq!(
+        statuses(&current),
+        ["INITIALIZED", "CONNECTED"],
+        "skipping forward is allowed, going back is not"
+    );
+    let unsigned = client
+        .post(app.url("/api/v1/meet/webhook"))
+        .body(push("failed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(
+        unsigned.json::<Value>().await.unwrap()["code"],
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(bot(&app, &token, &id).await["status"], "CONNECTED");
+}
+
+#[tokio::test]
+async fn stopping_a_bot_before_it_joins_finishes_it_and_tells_the_bot_service() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    Mock::given(method("DELETE"))
+        .and(path("/bots/ext-1"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&fakes.bots)
+        .await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stopped = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(stopped["data"]["stopMeetingBot"]["status"], "DONE");
+    let deletes = fakes
+        .bots
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .count();
+    assert_eq!(deletes, 1);
+    let again = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(error_code(&again), "CONFLICT");
+}
+
+#[tokio::test]
+async fn the_retention_job_purges_old_bots_with_their_history() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let old = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fakes.bot_service_starts("ext-2").await;
+    let fresh = trigger(&app, &token, "https://zoom.us/j/812345678").await["data"]
+        ["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.services.db;
+    let backend = db.get_database_backend();
+    let placeholder = if backend == sea_orm::DbBackend::Postgres {
+        ("$1", "$2")
+    } else {
+        ("?", "?")
+    };
+    let sql = format!(
+        "UPDATE meeting_bots SET created_at = {} WHERE id = {}",
+        placeholder.0, placeholder.1
+    );
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(31);
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        vec![long_ago.into(), old.clone().into()],
+    ))
+    .await
+    .unwrap();
+
+    let job = app
+        .services
+        .jobs
+        .enqueue(
+            switchboard::jobs::NewJob::new(switchboard::meetings::sync::PURGE_KIND, json!({}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if app.services.jobs.get(&job).await.unwrap().unwrap().state == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        error_code(&app.gql(Some(&token), BOT, json!({"id": old})).await),
+        "NOT_FOUND"
+    );
+    assert_eq!(bot(&app, &token, &fresh).await["status"], "INITIALIZED");
+    let history = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!("SELECT COUNT(*) AS n FROM bot_status_changes WHERE bot_id = '{old}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(history.try_get::<i64>("", "n").unwrap(), 0);
+}
+
+#[tokio::test]
+async fn bots_are_listed_newest_first_a_page_at_a_time() {
+    let fakes = Fakes::start().await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    for (n, url) in [
+        "https://meet.google.com/aaa-aaaa-aaa",
+        "https://meet.google.com/bbb-bbbb-bbb",
+        "https://meet.google.com/ccc-cccc-ccc",
+    ]
+    .iter()
+    .enumerate()
+    {
+        fakes.bot_service_starts(&format!("ext-{n}")).await;
+        trigger(&app, &token, url).await;
+    }
+    let page = |after: Option<String>| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.gql(Some(&token), "query($after: String) { meetingBots(first: 2, after: $after) { edges { cursor node { nativeMeetingId } } pageInfo { hasNextPage } } }", json!({"after": after})).await
+        }
+    };
+    let first = page(None).await;
+    let edges = first["data"]["meetingBots"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(edges.len(), 2);
+    assert_eq!(edges[0]["node"]["nativeMeetingId"], "ccc-cccc-ccc");
+    assert_eq!(
+        first["data"]["meetingBots"]["pageInfo"]["hasNextPage"],
+        true
+    );
+    let second = page(edges[1]["cursor"].as_str().map(str::to_string)).await;
+    assert_eq!(
+        second["data"]["meetingBots"]["edges"][0]["node"]["nativeMeetingId"],
+        "aaa-aaaa-aaa"
+    );
+    assert_eq!(
+        second["data"]["meetingBots"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    let bad = page(Some("not-a-cursor".into())).await;
+    assert_eq!(error_code(&bad), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn without_a_bot_service_triggering_says_not_configured() {
+    let app = TestApp::spawn().await;
+    let token = app.token("ann", "acme", Role::Manager);
+    assert_eq!(
+        error_code(&trigger(&app, &token, MEET).await),
+        "NOT_CONFIGURED"
+    );
+    let health = app
+        .gql(None, "{ health { providers { name status } } }", json!({}))
+        .await;
+    assert_eq!(
+        health["data"]["health"]["providers"][0],
+        json!({"name": "botService", "status": "NOT_CONFIGURED"})
+    );
+}
