@@ -1,5 +1,8 @@
 //! Issue "Foundation" benchmark: GraphQL `{ health { status } }` and a one-row database read
-//! over HTTP, against a plain axum handler doing the same work, in one run on one machine.
+//! over HTTP, against plain axum handlers doing the same work, in one run on one machine.
+//! The plain handlers are measured twice: behind the same middleware every route of the
+//! server has (request id, tracing span, metrics, body limit), which isolates what GraphQL
+//! costs, and bare, which shows what the whole server stack costs.
 //!
 //! `cargo bench --bench http_throughput` (BENCH_SECONDS, BENCH_CONNECTIONS to change the run).
 
@@ -50,6 +53,9 @@ async fn serve(router: Router) -> SocketAddr {
     addr
 }
 
+/// Measurement rounds per server and case.
+const ROUNDS: usize = 3;
+
 fn main() {
     let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()
@@ -64,110 +70,69 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let dir = std::env::temp_dir().join(format!(
-            "switchboard-bench-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        let url = std::env::var("BENCH_DATABASE_URL")
-            .unwrap_or_else(|_| format!("sqlite://{}/bench.db?mode=rwc", dir.display()));
+        let dir = std::env::temp_dir().join(format!("switchboard-bench-{}", uuid::Uuid::new_v4().simple()));
+        let url = std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}/bench.db?mode=rwc", dir.display()));
         let mut config = Config::for_tests(&url, &dir);
         config.jobs.disabled = true;
+        let body_limit = config.graphql.body_limit;
         let app = switchboard::build(config).await.unwrap();
         let services = app.services().clone();
-        let token = services
-            .jwt
-            .issue("bench", Some("bench-org"), Role::Admin, 3600)
-            .unwrap();
-        let viewer = match services.auth.from_credential(&token).await {
-            Caller::Known(viewer) => viewer,
-            _ => unreachable!("fresh token"),
+        let token = services.jwt.issue("bench", Some("bench-org"), Role::Admin, 3600).unwrap();
+        let Caller::Known(viewer) = services.auth.from_credential(&token).await else {
+            unreachable!("a fresh token is valid")
         };
-        api_keys::create(&services.db, &viewer, "the one row", Role::Viewer)
-            .await
-            .unwrap();
+        api_keys::create(&services.db, &viewer, "the one row", Role::Viewer).await.unwrap();
 
-        let graphql = serve(app.router()).await;
-        let plain = serve(
+        let plain_routes = || {
             Router::new()
                 .route("/health", get(plain_health))
                 .route("/read", get(plain_read))
-                .with_state(services.clone()),
-        )
-        .await;
+                .with_state(services.clone())
+        };
+        let graphql = serve(app.router()).await;
+        let plain_layered = serve(switchboard::server_layers(plain_routes(), body_limit)).await;
+        let plain_bare = serve(plain_routes()).await;
 
         let auth = [("Authorization", format!("Bearer {token}"))];
         let duration = Duration::from_secs(seconds);
         let cases = [
-            (
-                "health",
-                support::request(
-                    graphql,
-                    "POST",
-                    "/graphql",
-                    &[],
-                    r#"{"query":"{ health { status } }"}"#,
-                ),
-                support::request(plain, "GET", "/health", &[], ""),
-                "\"ok\"",
-            ),
-            (
-                "one-row read",
-                support::request(
-                    graphql,
-                    "POST",
-                    "/graphql",
-                    &auth,
-                    r#"{"query":"{ apiKeys { id name } }"}"#,
-                ),
-                support::request(plain, "GET", "/read", &auth, ""),
-                "the one row",
-            ),
+            ("health", r#"{"query":"{ health { status } }"}"#, "/health", &[][..], "\"ok\""),
+            ("one-row read", r#"{"query":"{ apiKeys { id name } }"}"#, "/read", &auth[..], "the one row"),
         ];
         println!(
-            "{connections} connections, {seconds} s per measurement, database {}",
-            if url.starts_with("postgres") {
-                "Postgres"
-            } else {
-                "SQLite"
+            "{connections} connections, median of {ROUNDS} rounds of {seconds} s, database {}",
+            if url.starts_with("postgres") { "Postgres" } else { "SQLite" }
+        );
+        println!("| case | GraphQL req/s | plain, same middleware req/s | ratio | plain, bare req/s | ratio | GraphQL p99 ms | plain p99 ms |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for (name, query, path, headers, expect) in cases {
+            let graphql_request = support::request(graphql, "POST", "/graphql", headers, query);
+            let layered_request = support::request(plain_layered, "GET", path, headers, "");
+            let bare_request = support::request(plain_bare, "GET", path, headers, "");
+            // Warm each up, then measure each.
+            for (addr, request) in [(graphql, &graphql_request), (plain_layered, &layered_request), (plain_bare, &bare_request)] {
+                support::run(addr, request.clone(), expect, connections, Duration::from_millis(500)).await;
             }
-        );
-        println!(
-            "| case | GraphQL req/s | plain axum req/s | ratio | GraphQL p99 ms | plain p99 ms |"
-        );
-        println!("|---|---|---|---|---|---|");
-        for (name, graphql_request, plain_request, expect) in cases {
-            // Warm both up, then measure each.
-            support::run(
-                graphql,
-                graphql_request.clone(),
-                expect,
-                connections,
-                Duration::from_millis(500),
-            )
-            .await;
-            support::run(
-                plain,
-                plain_request.clone(),
-                expect,
-                connections,
-                Duration::from_millis(500),
-            )
-            .await;
-            let mut ours =
-                support::run(graphql, graphql_request, expect, connections, duration).await;
-            let mut base = support::run(plain, plain_request, expect, connections, duration).await;
-            assert_eq!(
-                ours.errors + base.errors,
-                0,
-                "every answer must be a correct 200"
-            );
+            // Rounds alternate between the three so that drift on a shared machine hits all
+            // alike; each figure is the median round.
+            let (mut ours, mut layered, mut bare) = (vec![], vec![], vec![]);
+            for _ in 0..ROUNDS {
+                ours.push(support::run(graphql, graphql_request.clone(), expect, connections, duration).await);
+                layered.push(support::run(plain_layered, layered_request.clone(), expect, connections, duration).await);
+                bare.push(support::run(plain_bare, bare_request.clone(), expect, connections, duration).await);
+            }
+            let errors: u64 = ours.iter().chain(&layered).chain(&bare).map(|l| l.errors).sum();
+            assert_eq!(errors, 0, "every answer must be a correct 200");
+            let (mut ours, mut layered, bare) = (support::median(ours), support::median(layered), support::median(bare));
             println!(
-                "| {name} | {:.0} | {:.0} | {:.0} % | {:.2} | {:.2} |",
+                "| {name} | {:.0} | {:.0} | {:.0} % | {:.0} | {:.0} % | {:.2} | {:.2} |",
                 ours.per_second(),
-                base.per_second(),
-                100.0 * ours.per_second() / base.per_second(),
+                layered.per_second(),
+                100.0 * ours.per_second() / layered.per_second(),
+                bare.per_second(),
+                100.0 * ours.per_second() / bare.per_second(),
                 ours.percentile_ms(0.99),
-                base.percentile_ms(0.99),
+                layered.percentile_ms(0.99),
             );
         }
         std::fs::remove_dir_all(&dir).ok();

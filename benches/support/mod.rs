@@ -31,6 +31,12 @@ impl Load {
     }
 }
 
+/// The round with the median throughput.
+pub fn median(mut rounds: Vec<Load>) -> Load {
+    rounds.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
+    rounds.swap_remove(rounds.len() / 2)
+}
+
 /// Builds a POST (with body) or GET request.
 pub fn request(
     addr: SocketAddr,

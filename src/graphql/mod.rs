@@ -1,16 +1,13 @@
 //! The schema root: one merged Query, Mutation and Subscription made of each domain's parts.
 //! Resolvers reach the shared services and the caller through [`ContextExt`].
 
-mod guardrails;
+mod gateway;
 mod health;
 pub mod transport;
 
 use std::time::Duration;
 
-use async_graphql::extensions::apollo_persisted_queries::{
-    ApolloPersistedQueries, LruCacheStorage,
-};
-use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema, ValidationMode};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::graphql::{AuthMutation, AuthQuery};
@@ -20,6 +17,7 @@ use crate::error::AppResult;
 use crate::meetings::graphql::{MeetingsMutation, MeetingsQuery, MeetingsSubscription};
 use crate::Services;
 
+pub use gateway::Gateway;
 pub use health::Health;
 
 #[derive(MergedObject, Default)]
@@ -46,20 +44,24 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
-pub fn build(services: Services, limits: &GraphqlConfig) -> AppSchema {
-    let mut builder = schema_builder()
-        .data(services)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(limits.max_depth * 2)
-        .extension(guardrails::Guardrails {
-            max_aliases: limits.max_aliases,
-        })
-        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(1024)));
-    if !limits.introspection {
-        builder = builder.disable_introspection();
-    }
-    builder.finish()
+pub fn build(services: Services, limits: &GraphqlConfig) -> Gateway {
+    let schema = |mode| {
+        let mut builder = schema_builder()
+            .data(services.clone())
+            .validation_mode(mode)
+            .limit_depth(limits.max_depth)
+            .limit_complexity(limits.max_complexity)
+            .limit_recursive_depth(limits.max_depth * 2);
+        if !limits.introspection {
+            builder = builder.disable_introspection();
+        }
+        builder.finish()
+    };
+    Gateway::new(
+        schema(ValidationMode::Strict),
+        schema(ValidationMode::Fast),
+        limits.max_aliases,
+    )
 }
 
 pub trait ContextExt {

@@ -200,7 +200,7 @@ async fn sse_response(
     let caller = app.services.auth.from_headers(&headers).await;
     let schema = app.schema.clone();
     let events = schema
-        .execute_stream(request.data(caller))
+        .execute_stream(request.data(caller), None)
         .map(|response| {
             Ok::<_, Infallible>(
                 Event::default()

@@ -1,6 +1,7 @@
 //! What operators look at: liveness, readiness, Prometheus metrics, logs with a request id.
 
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -45,21 +46,59 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
-/// Counts every request and its latency, labelled by route (not raw path, which would let
-/// clients mint label values).
+/// A label value kept for the life of the process. Only route templates, methods and status
+/// codes come here, so the set stays small.
+fn intern(value: &str) -> &'static str {
+    static SEEN: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(Default::default);
+    if let Some(found) = SEEN.read().unwrap_or_else(|e| e.into_inner()).get(value) {
+        return found;
+    }
+    let mut seen = SEEN.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = seen.get(value) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(value.to_string().into_boxed_str());
+    seen.insert(leaked);
+    leaked
+}
+
+type RequestKey = (&'static str, &'static str, u16);
+
+/// The counter and histogram of one (route, method, status), looked up once: the hot path
+/// then costs two atomic updates instead of building and hashing label sets.
+fn request_handles(key: RequestKey) -> (metrics::Counter, metrics::Histogram) {
+    type Handles = HashMap<RequestKey, (metrics::Counter, metrics::Histogram)>;
+    static HANDLES: LazyLock<RwLock<Handles>> = LazyLock::new(Default::default);
+    if let Some(handles) = HANDLES.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return handles.clone();
+    }
+    let (route, method, status) = key;
+    let status_label = intern(&status.to_string());
+    let handles = (
+        metrics::counter!("switchboard_http_requests_total", "method" => method, "route" => route, "status" => status_label),
+        metrics::histogram!("switchboard_http_request_duration_seconds", "route" => route),
+    );
+    HANDLES
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, handles.clone());
+    handles
+}
+
+/// Counts every request and its latency, labelled by route template (not raw path, which
+/// would let clients mint label values).
 pub async fn record_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = intern(request.method().as_str());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+        .map(|p| intern(p.as_str()))
+        .unwrap_or("unmatched");
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("switchboard_http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("switchboard_http_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    let (requests, latency) = request_handles((route, method, response.status().as_u16()));
+    requests.increment(1);
+    latency.record(started.elapsed().as_secs_f64());
     response
 }
 

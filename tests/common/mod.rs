@@ -63,7 +63,7 @@ impl TestDb {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub services: Services,
-    pub schema: switchboard::graphql::AppSchema,
+    pub schema: switchboard::graphql::Gateway,
     pub db: TestDb,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,

@@ -1,0 +1,292 @@
+//! The front door every transport (HTTP, WebSocket, SSE) goes through before the schema:
+//! Apollo automatic persisted queries, a cache of parsed documents (parsing is the costliest
+//! step of a small query), the alias limit, and an `extensions.code` on every error, including
+//! the parser's and validator's own. Done here rather than as schema extensions, which would
+//! wrap every field of every query.
+//!
+//! A document is validated in full the first time it is seen; once it has passed, later
+//! requests with the same text run on a schema that keeps only the checks that depend on the
+//! request (complexity and depth with its variables, fragment cycles). Full validation
+//! depends on the document alone, so its verdict holds for every later request.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Data, Executor, Request, Response, ServerError};
+use futures_util::stream::{self, BoxStream};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::AppSchema;
+
+/// A bounded map that forgets its oldest entry when full.
+struct Bounded<V> {
+    entries: HashMap<String, V>,
+    order: VecDeque<String>,
+    capacity: usize,
+}
+
+impl<V: Clone> Bounded<V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<V> {
+        self.entries.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: String, value: V) {
+        if let Some(entry) = self.entries.get_mut(&key) {
+            *entry = value;
+            return;
+        }
+        if self.order.len() >= self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.order.push_back(key.clone());
+        self.entries.insert(key, value);
+    }
+}
+
+/// A parsed document, and whether it has passed full validation.
+#[derive(Clone)]
+struct Document {
+    parsed: Arc<ExecutableDocument>,
+    validated: bool,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    schema: AppSchema,
+    revalidating: AppSchema,
+    max_aliases: usize,
+    documents: Arc<RwLock<Bounded<Document>>>,
+    persisted: Arc<RwLock<Bounded<Arc<str>>>>,
+}
+
+fn error(message: impl Into<String>, code: &str) -> Box<Response> {
+    let mut err = ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code);
+    err.extensions = Some(extensions);
+    Box::new(Response::from_errors(vec![err]))
+}
+
+/// Errors from our resolvers carry a code already; the rest come from parsing, validation
+/// or coercing the client's input.
+fn tag_errors(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
+    response
+}
+
+fn count_aliases(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(field) => {
+                usize::from(field.node.alias.is_some())
+                    + count_aliases(&field.node.selection_set.node)
+            }
+            Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set.node),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+fn document_aliases(doc: &ExecutableDocument) -> usize {
+    let operations: usize = doc
+        .operations
+        .iter()
+        .map(|(_, op)| count_aliases(&op.node.selection_set.node))
+        .sum();
+    let fragments: usize = doc
+        .fragments
+        .values()
+        .map(|f| count_aliases(&f.node.selection_set.node))
+        .sum();
+    operations + fragments
+}
+
+impl Gateway {
+    /// `schema` validates in full; `revalidating` (the same schema in fast validation mode)
+    /// serves documents that already passed.
+    pub fn new(schema: AppSchema, revalidating: AppSchema, max_aliases: usize) -> Self {
+        Self {
+            schema,
+            revalidating,
+            max_aliases,
+            documents: Arc::new(RwLock::new(Bounded::new(1024))),
+            persisted: Arc::new(RwLock::new(Bounded::new(1024))),
+        }
+    }
+
+    pub fn schema(&self) -> &AppSchema {
+        &self.schema
+    }
+
+    /// Resolves a persisted-query hash, and parses (or finds) the document and checks its
+    /// aliases; a refusal is the response to send. Also says which schema runs it.
+    fn prepare(
+        &self,
+        mut request: Request,
+    ) -> Result<(Request, &AppSchema, Document), Box<Response>> {
+        if let Some(hash) = persisted_hash(&request) {
+            if request.query.trim().is_empty() {
+                let known = self
+                    .persisted
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&hash);
+                match known {
+                    Some(query) => request.query = query.to_string(),
+                    None => {
+                        return Err(error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"))
+                    }
+                }
+            } else if hex::encode(Sha256::digest(request.query.as_bytes())) != hash {
+                return Err(error("provided sha does not match query", "BAD_USER_INPUT"));
+            } else {
+                self.persisted
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(hash, request.query.as_str().into());
+            }
+        }
+        let cached = self
+            .documents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&request.query);
+        let document = match cached {
+            Some(document) => document,
+            None => {
+                let parsed = async_graphql::parser::parse_query(&request.query).map_err(|err| {
+                    tag_errors(Response::from_errors(vec![ServerError::from(err)]))
+                })?;
+                let aliases = document_aliases(&parsed);
+                if aliases > self.max_aliases {
+                    return Err(error(
+                        format!(
+                            "Query uses {aliases} aliases; at most {} are allowed.",
+                            self.max_aliases
+                        ),
+                        "BAD_USER_INPUT",
+                    ));
+                }
+                Document {
+                    parsed: Arc::new(parsed),
+                    validated: false,
+                }
+            }
+        };
+        request.set_parsed_query((*document.parsed).clone());
+        let schema = if document.validated {
+            &self.revalidating
+        } else {
+            &self.schema
+        };
+        Ok((request, schema, document))
+    }
+
+    /// Remembers a document that passed full validation (any failure is reported before
+    /// execution, with no data).
+    fn remember(&self, query: String, parsed: Arc<ExecutableDocument>, response: &Response) {
+        if response.errors.is_empty() || response.data != async_graphql::Value::Null {
+            let document = Document {
+                parsed,
+                validated: true,
+            };
+            self.documents
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(query, document);
+        }
+    }
+
+    pub async fn execute(&self, request: Request) -> Response {
+        let query = request.query.clone();
+        match self.prepare(request) {
+            Ok((request, schema, document)) => {
+                let response = schema.execute(request).await;
+                if !document.validated {
+                    self.remember(query, document.parsed, &response);
+                }
+                tag_errors(response)
+            }
+            Err(refusal) => *refusal,
+        }
+    }
+
+    /// Subscriptions always validate in full: they are long-lived, so the cost is paid once.
+    pub fn execute_stream(
+        &self,
+        request: Request,
+        session: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        match self.prepare(request) {
+            Ok((request, _, _)) => Executor::execute_stream(&self.schema, request, session)
+                .map(tag_errors)
+                .boxed(),
+            Err(refusal) => stream::once(async move { *refusal }).boxed(),
+        }
+    }
+}
+
+fn persisted_hash(request: &Request) -> Option<String> {
+    let value = request.extensions.get("persistedQuery")?;
+    let json = serde_json::to_value(value).ok()?;
+    json.get("sha256Hash")?
+        .as_str()
+        .map(str::to_ascii_lowercase)
+}
+
+impl Executor for Gateway {
+    async fn execute(&self, request: Request) -> Response {
+        Gateway::execute(self, request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        Gateway::execute_stream(self, request, session_data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_bounded_map_forgets_its_oldest_entry() {
+        let mut map = Bounded::new(2);
+        map.insert("a".into(), 1);
+        map.insert("b".into(), 2);
+        map.insert("c".into(), 3);
+        assert_eq!(
+            (map.get("a"), map.get("b"), map.get("c")),
+            (None, Some(2), Some(3))
+        );
+    }
+
+    #[test]
+    fn aliases_are_counted_through_fragments() {
+        let doc =
+            async_graphql::parser::parse_query("{ a: x { b: y } ...F } fragment F on Q { c: z }")
+                .unwrap();
+        assert_eq!(document_aliases(&doc), 3);
+    }
+}
