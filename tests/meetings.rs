@@ -1004,3 +1004,62 @@ async fn without_a_bot_service_triggering_says_not_configured() {
         json!({"name": "botService", "status": "NOT_CONFIGURED"})
     );
 }
+
+#[tokio::test]
+async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_list() {
+    let fakes = Fakes::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bots"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 17, "platform": "google_meet", "native_meeting_id": "abc-defg-hij", "status": "requested"
+        })))
+        .mount(&fakes.bots)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/bots/status"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"running_bots": [
+            {"platform": "google_meet", "native_meeting_id": "abc-defg-hij", "status": "awaiting_admission"}
+        ]})))
+        .mount(&fakes.bots)
+        .await;
+    let providers = {
+        let mut template =
+            switchboard::config::Config::for_tests("sqlite::memory:", std::path::Path::new("."));
+        fakes.configure(&mut template);
+        template.providers.bot_service_kind = switchboard::config::BotServiceKind::Vexa;
+        template.providers
+    };
+    let app = TestApp::builder()
+        .config(move |c| c.providers = providers)
+        .spawn()
+        .await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sync_once(&app.services).await.unwrap();
+    assert_eq!(bot(&app, &token, &id).await["status"], "AWAITING_ADMISSION");
+
+    let start = &fakes.bots.received_requests().await.unwrap()[0];
+    let body: Value = serde_json::from_slice(&start.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"platform": "google_meet", "native_meeting_id": "abc-defg-hij", "bot_name": "Scribe"})
+    );
+    assert_eq!(start.headers["x-api-key"], BOT_SECRET);
+
+    Mock::given(method("DELETE"))
+        .and(path("/bots/google_meet/abc-defg-hij"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&fakes.bots)
+        .await;
+    let stopped = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(stopped["data"]["stopMeetingBot"]["status"], "DONE");
+}

@@ -267,7 +267,7 @@ pub async fn change_status(
     )))
 }
 
-pub(super) async fn load(db: &DatabaseConnection, bot_id: &str) -> AppResult<MeetingBot> {
+pub async fn load(db: &DatabaseConnection, bot_id: &str) -> AppResult<MeetingBot> {
     bot::Entity::find_by_id(bot_id.to_string())
         .one(db)
         .await?

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
+use futures_util::StreamExt;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
 
@@ -122,18 +123,25 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
         .iter()
         .filter_map(|b| Some((b.external_bot_id.as_deref()?, b)))
         .collect();
+    let mut applying = Vec::new();
     for (external_id, answer) in answers {
         let Some(bot) = by_external.get(external_id.as_str()) else {
             continue;
         };
         match answer {
-            Ok(remote) => apply_remote(s, bot, &remote, ChangeSource::Sync).await,
+            Ok(remote) => applying
+                .push(async move { apply_remote(s, bot, &remote, ChangeSource::Sync).await }),
             Err(err) => {
                 report.failed += 1;
                 tracing::debug!(bot = %bot.id, error = %err.describe(), "bot service did not answer for this bot");
             }
         }
     }
+    // Each bot's change is its own transaction; several at once keep Postgres busy.
+    futures_util::stream::iter(applying)
+        .buffer_unordered(limits.sync_concurrency.min(16))
+        .collect::<Vec<()>>()
+        .await;
     metrics::counter!("switchboard_bot_sync_checks_total").increment(report.checked as u64);
     Ok(report)
 }
