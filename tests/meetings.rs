@@ -46,6 +46,14 @@ async fn trigger(app: &TestApp, token: &str, url: &str) -> Value {
     app.gql(Some(token), TRIGGER, json!({"url": url})).await
 }
 
+async fn trigger_id(app: &TestApp, token: &str, url: &str) -> String {
+    let response = trigger(app, token, url).await;
+    response["data"]["triggerMeetingBot"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{response}"))
+        .to_string()
+}
+
 async fn bot(app: &TestApp, token: &str, id: &str) -> Value {
     app.gql(Some(token), BOT, json!({"id": id})).await["data"]["meetingBot"].clone()
 }
@@ -281,10 +289,7 @@ async fn the_seeds_done_callback_is_authenticated_and_marks_the_bot_done() {
     fakes.bot_service_starts("ext-1").await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     let body = json!({"bot_id": "ext-1", "session_id": "session_abc", "result_data": {"tasks_created": 5, "summary": "Meeting processed successfully"}});
     let client = reqwest::Client::new();
 
@@ -383,10 +388,7 @@ async fn another_organisation_cannot_read_stop_or_follow_a_bot_and_viewers_canno
     fakes.bot_service_starts("ext-1").await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     let eve = app.token("eve", "globex", Role::Admin);
 
     let read = app.gql(Some(&eve), BOT, json!({"id": id})).await;
@@ -480,10 +482,7 @@ async fn subscribers_joining_mid_flow_or_resuming_see_every_status_once_in_order
     fakes.pipeline_succeeds().await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
 
     let (mut from_start, from_start_seen) = subscribe(&app, &token, &id, None).await;
     // Two statuses in, a second subscriber arrives; a third reconnects after sequence 2.
@@ -547,10 +546,7 @@ async fn a_transcription_refusal_ends_in_error_naming_the_step() {
         .await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     let message = failed["errorMessage"].as_str().unwrap();
@@ -576,10 +572,7 @@ async fn an_llm_that_keeps_failing_is_retried_then_the_bot_errors() {
         .await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     assert_eq!(
@@ -624,10 +617,7 @@ async fn a_jira_429_is_waited_out_for_its_retry_after_then_succeeds() {
     fakes.jira_creates().await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["resultData"]["tasks_created"], 2);
@@ -654,10 +644,7 @@ async fn jira_partial_failures_are_mapped_back_to_their_tasks() {
         .await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["tasks"][0]["jiraKey"], Value::Null);
@@ -708,10 +695,7 @@ async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
     fakes.bot_service_starts("ext-1").await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     fakes
         .bot_reports(
             "ext-1",
@@ -734,10 +718,7 @@ async fn bots_stuck_connecting_or_in_the_waiting_room_time_out_with_a_reason_tha
     fakes.bot_service_starts("ext-1").await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let first = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = trigger_id(&app, &token, MEET).await;
     fakes.bot_service_starts("ext-2").await;
     let second = trigger(&app, &token, "https://zoom.us/j/812345678").await["data"]
         ["triggerMeetingBot"]["id"]
@@ -794,10 +775,7 @@ async fn an_out_of_order_report_never_moves_a_bot_backwards() {
     fakes.bot_service_starts("ext-1").await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     let push = |status: &str| json!({"bot_id": "ext-1", "status": status}).to_string();
     let client = reqwest::Client::new();
     for status in ["active", "joining"] {
@@ -842,10 +820,7 @@ async fn stopping_a_bot_before_it_joins_finishes_it_and_tells_the_bot_service() 
         .await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     let stopped = app
         .gql(
             Some(&token),
@@ -879,10 +854,7 @@ async fn the_retention_job_purges_old_bots_with_their_history() {
     fakes.bot_service_starts("ext-1").await;
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let old = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let old = trigger_id(&app, &token, MEET).await;
     fakes.bot_service_starts("ext-2").await;
     let fresh = trigger(&app, &token, "https://zoom.us/j/812345678").await["data"]
         ["triggerMeetingBot"]["id"]
@@ -1034,10 +1006,7 @@ async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_l
         .spawn()
         .await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger(&app, &token, MEET).await["data"]["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = trigger_id(&app, &token, MEET).await;
     sync_once(&app.services).await.unwrap();
     assert_eq!(bot(&app, &token, &id).await["status"], "AWAITING_ADMISSION");
 

@@ -92,6 +92,16 @@ fn bot_service_secret(app: &AppState) -> Option<&str> {
     app.services.config.providers.bot_service_secret.as_deref()
 }
 
+/// A callback body, once the bot service's secret or signature is checked.
+fn from_bot_service<T: serde::de::DeserializeOwned>(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> AppResult<T> {
+    webhook::verify(headers, body, bot_service_secret(app), "BOT_SERVICE_SECRET")?;
+    rest::parse(body)
+}
+
 #[derive(Deserialize)]
 struct DoneBody {
     bot_id: String,
@@ -106,13 +116,7 @@ async fn callback_done(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    webhook::verify(
-        &headers,
-        &body,
-        bot_service_secret(&app),
-        "BOT_SERVICE_SECRET",
-    )?;
-    let done: DoneBody = rest::parse(&body)?;
+    let done: DoneBody = from_bot_service(&app, &headers, &body)?;
     let bot = service::find_for_callback(&app.services.db, &done.bot_id).await?;
     let transition = Transition {
         result_data: done.result_data,
@@ -188,13 +192,7 @@ async fn webhook_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    webhook::verify(
-        &headers,
-        &body,
-        bot_service_secret(&app),
-        "BOT_SERVICE_SECRET",
-    )?;
-    let push: StatusPush = rest::parse(&body)?;
+    let push: StatusPush = from_bot_service(&app, &headers, &body)?;
     let bot = service::find_for_callback(&app.services.db, &push.bot_id).await?;
     let remote = RemoteBot {
         external_id: push.bot_id,
