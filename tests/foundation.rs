@@ -423,6 +423,8 @@ async fn operations_endpoints_answer_and_every_response_has_a_request_id() {
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
+    let dashboard = reqwest::get(app.url("/playground")).await.unwrap().text().await.unwrap();
+    assert!(dashboard.contains("graphql-transport-ws"), "the dashboard follows subscriptions live");
 }
 
 #[test]
