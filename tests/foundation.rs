@@ -423,8 +423,16 @@ async fn operations_endpoints_answer_and_every_response_has_a_request_id() {
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
-    let dashboard = reqwest::get(app.url("/playground")).await.unwrap().text().await.unwrap();
-    assert!(dashboard.contains("graphql-transport-ws"), "the dashboard follows subscriptions live");
+    let dashboard = reqwest::get(app.url("/playground"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dashboard.contains("graphql-transport-ws"),
+        "the dashboard follows subscriptions live"
+    );
 }
 
 #[test]
@@ -436,4 +444,44 @@ fn schema_graphql_matches_the_code() {
         checked_in == switchboard::graphql::sdl(),
         "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
     );
+}
+
+#[tokio::test]
+async fn rs256_tokens_are_checked_with_the_configured_public_key() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let public_key = format!("{fixtures}/rs256-public.pem");
+    let app = TestApp::builder()
+        .config(move |c| {
+            c.auth.jwt_secret = None;
+            c.auth.jwt_public_key = Some(public_key);
+        })
+        .spawn()
+        .await;
+    let private = std::fs::read(format!("{fixtures}/rs256-private.pem")).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: "ivy".into(),
+        org: Some("initech".into()),
+        role: Some("viewer".into()),
+        exp: now + 600,
+        iat: now,
+    };
+    let sign = |claims: &Claims| {
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_rsa_pem(&private).unwrap(),
+        )
+        .unwrap()
+    };
+    let signed = app.gql(Some(&sign(&claims)), VIEWER_QUERY, json!({})).await;
+    assert_eq!(signed["data"]["viewer"]["organisationId"], "initech");
+
+    // An HS256 token made with the public key as its secret is the classic confusion attack.
+    let forged = JwtKeys::hs256(&std::fs::read(format!("{fixtures}/rs256-public.pem")).unwrap())
+        .issue("ivy", Some("initech"), Role::Admin, 600)
+        .unwrap();
+    let refused = app.gql(Some(&forged), VIEWER_QUERY, json!({})).await;
+    assert_eq!(error_code(&refused), "UNAUTHENTICATED");
 }
