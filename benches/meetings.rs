@@ -8,8 +8,8 @@
 //!
 //! `cargo bench --bench meetings` (BENCH_SUBSCRIBERS, BENCH_WALKS, BENCH_BOTS to change it).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::Path;
@@ -25,6 +25,29 @@ use switchboard::meetings::service::{change_status, trigger, Transition, Trigger
 use switchboard::meetings::{BotStatus, ChangeSource};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+
+/// The parts of a graphql-transport-ws `next` frame the clients read.
+#[derive(serde::Deserialize)]
+struct Frame {
+    id: Option<String>,
+    payload: Option<Payload>,
+}
+
+#[derive(serde::Deserialize)]
+struct Payload {
+    data: Data,
+}
+
+#[derive(serde::Deserialize)]
+struct Data {
+    #[serde(rename = "botStatus")]
+    bot_status: Change,
+}
+
+#[derive(serde::Deserialize)]
+struct Change {
+    sequence: i64,
+}
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -84,9 +107,11 @@ async fn latency() {
         unreachable!()
     };
 
-    // Sent-at per (walk, sequence), read by the clients when the frame arrives.
-    let sent: Arc<Mutex<HashMap<(usize, i64), Instant>>> = Default::default();
-    let samples: Arc<Mutex<Vec<f64>>> = Default::default();
+    // When each (walk, sequence) change was made, as nanoseconds since `base`; clients read it
+    // without a lock when the frame arrives and keep their samples to themselves.
+    let base = Instant::now();
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..walks * 16).map(|_| AtomicU64::new(0)).collect());
+    let slot = |walk: usize, sequence: i64| walk * 16 + sequence as usize;
     let rss_before = rss_kib();
     let (frames_tx, mut frames_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
     let mut connections = Vec::with_capacity(subscribers);
@@ -118,33 +143,28 @@ async fn latency() {
         let (writer, mut reader) = ws.split();
         writers.push(writer);
         let sent = sent.clone();
-        let samples = samples.clone();
         let frames = frames_tx.clone();
         readers.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
             while let Some(Ok(message)) = reader.next().await {
-                let arrived = Instant::now();
+                let arrived = base.elapsed().as_nanos() as u64;
                 let Ok(text) = message.to_text() else {
                     continue;
                 };
-                let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-                if value["type"] != "next" {
+                let Ok(frame) = serde_json::from_str::<Frame>(text) else {
                     continue;
-                }
-                let walk: usize = value["id"]
-                    .as_str()
-                    .and_then(|id| id.parse().ok())
-                    .unwrap_or(0);
-                let sequence = value["payload"]["data"]["botStatus"]["sequence"]
-                    .as_i64()
-                    .unwrap_or(0);
-                if let Some(at) = sent.lock().unwrap().get(&(walk, sequence)) {
-                    samples
-                        .lock()
-                        .unwrap()
-                        .push(arrived.duration_since(*at).as_secs_f64() * 1000.0);
+                };
+                let (Some(id), Some(payload)) = (frame.id, frame.payload) else {
+                    continue;
+                };
+                let walk: usize = id.parse().unwrap_or(0);
+                let at = sent[slot(walk, payload.data.bot_status.sequence)].load(Ordering::Acquire);
+                if at > 0 {
+                    samples.push((arrived.saturating_sub(at)) as f64 / 1e6);
                 }
                 let _ = frames.send(walk);
             }
+            samples
         }));
     }
 
@@ -186,9 +206,8 @@ async fn latency() {
             let current = switchboard::meetings::service::load(&services.db, &bot.id)
                 .await
                 .unwrap();
-            sent.lock()
-                .unwrap()
-                .insert((walk, current.sequence + 1), Instant::now());
+            sent[slot(walk, current.sequence + 1)]
+                .store(base.elapsed().as_nanos() as u64, Ordering::Release);
             change_status(
                 &services,
                 &bot.id,
@@ -206,7 +225,15 @@ async fn latency() {
             }
         }
     }
-    let mut samples = samples.lock().unwrap().clone();
+    // Shutting down closes every WebSocket, which ends the readers with their samples.
+    app.shutdown_token().cancel();
+    drop(writers);
+    let mut samples = Vec::new();
+    for reader in readers {
+        if let Ok(mut mine) = reader.await {
+            samples.append(&mut mine);
+        }
+    }
     samples.sort_by(|a, b| a.total_cmp(b));
     println!("## status change → subscriber frame ({subscribers} WebSocket subscribers on one bot, {walks} walks of {} changes)", walk_statuses.len());
     println!("| frames | p50 ms | p99 ms | max ms |");
@@ -224,9 +251,6 @@ async fn latency() {
         rss_connected.saturating_sub(rss_before),
         rss_subscribed.saturating_sub(rss_connected)
     );
-    for reader in readers {
-        reader.abort();
-    }
 }
 
 async fn fake_bot_service(changing: Arc<std::sync::atomic::AtomicBool>) -> String {
