@@ -1032,3 +1032,32 @@ async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_l
         .await;
     assert_eq!(stopped["data"]["stopMeetingBot"]["status"], "DONE");
 }
+
+#[tokio::test]
+async fn only_one_instance_on_a_database_runs_the_status_sync() {
+    let db = common::TestDb::new().await;
+    let first = TestApp::builder().db(&db).spawn().await;
+    let second = TestApp::builder().db(&db).spawn().await;
+    let mut a = switchboard::meetings::sync::SyncLeader::new(&first.services);
+    let mut b = switchboard::meetings::sync::SyncLeader::new(&second.services);
+    assert!(a.lead().await);
+    assert!(a.lead().await, "the leader keeps leading");
+    if db.is_postgres() {
+        assert!(!b.lead().await, "a second instance waits its turn");
+        drop(a);
+        let mut took_over = false;
+        for _ in 0..50 {
+            if b.lead().await {
+                took_over = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(took_over, "the lock passes on when the leader goes");
+    } else {
+        assert!(
+            b.lead().await,
+            "SQLite has one instance, which always leads"
+        );
+    }
+}

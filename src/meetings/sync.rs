@@ -39,10 +39,14 @@ pub async fn run(s: Services, shutdown: CancellationToken) {
     let mut ticker = tokio::time::interval(Duration::from_secs(period));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_purge = tokio::time::Instant::now();
+    let mut leader = SyncLeader::new(&s);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
+        }
+        if !leader.lead().await {
+            continue;
         }
         if let Err(err) = sync_once(&s).await {
             tracing::warn!(error = ?err, "bot status sync failed");
@@ -50,6 +54,59 @@ pub async fn run(s: Services, shutdown: CancellationToken) {
         if tokio::time::Instant::now() >= next_purge {
             next_purge += Duration::from_secs(3600);
             schedule_purge(&s).await;
+        }
+    }
+}
+
+/// Several instances on one Postgres database: only the one holding a session advisory lock
+/// polls the bot service, so it is asked once per tick, not once per instance. When the
+/// leader dies its connection closes, the lock is freed, and another instance takes over at
+/// its next tick. On SQLite (one instance) this instance always leads.
+pub struct SyncLeader {
+    pool: Option<sea_orm::sqlx::PgPool>,
+    /// Taken out of the pool, so that dropping it closes the session and frees the lock.
+    held: Option<sea_orm::sqlx::PgConnection>,
+}
+
+/// The advisory lock's key: "SWBDSYNC" in ASCII.
+const SYNC_LOCK_KEY: i64 = 0x5357_4244_5359_4e43;
+
+impl SyncLeader {
+    pub fn new(s: &Services) -> Self {
+        let pool = s
+            .config
+            .is_postgres()
+            .then(|| s.db.get_postgres_connection_pool().clone());
+        Self { pool, held: None }
+    }
+
+    /// Whether this instance leads now: keeps the lock while its connection lives, and tries
+    /// to take it otherwise.
+    pub async fn lead(&mut self) -> bool {
+        let Some(pool) = &self.pool else { return true };
+        if let Some(connection) = self.held.as_mut() {
+            if sea_orm::sqlx::query("SELECT 1")
+                .execute(&mut *connection)
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            self.held = None;
+        }
+        let Ok(mut connection) = pool.acquire().await else {
+            return false;
+        };
+        let taken: Result<bool, _> = sea_orm::sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(SYNC_LOCK_KEY)
+            .fetch_one(&mut *connection)
+            .await;
+        if matches!(taken, Ok(true)) {
+            tracing::info!("this instance now runs the bot status sync");
+            self.held = Some(connection.detach());
+            true
+        } else {
+            false
         }
     }
 }
