@@ -24,6 +24,7 @@ use switchboard::meetings::entity::{bot, status_change};
 use switchboard::meetings::service::{change_status, trigger, Transition, TriggerInput};
 use switchboard::meetings::{BotStatus, ChangeSource};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The parts of a graphql-transport-ws `next` frame the clients read.
@@ -123,7 +124,14 @@ async fn latency() {
             "sec-websocket-protocol",
             "graphql-transport-ws".parse().unwrap(),
         );
-        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        // Small buffers, as a browser's would be: tungstenite's default 128 KiB read buffer is
+        // zeroed on every read, which would make the clients, not the server, the bottleneck.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+            .await
+            .unwrap();
         ws.send(Message::Text(
             json!({"type": "connection_init", "payload": {"token": token}})
                 .to_string()
