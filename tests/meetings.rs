@@ -956,6 +956,22 @@ async fn bots_are_listed_newest_first_a_page_at_a_time() {
         second["data"]["meetingBots"]["pageInfo"]["hasNextPage"],
         false
     );
+    // Each listed bot gets its own history, loaded for the whole page at once.
+    let with_history = app
+        .gql(Some(&token), "{ meetingBots { edges { node { nativeMeetingId statusHistory { sequence status } tasks { title } transcript { text } } } } }", json!({}))
+        .await;
+    let nodes = with_history["data"]["meetingBots"]["edges"]
+        .as_array()
+        .unwrap();
+    assert_eq!(nodes.len(), 3);
+    for node in nodes {
+        assert_eq!(
+            node["node"]["statusHistory"],
+            json!([{"sequence": 1, "status": "INITIALIZED"}]),
+            "{node}"
+        );
+        assert_eq!(node["node"]["tasks"], json!([]));
+    }
     let bad = page(Some("not-a-cursor".into())).await;
     assert_eq!(error_code(&bad), "BAD_USER_INPUT");
 }

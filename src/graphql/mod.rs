@@ -14,7 +14,9 @@ use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::auth::{Caller, Viewer};
 use crate::config::GraphqlConfig;
 use crate::error::AppResult;
-use crate::meetings::graphql::{MeetingsMutation, MeetingsQuery, MeetingsSubscription};
+use crate::meetings::graphql::{
+    BotChildren, MeetingsMutation, MeetingsQuery, MeetingsSubscription,
+};
 use crate::Services;
 
 pub use gateway::Gateway;
@@ -47,6 +49,12 @@ pub fn sdl() -> String {
 pub fn build(services: Services, limits: &GraphqlConfig) -> Gateway {
     let schema = |mode| {
         let mut builder = schema_builder()
+            .data(async_graphql::dataloader::DataLoader::new(
+                BotChildren {
+                    db: services.db.clone(),
+                },
+                tokio::spawn,
+            ))
             .data(services.clone())
             .validation_mode(mode)
             .limit_depth(limits.max_depth)

@@ -1,6 +1,9 @@
 //! Meetings in the GraphQL API: thin resolvers over `service`.
 
+use std::collections::HashMap;
+
 use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, Subscription, ID};
 use async_trait::async_trait;
 use base64::Engine;
@@ -102,21 +105,72 @@ impl MeetingBot {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<BotStatusChange>> {
-        Ok(service::history(ctx.db(), &self.id, 0).await?)
+        Ok(ctx
+            .data_unchecked::<DataLoader<BotChildren>>()
+            .load_one(HistoryOf(self.id.to_string()))
+            .await?
+            .unwrap_or_default())
     }
 
     async fn transcript(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TranscriptSegment>> {
-        Ok(service::transcript(ctx.db(), &self.id, 0).await?)
+        Ok(ctx
+            .data_unchecked::<DataLoader<BotChildren>>()
+            .load_one(TranscriptOf(self.id.to_string()))
+            .await?
+            .unwrap_or_default())
     }
 
     async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MeetingTask>> {
-        Ok(service::tasks(ctx.db(), &self.id)
-            .await?
+        let tasks = ctx
+            .data_unchecked::<DataLoader<BotChildren>>()
+            .load_one(TasksOf(self.id.to_string()))
+            .await?;
+        Ok(tasks
+            .unwrap_or_default()
             .into_iter()
             .map(Into::into)
             .collect())
     }
 }
+
+/// Loads bots' histories, transcripts and tasks in one query per kind for all the bots a
+/// response lists (no query per bot). Bots reach it only through organisation-scoped queries.
+pub struct BotChildren {
+    pub db: sea_orm::DatabaseConnection,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HistoryOf(pub String);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TranscriptOf(pub String);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TasksOf(pub String);
+
+macro_rules! bot_children_loader {
+    ($key:ident, $value:ty, $load:path) => {
+        impl Loader<$key> for BotChildren {
+            type Value = $value;
+            type Error = async_graphql::Error;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, Self::Error> {
+                let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+                Ok($load(&self.db, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|(id, rows)| ($key(id), rows))
+                    .collect())
+            }
+        }
+    };
+}
+
+bot_children_loader!(HistoryOf, Vec<BotStatusChange>, service::histories_of);
+bot_children_loader!(
+    TranscriptOf,
+    Vec<TranscriptSegment>,
+    service::transcripts_of
+);
+bot_children_loader!(TasksOf, Vec<task::Model>, service::tasks_of);
 
 fn to_graphql(row: BotRow) -> async_graphql::Result<MeetingBot> {
     Ok(MeetingBot::try_from(row)?)

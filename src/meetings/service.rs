@@ -1,6 +1,8 @@
 //! The meetings rules: triggering and stopping bots, the status machine with its history,
 //! the recording pipeline's entry point, retention. No GraphQL here.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -607,4 +609,62 @@ pub async fn purge_older_than(
     }
     txn.commit().await?;
     Ok(old.len() as u64)
+}
+
+/// Status histories, transcripts and tasks of many bots at once (for lists), by bot id.
+pub async fn histories_of(
+    db: &DatabaseConnection,
+    bot_ids: &[String],
+) -> AppResult<HashMap<String, Vec<BotStatusChange>>> {
+    let rows = status_change::Entity::find()
+        .filter(status_change::Column::BotId.is_in(bot_ids.to_vec()))
+        .order_by_asc(status_change::Column::BotId)
+        .order_by_asc(status_change::Column::Sequence)
+        .all(db)
+        .await?;
+    let changes = rows
+        .into_iter()
+        .map(BotStatusChange::from_row)
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(group_by_bot(changes, |c| c.bot_id.as_str()))
+}
+
+pub async fn transcripts_of(
+    db: &DatabaseConnection,
+    bot_ids: &[String],
+) -> AppResult<HashMap<String, Vec<TranscriptSegment>>> {
+    let rows = segment::Entity::find()
+        .filter(segment::Column::BotId.is_in(bot_ids.to_vec()))
+        .order_by_asc(segment::Column::BotId)
+        .order_by_asc(segment::Column::Sequence)
+        .all(db)
+        .await?;
+    Ok(group_by_bot(
+        rows.into_iter().map(TranscriptSegment::from).collect(),
+        |s| s.bot_id.as_str(),
+    ))
+}
+
+pub async fn tasks_of(
+    db: &DatabaseConnection,
+    bot_ids: &[String],
+) -> AppResult<HashMap<String, Vec<task::Model>>> {
+    let rows = task::Entity::find()
+        .filter(task::Column::BotId.is_in(bot_ids.to_vec()))
+        .order_by_asc(task::Column::BotId)
+        .order_by_asc(task::Column::Position)
+        .all(db)
+        .await?;
+    Ok(group_by_bot(rows, |t| t.bot_id.as_str()))
+}
+
+fn group_by_bot<T>(rows: Vec<T>, bot_id: impl Fn(&T) -> &str) -> HashMap<String, Vec<T>> {
+    let mut grouped: HashMap<String, Vec<T>> = HashMap::new();
+    for row in rows {
+        grouped
+            .entry(bot_id(&row).to_string())
+            .or_default()
+            .push(row);
+    }
+    grouped
 }
