@@ -46,6 +46,28 @@ async fn trigger(app: &TestApp, token: &str, url: &str) -> Value {
     app.gql(Some(token), TRIGGER, json!({"url": url})).await
 }
 
+/// A manager of acme and the bot they sent into `MEET` (the bot service calls it `ext-1`).
+struct Scene {
+    fakes: Fakes,
+    app: TestApp,
+    token: String,
+    bot: String,
+}
+
+async fn scene() -> Scene {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let bot = trigger_id(&app, &token, MEET).await;
+    Scene {
+        fakes,
+        app,
+        token,
+        bot,
+    }
+}
+
 async fn trigger_id(app: &TestApp, token: &str, url: &str) -> String {
     let response = trigger(app, token, url).await;
     response["data"]["triggerMeetingBot"]["id"]
@@ -285,11 +307,12 @@ async fn the_whole_flow_over_the_seeds_rest_api() {
 
 #[tokio::test]
 async fn the_seeds_done_callback_is_authenticated_and_marks_the_bot_done() {
-    let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes: _fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
     let body = json!({"bot_id": "ext-1", "session_id": "session_abc", "result_data": {"tasks_created": 5, "summary": "Meeting processed successfully"}});
     let client = reqwest::Client::new();
 
@@ -384,11 +407,12 @@ async fn a_second_trigger_for_an_active_meeting_conflicts_unless_it_repeats_the_
 
 #[tokio::test]
 async fn another_organisation_cannot_read_stop_or_follow_a_bot_and_viewers_cannot_trigger() {
-    let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes: _fakes,
+        app,
+        token: _,
+        bot: id,
+    } = scene().await;
     let eve = app.token("eve", "globex", Role::Admin);
 
     let read = app.gql(Some(&eve), BOT, json!({"id": id})).await;
@@ -691,11 +715,12 @@ async fn a_bot_service_that_cannot_start_the_bot_leaves_it_in_error() {
 
 #[tokio::test]
 async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
-    let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
     fakes
         .bot_reports(
             "ext-1",
@@ -771,11 +796,12 @@ async fn bots_stuck_connecting_or_in_the_waiting_room_time_out_with_a_reason_tha
 
 #[tokio::test]
 async fn an_out_of_order_report_never_moves_a_bot_backwards() {
-    let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes: _fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
     let push = |status: &str| json!({"bot_id": "ext-1", "status": status}).to_string();
     let client = reqwest::Client::new();
     for status in ["active", "joining"] {
