@@ -739,17 +739,14 @@ async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
 
 #[tokio::test]
 async fn bots_stuck_connecting_or_in_the_waiting_room_time_out_with_a_reason_that_says_which() {
-    let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let first = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: first,
+    } = scene().await;
     fakes.bot_service_starts("ext-2").await;
-    let second = trigger(&app, &token, "https://zoom.us/j/812345678").await["data"]
-        ["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let second = trigger_id(&app, &token, "https://zoom.us/j/812345678").await;
     fakes.bot_reports("ext-1", "joining", json!({})).await;
     fakes
         .bot_reports("ext-2", "awaiting_admission", json!({}))
@@ -876,17 +873,14 @@ async fn stopping_a_bot_before_it_joins_finishes_it_and_tells_the_bot_service() 
 
 #[tokio::test]
 async fn the_retention_job_purges_old_bots_with_their_history() {
-    let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let old = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: old,
+    } = scene().await;
     fakes.bot_service_starts("ext-2").await;
-    let fresh = trigger(&app, &token, "https://zoom.us/j/812345678").await["data"]
-        ["triggerMeetingBot"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fresh = trigger_id(&app, &token, "https://zoom.us/j/812345678").await;
     use sea_orm::{ConnectionTrait, Statement};
     let db = &app.services.db;
     let backend = db.get_database_backend();

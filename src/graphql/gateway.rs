@@ -216,11 +216,12 @@ impl Gateway {
     }
 
     pub async fn execute(&self, request: Request) -> Response {
-        let query = request.query.clone();
         match self.prepare(request) {
             Ok((request, schema, document)) => {
+                // The text is kept only for a document seen for the first time.
+                let first_seen = (!document.validated).then(|| request.query.clone());
                 let response = schema.execute(request).await;
-                if !document.validated {
+                if let Some(query) = first_seen {
                     self.remember(query, document.parsed, &response);
                 }
                 tag_errors(response)
