@@ -63,7 +63,6 @@ impl TestDb {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub services: Services,
-    pub schema: switchboard::graphql::Gateway,
     pub db: TestDb,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -165,13 +164,11 @@ impl Builder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let services = app.services().clone();
-        let schema = app.state.schema.clone();
         let shutdown = app.shutdown_token();
         let handle = tokio::spawn(app.serve(listener));
         TestApp {
             addr,
             services,
-            schema,
             db,
             shutdown,
             handle,
