@@ -8,7 +8,6 @@
 //!
 //! `cargo bench --bench meetings` (BENCH_SUBSCRIBERS, BENCH_WALKS, BENCH_BOTS to change it).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,29 +25,6 @@ use switchboard::meetings::{BotStatus, ChangeSource};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-
-/// The parts of a graphql-transport-ws `next` frame the clients read.
-#[derive(serde::Deserialize)]
-struct Frame {
-    id: Option<String>,
-    payload: Option<Payload>,
-}
-
-#[derive(serde::Deserialize)]
-struct Payload {
-    data: Data,
-}
-
-#[derive(serde::Deserialize)]
-struct Data {
-    #[serde(rename = "botStatus")]
-    bot_status: Change,
-}
-
-#[derive(serde::Deserialize)]
-struct Change {
-    sequence: i64,
-}
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -72,6 +48,28 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// User + system CPU time of this process so far (the server's side only).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Wall-clock nanoseconds: both processes read the same clock.
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
 async fn boot(mut config: Config) -> (switchboard::App, std::net::SocketAddr) {
     config.jobs.disabled = true;
     let app = switchboard::build(config).await.unwrap();
@@ -92,6 +90,180 @@ fn temp_config(name: &str) -> Config {
     Config::for_tests(&url, &dir)
 }
 
+/// The `(walk, sequence)` a `next` frame carries: the subscription id is the walk. Read
+/// without a full JSON parse so that the clients cost little next to the server.
+fn frame_position(text: &str) -> Option<(usize, i64)> {
+    let after = |key: &str| text.find(key).map(|at| &text[at + key.len()..]);
+    let walk = after("\"id\":\"")?.split('"').next()?.parse().ok()?;
+    let digits = after("\"sequence\":")?;
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    Some((walk, digits[..end].parse().ok()?))
+}
+
+/// The subscribers, in a process of their own (as browsers would be), on one thread.
+/// Commands arrive on stdin, one per line; progress and, at the end, every frame's arrival
+/// time go to stdout.
+///
+///   connect <addr> <token> <n>  → `connected`
+///   subscribe <walk> <bot id>   → `frames <walk> <sequence>` each time all n have a frame
+///   finish                      → `arrival <walk> <sequence> <ns>` lines, then `done`
+async fn clients() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut commands = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let printer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(line) = out_rx.recv().await {
+            stdout.write_all(line.as_bytes()).await.unwrap();
+            stdout.write_all(b"\n").await.unwrap();
+            stdout.flush().await.unwrap();
+        }
+    });
+    let mut writers = Vec::new();
+    let mut readers = Vec::new();
+    // How many clients have each (walk, sequence); reported once all have it.
+    let counts = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+        (usize, i64),
+        usize,
+    >::new()));
+    let mut subscribers;
+    while let Ok(Some(line)) = commands.next_line().await {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["connect", addr, token, n] => {
+                subscribers = n.parse().unwrap();
+                for _ in 0..subscribers {
+                    let mut request = format!("ws://{addr}/graphql/ws")
+                        .into_client_request()
+                        .unwrap();
+                    request.headers_mut().insert(
+                        "sec-websocket-protocol",
+                        "graphql-transport-ws".parse().unwrap(),
+                    );
+                    // Small buffers, as a browser's would be: tungstenite's default 128 KiB
+                    // read buffer is zeroed on every read.
+                    let config = WebSocketConfig::default()
+                        .read_buffer_size(4096)
+                        .write_buffer_size(0);
+                    let (mut ws, _) =
+                        tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                            .await
+                            .unwrap();
+                    ws.send(Message::Text(
+                        json!({"type": "connection_init", "payload": {"token": token}})
+                            .to_string()
+                            .into(),
+                    ))
+                    .await
+                    .unwrap();
+                    let ack = ws.next().await.unwrap().unwrap();
+                    assert!(ack.to_text().unwrap().contains("connection_ack"));
+                    let (writer, mut reader) = ws.split();
+                    writers.push(writer);
+                    let counts = counts.clone();
+                    let out = out_tx.clone();
+                    readers.push(tokio::spawn(async move {
+                        let mut arrivals = Vec::new();
+                        while let Some(Ok(message)) = reader.next().await {
+                            let arrived = now_ns();
+                            let Some(position) = message.to_text().ok().and_then(frame_position)
+                            else {
+                                continue;
+                            };
+                            arrivals.push((position, arrived));
+                            let mut counts = counts.lock().unwrap();
+                            let count = counts.entry(position).or_default();
+                            *count += 1;
+                            if *count == subscribers {
+                                let _ = out.send(format!("frames {} {}", position.0, position.1));
+                            }
+                        }
+                        arrivals
+                    }));
+                }
+                out_tx.send("connected".into()).unwrap();
+            }
+            ["subscribe", walk, bot_id] => {
+                let query = "subscription($id: ID!) { botStatus(botId: $id) { sequence status } }";
+                let subscribe = json!({"id": walk, "type": "subscribe", "payload": {"query": query, "variables": {"id": bot_id}}}).to_string();
+                for writer in &mut writers {
+                    writer
+                        .send(Message::Text(subscribe.clone().into()))
+                        .await
+                        .unwrap();
+                }
+            }
+            ["finish"] => {
+                for mut writer in writers.drain(..) {
+                    let _ = writer.close().await;
+                }
+                for reader in readers.drain(..) {
+                    for ((walk, sequence), at) in reader.await.unwrap_or_default() {
+                        out_tx
+                            .send(format!("arrival {walk} {sequence} {at}"))
+                            .unwrap();
+                    }
+                }
+                out_tx.send("done".into()).unwrap();
+                drop(out_tx);
+                let _ = printer.await;
+                return;
+            }
+            other => panic!("unknown command {other:?}"),
+        }
+    }
+}
+
+/// The parent's end of the client process.
+struct Clients {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Clients {
+    fn spawn() -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .env("BENCH_ROLE", "clients")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    async fn send(&mut self, command: String) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(command.as_bytes()).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    async fn expect(&mut self, wanted: &str) {
+        loop {
+            let line = self
+                .lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("clients ended");
+            if line == wanted {
+                return;
+            }
+        }
+    }
+}
+
 async fn latency() {
     let subscribers = env_or("BENCH_SUBSCRIBERS", 1000);
     let walks = env_or("BENCH_WALKS", 5);
@@ -108,73 +280,13 @@ async fn latency() {
         unreachable!()
     };
 
-    // When each (walk, sequence) change was made, as nanoseconds since `base`; clients read it
-    // without a lock when the frame arrives and keep their samples to themselves.
-    let base = Instant::now();
-    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..walks * 16).map(|_| AtomicU64::new(0)).collect());
-    let slot = |walk: usize, sequence: i64| walk * 16 + sequence as usize;
     let rss_before = rss_kib();
-    let (frames_tx, mut frames_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
-    let mut connections = Vec::with_capacity(subscribers);
-    for _ in 0..subscribers {
-        let mut request = format!("ws://{addr}/graphql/ws")
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        // Small buffers, as a browser's would be: tungstenite's default 128 KiB read buffer is
-        // zeroed on every read, which would make the clients, not the server, the bottleneck.
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(0);
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-            .await
-            .unwrap();
-        ws.send(Message::Text(
-            json!({"type": "connection_init", "payload": {"token": token}})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
-        let ack = ws.next().await.unwrap().unwrap();
-        assert!(ack.to_text().unwrap().contains("connection_ack"));
-        connections.push(ws);
-    }
+    let mut clients = Clients::spawn();
+    clients
+        .send(format!("connect {addr} {token} {subscribers}"))
+        .await;
+    clients.expect("connected").await;
     let rss_connected = rss_kib();
-
-    let mut writers = Vec::new();
-    let mut readers = Vec::new();
-    for ws in connections {
-        let (writer, mut reader) = ws.split();
-        writers.push(writer);
-        let sent = sent.clone();
-        let frames = frames_tx.clone();
-        readers.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
-            while let Some(Ok(message)) = reader.next().await {
-                let arrived = base.elapsed().as_nanos() as u64;
-                let Ok(text) = message.to_text() else {
-                    continue;
-                };
-                let Ok(frame) = serde_json::from_str::<Frame>(text) else {
-                    continue;
-                };
-                let (Some(id), Some(payload)) = (frame.id, frame.payload) else {
-                    continue;
-                };
-                let walk: usize = id.parse().unwrap_or(0);
-                let at = sent[slot(walk, payload.data.bot_status.sequence)].load(Ordering::Acquire);
-                if at > 0 {
-                    samples.push((arrived.saturating_sub(at)) as f64 / 1e6);
-                }
-                let _ = frames.send(walk);
-            }
-            samples
-        }));
-    }
 
     let walk_statuses = [
         BotStatus::Connecting,
@@ -185,7 +297,10 @@ async fn latency() {
         BotStatus::CreatingTasks,
         BotStatus::Done,
     ];
+    // When each (walk, sequence) change was made.
+    let mut sent = std::collections::HashMap::new();
     let mut rss_subscribed = 0;
+    let mut cpu_in_changes = Duration::ZERO;
     for walk in 0..walks {
         // Each walk's bot ends DONE, so one meeting code serves them all.
         let input = TriggerInput {
@@ -194,28 +309,18 @@ async fn latency() {
             idempotency_key: None,
         };
         let bot = trigger(&services, &viewer, input).await.unwrap();
-        let query = "subscription($id: ID!) { botStatus(botId: $id) { sequence status } }";
-        for writer in &mut writers {
-            let subscribe = json!({"id": walk.to_string(), "type": "subscribe", "payload": {"query": query, "variables": {"id": bot.id}}});
-            writer
-                .send(Message::Text(subscribe.to_string().into()))
-                .await
-                .unwrap();
-        }
+        clients.send(format!("subscribe {walk} {}", bot.id)).await;
         // Every subscriber has its first frame (the current state) before the walk starts.
-        let mut snapshots = 0;
-        while snapshots < subscribers {
-            if frames_rx.recv().await == Some(walk) {
-                snapshots += 1;
-            }
-        }
+        clients.expect(&format!("frames {walk} 1")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         rss_subscribed = rss_subscribed.max(rss_kib());
         for status in walk_statuses {
             let current = switchboard::meetings::service::load(&services.db, &bot.id)
                 .await
                 .unwrap();
-            sent[slot(walk, current.sequence + 1)]
-                .store(base.elapsed().as_nanos() as u64, Ordering::Release);
+            let sequence = current.sequence + 1;
+            let cpu_before = cpu_time();
+            sent.insert((walk, sequence), now_ns());
             change_status(
                 &services,
                 &bot.id,
@@ -225,24 +330,48 @@ async fn latency() {
             )
             .await
             .unwrap();
-            let mut delivered = 0;
-            while delivered < subscribers {
-                if frames_rx.recv().await == Some(walk) {
-                    delivered += 1;
-                }
+            clients.expect(&format!("frames {walk} {sequence}")).await;
+            cpu_in_changes += cpu_time() - cpu_before;
+        }
+    }
+    clients.send("finish".into()).await;
+    let mut samples = Vec::new();
+    let mut worst_by_change = std::collections::BTreeMap::<(usize, i64), f64>::new();
+    loop {
+        let line = clients
+            .lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("clients ended");
+        if line == "done" {
+            break;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["arrival", walk, sequence, at] = words.as_slice() {
+            let key = (walk.parse().unwrap(), sequence.parse().unwrap());
+            let at: u64 = at.parse().unwrap();
+            if let Some(sent) = sent.get(&key) {
+                let ms = at.saturating_sub(*sent) as f64 / 1e6;
+                samples.push(ms);
+                let worst = worst_by_change.entry(key).or_insert(0.0f64);
+                *worst = worst.max(ms);
             }
         }
     }
-    // Shutting down closes every WebSocket, which ends the readers with their samples.
+    let _ = clients.child.wait().await;
     app.shutdown_token().cancel();
-    drop(writers);
-    let mut samples = Vec::new();
-    for reader in readers {
-        if let Ok(mut mine) = reader.await {
-            samples.append(&mut mine);
+    samples.sort_by(|a, b| a.total_cmp(b));
+    if std::env::var("BENCH_DEBUG").is_ok() {
+        eprintln!("slowest frame by (walk, sequence): {worst_by_change:.1?}");
+        eprintln!(
+            "server cpu per frame: {:.1} us",
+            cpu_in_changes.as_secs_f64() * 1e6 / samples.len() as f64
+        );
+        for p in [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99] {
+            eprintln!("p{p}: {:.2}", percentile(&samples, p));
         }
     }
-    samples.sort_by(|a, b| a.total_cmp(b));
     println!("## status change → subscriber frame ({subscribers} WebSocket subscribers on one bot, {walks} walks of {} changes)", walk_statuses.len());
     println!("| frames | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|");
@@ -254,7 +383,7 @@ async fn latency() {
         samples.last().copied().unwrap_or(0.0)
     );
     println!(
-        "process memory: {} KiB before, +{} KiB with {subscribers} connections (client and server sides both in this process), +{} KiB more once subscribed",
+        "server process memory: {} KiB before, +{} KiB with {subscribers} connections, +{} KiB more once subscribed",
         rss_before,
         rss_connected.saturating_sub(rss_before),
         rss_subscribed.saturating_sub(rss_connected)
@@ -358,13 +487,27 @@ async fn sync_capacity() {
 }
 
 fn main() {
+    if std::env::var("BENCH_ROLE").as_deref() == Ok("clients") {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(clients());
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
+    // BENCH_ONLY=latency or BENCH_ONLY=sync runs one half (to profile it alone).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     runtime.block_on(async {
-        latency().await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        sync_capacity().await;
+        if only != "sync" {
+            latency().await;
+        }
+        if only != "latency" {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            sync_capacity().await;
+        }
     });
 }

@@ -144,7 +144,7 @@ fn router(state: AppState, config: &Config) -> Router {
             "/graphql",
             get(graphql::transport::get).post(graphql::transport::post),
         )
-        .route("/graphql/ws", get(graphql::transport::websocket))
+        .route("/graphql/ws", get(graphql::websocket::upgrade))
         .route(
             "/graphql/sse",
             get(graphql::transport::sse_get).post(graphql::transport::sse_post),

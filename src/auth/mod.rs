@@ -13,7 +13,7 @@ use crate::error::{AppError, AppResult};
 
 pub use jwt::JwtKeys;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
 pub enum Role {
     /// Read-only.
     Viewer,
@@ -48,7 +48,12 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     Jwt,
-    ApiKey { key_id: String },
+    ApiKey {
+        key_id: String,
+    },
+    /// Not a person: a subscription shared by every subscriber of one organisation and role
+    /// (`graphql::fanout`), so it has no user.
+    Audience,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

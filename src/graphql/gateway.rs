@@ -12,13 +12,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Data, Executor, Request, Response, ServerError};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{Request, Response, ServerError};
 use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::fanout::{Execute, Fanout, Frame};
 use super::AppSchema;
+use crate::auth::Caller;
 
 /// A bounded map that forgets its oldest entry when full.
 struct Bounded<V> {
@@ -69,6 +71,7 @@ pub struct Gateway {
     max_aliases: usize,
     documents: Arc<RwLock<Bounded<Document>>>,
     persisted: Arc<RwLock<Bounded<Arc<str>>>>,
+    fanout: Fanout,
 }
 
 fn error(message: impl Into<String>, code: &str) -> Box<Response> {
@@ -129,6 +132,7 @@ impl Gateway {
             max_aliases,
             documents: Arc::new(RwLock::new(Bounded::new(1024))),
             persisted: Arc::new(RwLock::new(Bounded::new(1024))),
+            fanout: Fanout::default(),
         }
     }
 
@@ -230,17 +234,33 @@ impl Gateway {
         }
     }
 
-    /// Subscriptions always validate in full: they are long-lived, so the cost is paid once.
-    pub fn execute_stream(
-        &self,
-        request: Request,
-        session: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
-        match self.prepare(request) {
-            Ok((request, _, _)) => Executor::execute_stream(&self.schema, request, session)
-                .map(tag_errors)
-                .boxed(),
-            Err(refusal) => stream::once(async move { *refusal }).boxed(),
+    /// The frames of an operation sent over a subscription transport (WebSocket, SSE) by
+    /// `caller`. Subscriptions go through the fan-out, so identical ones share one execution;
+    /// queries and mutations run once, for this caller alone. These always validate in full:
+    /// they are long-lived, so the cost is paid once.
+    pub fn subscribe(&self, request: Request, caller: Caller) -> BoxStream<'static, Frame> {
+        let (request, _, document) = match self.prepare(request) {
+            Ok(prepared) => prepared,
+            Err(refusal) => return stream::once(async move { Frame::from(&*refusal) }).boxed(),
+        };
+        let schema = self.schema.clone();
+        let execute: Execute =
+            Arc::new(move |request| schema.execute_stream(request).map(tag_errors).boxed());
+        let subscription = document
+            .parsed
+            .operations
+            .iter()
+            .find(|(name, _)| match &request.operation_name {
+                Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
+                None => true,
+            })
+            .is_some_and(|(_, operation)| operation.node.ty == OperationType::Subscription);
+        if subscription {
+            self.fanout.subscribe(execute, request, caller)
+        } else {
+            execute(request.data(caller))
+                .map(|response| Frame::from(&response))
+                .boxed()
         }
     }
 }
@@ -251,20 +271,6 @@ fn persisted_hash(request: &Request) -> Option<String> {
     json.get("sha256Hash")?
         .as_str()
         .map(str::to_ascii_lowercase)
-}
-
-impl Executor for Gateway {
-    async fn execute(&self, request: Request) -> Response {
-        Gateway::execute(self, request).await
-    }
-
-    fn execute_stream(
-        &self,
-        request: Request,
-        session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
-        Gateway::execute_stream(self, request, session_data)
-    }
 }
 
 #[cfg(test)]

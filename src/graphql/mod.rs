@@ -1,9 +1,11 @@
 //! The schema root: one merged Query, Mutation and Subscription made of each domain's parts.
 //! Resolvers reach the shared services and the caller through [`ContextExt`].
 
+pub mod fanout;
 mod gateway;
 mod health;
 pub mod transport;
+pub mod websocket;
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use crate::meetings::graphql::{
 };
 use crate::Services;
 
+pub use fanout::{live, Frame};
 pub use gateway::Gateway;
 pub use health::Health;
 

@@ -1,28 +1,21 @@
-//! GraphQL over HTTP (POST, and GET for queries), WebSocket (graphql-transport-ws and the
-//! legacy graphql-ws) and Server-Sent Events. Each transport turns the caller's credentials
-//! into a [`Caller`] and hands the request to the one schema.
+//! GraphQL over HTTP (POST, and GET for queries) and Server-Sent Events (WebSocket is in
+//! `websocket`). Each transport turns the caller's credentials into a [`Caller`] and hands
+//! the request to the one gateway.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use async_graphql::http::{GraphiQLSource, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use futures_util::{stream, SinkExt, Stream, StreamExt};
+use futures_util::{stream, Stream, StreamExt};
 
 use super::KEEP_ALIVE;
-use crate::auth::Caller;
 use crate::error::AppError;
 use crate::AppState;
-
-/// graphql-transport-ws: 4403 Forbidden is what clients expect for refused credentials.
-const CLOSE_FORBIDDEN: u16 = 4403;
 
 pub async fn post(
     State(app): State<AppState>,
@@ -60,95 +53,6 @@ pub async fn get(
     };
     let caller = app.services.auth.from_headers(&headers).await;
     GraphQLResponse::from(app.schema.execute(request.data(caller)).await).into_response()
-}
-
-pub async fn websocket(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    // The client's preferred protocol we speak; graphql-transport-ws when it names none.
-    let protocol = headers
-        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .find_map(|name| name.trim().parse::<WebSocketProtocols>().ok())
-        .unwrap_or(WebSocketProtocols::GraphQLWS);
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        // Small buffers: thousands of idle subscribers should cost little memory each.
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| serve_websocket(socket, protocol, app))
-}
-
-async fn serve_websocket(socket: WebSocket, protocol: WebSocketProtocols, app: AppState) {
-    metrics::gauge!("switchboard_websockets_open").increment(1.0);
-    let (mut sink, source) = socket.split();
-    let incoming = source
-        .take_while(|message| futures_util::future::ready(message.is_ok()))
-        .filter_map(|message| async move {
-            match message {
-                Ok(Message::Text(text)) => Some(text.to_string()),
-                Ok(Message::Binary(bytes)) => String::from_utf8(bytes.to_vec()).ok(),
-                _ => None,
-            }
-        });
-    let refused = Arc::new(AtomicBool::new(false));
-    let auth = app.services.auth.clone();
-    let refused_flag = refused.clone();
-    let outgoing = async_graphql::http::WebSocket::new(app.schema.clone(), incoming, protocol)
-        .keepalive_timeout(None)
-        .on_connection_init(move |payload| async move {
-            match auth.from_init_payload(&payload).await {
-                Caller::Known(viewer) => {
-                    let mut data = async_graphql::Data::default();
-                    data.insert(Caller::Known(viewer));
-                    Ok(data)
-                }
-                Caller::Anonymous => {
-                    refused_flag.store(true, Ordering::Relaxed);
-                    Err(async_graphql::Error::new(
-                        "Forbidden: connection_init must carry a token (Authorization or token)",
-                    ))
-                }
-                Caller::Rejected(reason) => {
-                    refused_flag.store(true, Ordering::Relaxed);
-                    Err(async_graphql::Error::new(format!("Forbidden: {reason}")))
-                }
-            }
-        });
-    let mut outgoing = std::pin::pin!(outgoing);
-    let shutdown = app.services.shutdown.clone();
-    loop {
-        let message = tokio::select! {
-            message = outgoing.next() => message,
-            _ = shutdown.cancelled() => Some(WsMessage::Close(1001, "server shutting down".into())),
-        };
-        let Some(message) = message else { break };
-        let frame = match message {
-            WsMessage::Text(text) => Message::Text(text.into()),
-            WsMessage::Close(code, reason) => {
-                let code = if refused.load(Ordering::Relaxed) {
-                    CLOSE_FORBIDDEN
-                } else {
-                    code
-                };
-                Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                }))
-            }
-        };
-        let closing = matches!(frame, Message::Close(_));
-        if sink.send(frame).await.is_err() || closing {
-            break;
-        }
-    }
-    // The legacy protocol reports a refusal as a text frame; close the socket after it.
-    let _ = sink.close().await;
-    metrics::gauge!("switchboard_websockets_open").decrement(1.0);
 }
 
 #[derive(serde::Deserialize)]
@@ -198,17 +102,10 @@ async fn sse_response(
     request: async_graphql::Request,
 ) -> Response {
     let caller = app.services.auth.from_headers(&headers).await;
-    let schema = app.schema.clone();
-    let events = schema
-        .execute_stream(request.data(caller), None)
-        .map(|response| {
-            Ok::<_, Infallible>(
-                Event::default()
-                    .event("next")
-                    .json_data(&response)
-                    .unwrap_or_default(),
-            )
-        })
+    let events = app
+        .schema
+        .subscribe(request, caller)
+        .map(|frame| Ok::<_, Infallible>(Event::default().event("next").data(&*frame.payload)))
         .chain(stream::once(async {
             Ok(Event::default().event("complete").data(""))
         }))

@@ -8,7 +8,7 @@ use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, S
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 
 use super::entity::task;
 use super::events::{status_topic, transcript_topic, BotStatusChange, TranscriptSegment};
@@ -18,7 +18,7 @@ use super::status::BotStatus;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::events::{follow, Timeline};
-use crate::graphql::ContextExt;
+use crate::graphql::{live, ContextExt};
 use crate::Services;
 
 #[derive(SimpleObject)]
@@ -338,12 +338,6 @@ impl Timeline for TranscriptTimeline {
     }
 }
 
-fn graphql_stream<T: Send + 'static>(
-    stream: impl Stream<Item = AppResult<T>> + Send + 'static,
-) -> impl Stream<Item = async_graphql::Result<T>> {
-    stream.map(|item| item.map_err(Into::into))
-}
-
 #[derive(Default)]
 pub struct MeetingsSubscription;
 
@@ -362,11 +356,10 @@ impl MeetingsSubscription {
             services: ctx.services().clone(),
             bot_id: bot.id,
         };
-        Ok(graphql_stream(follow(
-            ctx.services().bus.clone(),
-            timeline,
-            after,
-        )))
+        Ok(live(
+            ctx,
+            follow(ctx.services().bus.clone(), timeline, after),
+        ))
     }
 
     /// The transcript so far, then each new segment as it is stored.
@@ -381,10 +374,9 @@ impl MeetingsSubscription {
             services: ctx.services().clone(),
             bot_id: bot.id,
         };
-        Ok(graphql_stream(follow(
-            ctx.services().bus.clone(),
-            timeline,
-            after,
-        )))
+        Ok(live(
+            ctx,
+            follow(ctx.services().bus.clone(), timeline, after),
+        ))
     }
 }

@@ -1,0 +1,293 @@
+//! GraphQL over WebSocket: graphql-transport-ws (the `graphql-ws` library's protocol) and the
+//! legacy subscriptions-transport-ws (`graphql-ws` subprotocol). One task per connection reads
+//! the client's messages and writes every operation's frames; payloads arrive serialized from
+//! the gateway (shared between subscribers of the same subscription), so sending one is a
+//! copy into the frame.
+
+use std::time::Duration;
+
+use async_graphql::Request;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::stream::{self, BoxStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio_stream::StreamMap;
+
+use super::Frame;
+use crate::auth::Caller;
+use crate::AppState;
+
+/// How long a client may take to send `connection_init`.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Closing codes of graphql-transport-ws.
+const INVALID_MESSAGE: u16 = 4400;
+const UNAUTHORIZED: u16 = 4401;
+const FORBIDDEN: u16 = 4403;
+const INIT_TIMED_OUT: u16 = 4408;
+const DUPLICATE_ID: u16 = 4409;
+const TOO_MANY_INITS: u16 = 4429;
+const GOING_AWAY: u16 = 1001;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// graphql-transport-ws.
+    TransportWs,
+    /// subscriptions-transport-ws, offered as `graphql-ws`.
+    Legacy,
+}
+
+impl Dialect {
+    fn name(self) -> &'static str {
+        match self {
+            Dialect::TransportWs => "graphql-transport-ws",
+            Dialect::Legacy => "graphql-ws",
+        }
+    }
+
+    fn next(self) -> &'static str {
+        match self {
+            Dialect::TransportWs => "next",
+            Dialect::Legacy => "data",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<serde_json::Value>,
+    },
+    #[serde(alias = "start")]
+    Subscribe {
+        id: String,
+        payload: Box<Request>,
+    },
+    #[serde(alias = "stop")]
+    Complete {
+        id: String,
+    },
+    Ping {},
+    Pong {},
+    ConnectionTerminate,
+}
+
+pub async fn upgrade(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // The client's preferred protocol we speak; graphql-transport-ws when it names none.
+    let dialect = headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|name| match name.trim() {
+            "graphql-transport-ws" => Some(Dialect::TransportWs),
+            "graphql-ws" => Some(Dialect::Legacy),
+            _ => None,
+        })
+        .unwrap_or(Dialect::TransportWs);
+    upgrade
+        .protocols([dialect.name()])
+        // Small buffers: thousands of idle subscribers should cost little memory each.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| async move {
+            metrics::gauge!("switchboard_websockets_open").increment(1.0);
+            Connection {
+                socket,
+                dialect,
+                app,
+                caller: None,
+                operations: StreamMap::new(),
+            }
+            .serve()
+            .await;
+            metrics::gauge!("switchboard_websockets_open").decrement(1.0);
+        })
+}
+
+/// What ends a connection: a close frame to send, or nothing when the client went away.
+type Closing = Option<(u16, String)>;
+
+struct Connection {
+    socket: WebSocket,
+    dialect: Dialect,
+    app: AppState,
+    /// Set by an accepted `connection_init`.
+    caller: Option<Caller>,
+    /// Each running operation's frames; `None` once it has finished.
+    operations: StreamMap<String, BoxStream<'static, Option<Frame>>>,
+}
+
+impl Connection {
+    async fn serve(mut self) {
+        // Made once: a `cancelled()` per loop turn would queue on the token's lock each time.
+        let shutdown = self.app.services.shutdown.clone();
+        let mut shutdown = std::pin::pin!(shutdown.cancelled());
+        let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+        let mut init_deadline = std::pin::pin!(init_deadline);
+        let closing: Closing = loop {
+            tokio::select! {
+                message = self.socket.recv() => {
+                    let text = match message {
+                        Some(Ok(Message::Text(text))) => text.to_string(),
+                        Some(Ok(Message::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
+                            Ok(text) => text,
+                            Err(_) => break Some((INVALID_MESSAGE, "messages must be UTF-8 JSON".into())),
+                        },
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
+                        Some(Ok(_)) => continue,
+                    };
+                    if let Err(closing) = self.receive(&text).await {
+                        break closing;
+                    }
+                }
+                Some((id, frame)) = self.operations.next(), if !self.operations.is_empty() => {
+                    // Everything ready goes out in one write (a last frame and its
+                    // `complete`, say).
+                    let mut ready = Some((id, frame));
+                    let mut written = true;
+                    while let Some((id, frame)) = ready.take() {
+                        written = self.queue(id, frame).await;
+                        if !written {
+                            break;
+                        }
+                        if let Some(Some(more)) = self.operations.next().now_or_never() {
+                            ready = Some(more);
+                        }
+                    }
+                    if !written || self.socket.flush().await.is_err() {
+                        break None;
+                    }
+                }
+                _ = &mut init_deadline, if self.caller.is_none() => {
+                    break Some((INIT_TIMED_OUT, "Connection initialisation timeout".into()));
+                }
+                _ = &mut shutdown => break Some((GOING_AWAY, "server shutting down".into())),
+            }
+        };
+        if let Some((code, mut reason)) = closing {
+            // A close frame's reason may be at most 123 bytes.
+            while reason.len() > 123 {
+                reason.pop();
+            }
+            let _ = self
+                .socket
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await;
+        }
+    }
+
+    /// Handles one client message; `Err` closes the connection.
+    async fn receive(&mut self, text: &str) -> Result<(), Closing> {
+        let message = serde_json::from_str::<ClientMessage>(text)
+            .map_err(|err| Some((INVALID_MESSAGE, format!("Invalid message received: {err}"))))?;
+        match message {
+            ClientMessage::ConnectionInit { payload } => {
+                if self.caller.is_some() {
+                    return Err(Some((
+                        TOO_MANY_INITS,
+                        "Too many initialisation requests".into(),
+                    )));
+                }
+                self.init(payload.unwrap_or_default()).await
+            }
+            ClientMessage::Subscribe { id, payload } => {
+                let Some(caller) = self.caller.clone() else {
+                    return Err(Some((UNAUTHORIZED, "Unauthorized".into())));
+                };
+                if self.operations.contains_key(&id) {
+                    return Err(Some((
+                        DUPLICATE_ID,
+                        format!("Subscriber for {id} already exists"),
+                    )));
+                }
+                let frames = self
+                    .app
+                    .schema
+                    .subscribe(*payload, caller)
+                    .map(Some)
+                    .chain(stream::once(async { None }))
+                    .boxed();
+                self.operations.insert(id, frames);
+                Ok(())
+            }
+            ClientMessage::Complete { id } => {
+                // graphql-transport-ws expects silence; the legacy protocol a `complete`.
+                if self.operations.remove(&id).is_some() && self.dialect == Dialect::Legacy {
+                    self.send_json(serde_json::json!({"type": "complete", "id": id}))
+                        .await;
+                }
+                Ok(())
+            }
+            ClientMessage::Ping {} => {
+                self.send_json(serde_json::json!({"type": "pong"})).await;
+                Ok(())
+            }
+            ClientMessage::Pong {} => Ok(()),
+            ClientMessage::ConnectionTerminate => Err(None),
+        }
+    }
+
+    async fn init(&mut self, payload: serde_json::Value) -> Result<(), Closing> {
+        let reason = match self.app.services.auth.from_init_payload(&payload).await {
+            caller @ Caller::Known(_) => {
+                self.caller = Some(caller);
+                self.send_json(serde_json::json!({"type": "connection_ack"}))
+                    .await;
+                return Ok(());
+            }
+            Caller::Anonymous => {
+                "Forbidden: connection_init must carry a token (Authorization or token)".into()
+            }
+            Caller::Rejected(reason) => format!("Forbidden: {reason}"),
+        };
+        if self.dialect == Dialect::Legacy {
+            // The legacy protocol reports a refusal as a message, then the socket closes.
+            self.send_json(
+                serde_json::json!({"type": "connection_error", "payload": {"message": reason}}),
+            )
+            .await;
+        }
+        Err(Some((FORBIDDEN, reason)))
+    }
+
+    /// Queues an operation's next frame, or its `complete` once it has ended, without
+    /// flushing.
+    async fn queue(&mut self, id: String, frame: Option<Frame>) -> bool {
+        let json_id = serde_json::to_string(&id).unwrap_or_else(|_| "\"\"".into());
+        let text = match frame {
+            Some(frame) => format!(
+                r#"{{"type":"{}","id":{json_id},"payload":{}}}"#,
+                self.dialect.next(),
+                frame.payload
+            ),
+            None => {
+                self.operations.remove(&id);
+                format!(r#"{{"type":"complete","id":{json_id}}}"#)
+            }
+        };
+        self.socket
+            .feed(Message::Text(Utf8Bytes::from(text)))
+            .await
+            .is_ok()
+    }
+
+    async fn send_json(&mut self, message: serde_json::Value) -> bool {
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .is_ok()
+    }
+}
