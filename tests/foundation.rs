@@ -344,6 +344,54 @@ async fn a_websocket_authenticated_in_connection_init_runs_operations_as_that_vi
     }
 }
 
+/// The close code a connection ends with after `messages`, sent in order after the handshake
+/// (`None`: no handshake).
+async fn closed_with(app: &TestApp, init: Option<Value>, messages: &[Value]) -> (u16, String) {
+    let mut ws = app.ws("graphql-transport-ws").await;
+    if let Some(payload) = init {
+        assert_eq!(ws.init(payload).await.as_json()["type"], "connection_ack");
+    }
+    for message in messages {
+        ws.send(message.clone()).await;
+    }
+    loop {
+        match ws.next().await {
+            Frame::Closed(code, reason) => return (code, reason),
+            Frame::Json(_) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn protocol_violations_close_the_websocket_with_graphql_transport_ws_codes() {
+    let app = TestApp::spawn().await;
+    let token = app.token("ann", "acme", Role::Admin);
+    let init = || Some(json!({"token": token}));
+    let subscribe = |id: &str| json!({"id": id, "type": "subscribe", "payload": {"query": "subscription($id: ID!) { botStatus(botId: $id) { status } }", "variables": {"id": "missing"}}});
+
+    let (code, _) = closed_with(&app, None, &[subscribe("1")]).await;
+    assert_eq!(code, 4401, "subscribing before connection_init");
+    let (code, reason) = closed_with(&app, init(), &[json!({"type": "launch"})]).await;
+    assert_eq!(code, 4400, "an unknown message type");
+    assert!(reason.starts_with("Invalid message"), "{reason}");
+    let (code, _) = closed_with(&app, init(), &[json!({"type": "connection_init"})]).await;
+    assert_eq!(code, 4429, "a second connection_init");
+}
+
+#[tokio::test]
+async fn a_ping_is_answered_with_a_pong() {
+    let app = TestApp::spawn().await;
+    let token = app.token("ann", "acme", Role::Admin);
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(json!({"token": token})).await;
+    ws.send(json!({"type": "ping"})).await;
+    ws.send(json!({"id": "1", "type": "subscribe", "payload": {"query": VIEWER_QUERY}}))
+        .await;
+    // `next` skips pings but not pongs: the pong comes first, then the operation's frames.
+    assert_eq!(ws.next_json().await["type"], "pong");
+    assert_eq!(ws.next_json().await["type"], "next");
+}
+
 #[tokio::test]
 async fn the_legacy_graphql_ws_protocol_is_spoken_too() {
     let app = TestApp::spawn().await;

@@ -1097,3 +1097,148 @@ async fn only_one_instance_on_a_database_runs_the_status_sync() {
         );
     }
 }
+
+/// The `switchboard_subscriptions_open` gauge: how many subscription executions are running.
+async fn open_executions(app: &TestApp) -> i64 {
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("switchboard_subscriptions_open "))
+        .map(|value| value.trim().parse::<f64>().unwrap() as i64)
+        .unwrap_or(0)
+}
+
+async fn wait_for_executions(app: &TestApp, wanted: i64) {
+    for _ in 0..200 {
+        if open_executions(app).await == wanted {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "expected {wanted} running executions, found {}",
+        open_executions(app).await
+    );
+}
+
+#[tokio::test]
+async fn identical_subscriptions_share_one_execution_and_each_still_sees_every_status_once() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    fakes.pipeline_succeeds().await;
+    // Five dashboards of the same organisation and role, same document and variables.
+    let mut followers = Vec::new();
+    for _ in 0..5 {
+        followers.push(subscribe(&app, &token, &id, None).await);
+    }
+    wait_for_executions(&app, 1).await;
+    for state in ["joining", "awaiting_admission", "active"] {
+        fakes.bot_reports("ext-1", state, json!({})).await;
+        sync_once(&app.services).await.unwrap();
+    }
+    // One more joins mid-flow: its own head (the current state), then the group's frames.
+    followers.push(subscribe(&app, &token, &id, None).await);
+    fakes
+        .bot_reports(
+            "ext-1",
+            "completed",
+            json!({"recording_url": fakes.audio_url()}),
+        )
+        .await;
+    sync_once(&app.services).await.unwrap();
+
+    let all: Vec<(i64, String)> = [
+        "INITIALIZED",
+        "CONNECTING",
+        "AWAITING_ADMISSION",
+        "CONNECTED",
+        "TRANSCRIBING",
+        "ANALYZING_MEETING",
+        "CREATING_TASKS",
+        "DONE",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, s)| (i as i64 + 1, s.to_string()))
+    .collect();
+    let late = followers.pop().unwrap();
+    for (mut ws, seen) in followers {
+        assert_eq!(read_until_complete(&mut ws, seen).await, all);
+    }
+    let (mut ws, seen) = late;
+    assert_eq!(
+        read_until_complete(&mut ws, seen).await,
+        all[3..],
+        "the late subscriber starts at the state it joined in"
+    );
+    wait_for_executions(&app, 0).await;
+}
+
+#[tokio::test]
+async fn another_organisation_never_joins_a_group_even_with_the_same_document_and_variables() {
+    let Scene {
+        app,
+        token,
+        bot: id,
+        ..
+    } = scene().await;
+    let (_acme, seen) = subscribe(&app, &token, &id, None).await;
+    assert_eq!(seen, vec![(1, "INITIALIZED".to_string())]);
+
+    let intruder = app.token("eve", "globex", Role::Admin);
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(json!({"token": intruder})).await;
+    ws.send(json!({"id": "s", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id, "after": null}}})).await;
+    let refused = ws.next_json().await;
+    assert_eq!(refused["type"], "next");
+    assert!(refused["payload"]["data"].is_null(), "{refused}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"],
+        "NOT_FOUND"
+    );
+    assert_eq!(ws.next_json().await["type"], "complete");
+}
+
+#[tokio::test]
+async fn a_subscriber_leaving_stops_its_execution() {
+    let Scene {
+        app,
+        token,
+        bot: id,
+        ..
+    } = scene().await;
+    let (first, _) = subscribe(&app, &token, &id, None).await;
+    let (second, _) = subscribe(&app, &token, &id, None).await;
+    wait_for_executions(&app, 1).await;
+    drop(first);
+    drop(second);
+    wait_for_executions(&app, 0).await;
+}
+
+#[tokio::test]
+async fn a_second_subscribe_with_an_id_still_open_closes_the_websocket_with_4409() {
+    let Scene {
+        app,
+        token,
+        bot: id,
+        ..
+    } = scene().await;
+    let (mut ws, _) = subscribe(&app, &token, &id, None).await;
+    ws.send(json!({"id": "s", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id}}})).await;
+    match ws.next().await {
+        common::Frame::Closed(code, reason) => {
+            assert_eq!(code, 4409);
+            assert_eq!(reason, "Subscriber for s already exists");
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
