@@ -1,12 +1,14 @@
 //! Issue "Meetings" benchmarks.
 //!
 //! 1. From a status change to the subscriber's frame: one bot followed by 1,000
-//!    graphql-transport-ws subscribers on loopback; p50 / p99 over every frame of several
-//!    status walks, plus the server's memory per open subscription.
+//!    graphql-transport-ws subscribers on loopback, in a client process of their own (this
+//!    binary again, `BENCH_ROLE=clients`); p50 / p99 over every frame of several status walks,
+//!    the CPU each side spends per frame, and the server's memory per open subscription.
 //! 2. How many active bots one sync tick keeps current against a fake bot service on
 //!    loopback (unchanged statuses, and every bot changing).
 //!
-//! `cargo bench --bench meetings` (BENCH_SUBSCRIBERS, BENCH_WALKS, BENCH_BOTS to change it).
+//! `cargo bench --bench meetings` (BENCH_SUBSCRIBERS, BENCH_WALKS, BENCH_BOTS to change it;
+//! BENCH_ONLY=latency or sync for one half).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +27,7 @@ use switchboard::meetings::{BotStatus, ChangeSource};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::MaybeTlsStream;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -76,6 +79,10 @@ async fn boot(mut config: Config) -> (switchboard::App, std::net::SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app.router();
+    // With no delay, as `App::serve` sets it.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (app, addr)
 }
@@ -102,6 +109,45 @@ fn frame_position(text: &str) -> Option<(usize, i64)> {
     Some((walk, digits[..end].parse().ok()?))
 }
 
+/// One frame from the server at the start of `buffer` (servers do not mask): its opcode,
+/// payload and length, once all of it has arrived.
+fn server_frame(buffer: &[u8]) -> Option<(u8, &[u8], usize)> {
+    let (&first, &second) = (buffer.first()?, buffer.get(1)?);
+    let (header, length) = match second & 0x7f {
+        126 => (
+            4,
+            u16::from_be_bytes(buffer.get(2..4)?.try_into().ok()?) as usize,
+        ),
+        127 => (
+            10,
+            u64::from_be_bytes(buffer.get(2..10)?.try_into().ok()?) as usize,
+        ),
+        short => (2, short as usize),
+    };
+    let payload = buffer.get(header..header + length)?;
+    Some((first & 0x0f, payload, header + length))
+}
+
+/// A masked text frame, as clients must send.
+fn client_text_frame(text: &str) -> Vec<u8> {
+    let mask = [0x5a, 0x17, 0xc3, 0x81];
+    let mut frame = vec![0x81];
+    match text.len() {
+        short @ 0..=125 => frame.push(0x80 | short as u8),
+        medium @ 126..=65535 => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(medium as u16).to_be_bytes());
+        }
+        long => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(long as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
 /// The subscribers, in a process of their own (as browsers would be), on one thread.
 /// Commands arrive on stdin, one per line; progress and, at the end, every frame's arrival
 /// time go to stdout.
@@ -110,7 +156,7 @@ fn frame_position(text: &str) -> Option<(usize, i64)> {
 ///   subscribe <walk> <bot id>   → `frames <walk> <sequence>` each time all n have a frame
 ///   finish                      → `arrival <walk> <sequence> <ns>` lines, then `done`
 async fn clients() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     let mut commands = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let printer = tokio::spawn(async move {
@@ -129,6 +175,7 @@ async fn clients() {
         usize,
     >::new()));
     let mut subscribers;
+    let mut cpu_at_first_subscribe = None;
     while let Ok(Some(line)) = commands.next_line().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
@@ -160,24 +207,40 @@ async fn clients() {
                     .unwrap();
                     let ack = ws.next().await.unwrap().unwrap();
                     assert!(ack.to_text().unwrap().contains("connection_ack"));
-                    let (writer, mut reader) = ws.split();
+                    // From here on frames are read and written directly on the socket, as a
+                    // browser's native WebSocket would: tungstenite's stream machinery costs the
+                    // shared cores more than the server's own sending does.
+                    let MaybeTlsStream::Plain(socket) = ws.into_inner() else {
+                        unreachable!("plain ws://")
+                    };
+                    let (mut reader, writer) = socket.into_split();
                     writers.push(writer);
                     let counts = counts.clone();
                     let out = out_tx.clone();
                     readers.push(tokio::spawn(async move {
                         let mut arrivals = Vec::new();
-                        while let Some(Ok(message)) = reader.next().await {
+                        let mut buffer = Vec::with_capacity(4096);
+                        loop {
+                            if reader.read_buf(&mut buffer).await.unwrap_or(0) == 0 {
+                                break;
+                            }
                             let arrived = now_ns();
-                            let Some(position) = message.to_text().ok().and_then(frame_position)
-                            else {
-                                continue;
-                            };
-                            arrivals.push((position, arrived));
-                            let mut counts = counts.lock().unwrap();
-                            let count = counts.entry(position).or_default();
-                            *count += 1;
-                            if *count == subscribers {
-                                let _ = out.send(format!("frames {} {}", position.0, position.1));
+                            while let Some((opcode, payload, used)) = server_frame(&buffer) {
+                                let position = (opcode == 1)
+                                    .then(|| {
+                                        std::str::from_utf8(payload).ok().and_then(frame_position)
+                                    })
+                                    .flatten();
+                                buffer.drain(..used);
+                                let Some(position) = position else { continue };
+                                arrivals.push((position, arrived));
+                                let mut counts = counts.lock().unwrap();
+                                let count = counts.entry(position).or_default();
+                                *count += 1;
+                                if *count == subscribers {
+                                    let _ =
+                                        out.send(format!("frames {} {}", position.0, position.1));
+                                }
                             }
                         }
                         arrivals
@@ -186,18 +249,17 @@ async fn clients() {
                 out_tx.send("connected".into()).unwrap();
             }
             ["subscribe", walk, bot_id] => {
+                cpu_at_first_subscribe.get_or_insert_with(cpu_time);
                 let query = "subscription($id: ID!) { botStatus(botId: $id) { sequence status } }";
                 let subscribe = json!({"id": walk, "type": "subscribe", "payload": {"query": query, "variables": {"id": bot_id}}}).to_string();
+                let frame = client_text_frame(&subscribe);
                 for writer in &mut writers {
-                    writer
-                        .send(Message::Text(subscribe.clone().into()))
-                        .await
-                        .unwrap();
+                    writer.write_all(&frame).await.unwrap();
                 }
             }
             ["finish"] => {
                 for mut writer in writers.drain(..) {
-                    let _ = writer.close().await;
+                    let _ = writer.shutdown().await;
                 }
                 for reader in readers.drain(..) {
                     for ((walk, sequence), at) in reader.await.unwrap_or_default() {
@@ -206,6 +268,8 @@ async fn clients() {
                             .unwrap();
                     }
                 }
+                let spent = cpu_time().saturating_sub(cpu_at_first_subscribe.unwrap_or_default());
+                out_tx.send(format!("cpu {}", spent.as_micros())).unwrap();
                 out_tx.send("done".into()).unwrap();
                 drop(out_tx);
                 let _ = printer.await;
@@ -312,6 +376,8 @@ async fn latency() {
         clients.send(format!("subscribe {walk} {}", bot.id)).await;
         // Every subscriber has its first frame (the current state) before the walk starts.
         clients.expect(&format!("frames {walk} 1")).await;
+        // Then a moment for the server to settle: the later subscribers hand their own
+        // executions over to the shared one just after their first frame.
         tokio::time::sleep(Duration::from_millis(300)).await;
         rss_subscribed = rss_subscribed.max(rss_kib());
         for status in walk_statuses {
@@ -331,12 +397,12 @@ async fn latency() {
             .await
             .unwrap();
             clients.expect(&format!("frames {walk} {sequence}")).await;
-            cpu_in_changes += cpu_time() - cpu_before;
+            cpu_in_changes += cpu_time().saturating_sub(cpu_before);
         }
     }
     clients.send("finish".into()).await;
     let mut samples = Vec::new();
-    let mut worst_by_change = std::collections::BTreeMap::<(usize, i64), f64>::new();
+    let mut clients_cpu = Duration::ZERO;
     loop {
         let line = clients
             .lines
@@ -348,39 +414,33 @@ async fn latency() {
             break;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["cpu", micros] = words.as_slice() {
+            clients_cpu = Duration::from_micros(micros.parse().unwrap_or(0));
+        }
         if let ["arrival", walk, sequence, at] = words.as_slice() {
             let key = (walk.parse().unwrap(), sequence.parse().unwrap());
             let at: u64 = at.parse().unwrap();
             if let Some(sent) = sent.get(&key) {
-                let ms = at.saturating_sub(*sent) as f64 / 1e6;
-                samples.push(ms);
-                let worst = worst_by_change.entry(key).or_insert(0.0f64);
-                *worst = worst.max(ms);
+                samples.push(at.saturating_sub(*sent) as f64 / 1e6);
             }
         }
     }
     let _ = clients.child.wait().await;
     app.shutdown_token().cancel();
     samples.sort_by(|a, b| a.total_cmp(b));
-    if std::env::var("BENCH_DEBUG").is_ok() {
-        eprintln!("slowest frame by (walk, sequence): {worst_by_change:.1?}");
-        eprintln!(
-            "server cpu per frame: {:.1} us",
-            cpu_in_changes.as_secs_f64() * 1e6 / samples.len() as f64
-        );
-        for p in [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99] {
-            eprintln!("p{p}: {:.2}", percentile(&samples, p));
-        }
-    }
     println!("## status change → subscriber frame ({subscribers} WebSocket subscribers on one bot, {walks} walks of {} changes)", walk_statuses.len());
-    println!("| frames | p50 ms | p99 ms | max ms |");
-    println!("|---|---|---|---|");
+    println!("| frames | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/frame | clients' CPU µs/frame |");
+    println!("|---|---|---|---|---|---|---|");
+    let per_frame = |cpu: Duration| cpu.as_secs_f64() * 1e6 / samples.len().max(1) as f64;
     println!(
-        "| {} | {:.2} | {:.2} | {:.2} |",
+        "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} |",
         samples.len(),
         percentile(&samples, 0.5),
+        percentile(&samples, 0.9),
         percentile(&samples, 0.99),
-        samples.last().copied().unwrap_or(0.0)
+        samples.last().copied().unwrap_or(0.0),
+        per_frame(cpu_in_changes),
+        per_frame(clients_cpu),
     );
     println!(
         "server process memory: {} KiB before, +{} KiB with {subscribers} connections, +{} KiB more once subscribed",

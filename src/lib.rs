@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, Request};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -223,6 +224,10 @@ impl App {
             self.shutdown.clone(),
         ));
         let shutdown = self.shutdown.clone();
+        // Subscription frames are small and should leave at once, not wait for an ACK.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
