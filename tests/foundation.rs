@@ -287,12 +287,7 @@ async fn persisted_queries_are_registered_by_hash_then_served_by_hash_alone() {
 #[tokio::test]
 async fn get_without_a_query_serves_graphiql_and_with_one_runs_it() {
     let app = TestApp::spawn().await;
-    let page = reqwest::get(app.url("/graphql"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text("/graphql").await;
     assert!(page.contains("graphiql"), "GraphiQL page expected");
     let answer: Value =
         reqwest::get(app.url("/graphql?query=%7B%20health%20%7B%20status%20%7D%20%7D"))
@@ -445,12 +440,7 @@ async fn operations_endpoints_answer_and_every_response_has_a_request_id() {
         .unwrap();
     assert_eq!(readyz["database"], "up");
     app.gql(None, "{ health { status } }", json!({})).await;
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains("switchboard_http_requests_total"),
         "{metrics}"
@@ -471,12 +461,7 @@ async fn operations_endpoints_answer_and_every_response_has_a_request_id() {
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
-    let dashboard = reqwest::get(app.url("/playground"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let dashboard = app.get_text("/playground").await;
     assert!(
         dashboard.contains("graphql-transport-ws"),
         "the dashboard follows subscriptions live"

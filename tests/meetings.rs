@@ -138,19 +138,7 @@ async fn the_whole_flow_over_graphql_ends_in_jira_issues() {
     walk_through_meeting(&app, &fakes).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
 
-    assert_eq!(
-        statuses(&done),
-        [
-            "INITIALIZED",
-            "CONNECTING",
-            "AWAITING_ADMISSION",
-            "CONNECTED",
-            "TRANSCRIBING",
-            "ANALYZING_MEETING",
-            "CREATING_TASKS",
-            "DONE"
-        ]
-    );
+    assert_eq!(statuses(&done), WALK);
     let sources: Vec<&str> = done["statusHistory"]
         .as_array()
         .unwrap()
@@ -455,6 +443,23 @@ async fn another_organisation_cannot_read_stop_or_follow_a_bot_and_viewers_canno
     );
 }
 
+/// Every status of a bot that goes all the way, in order.
+const WALK: [&str; 8] = [
+    "INITIALIZED",
+    "CONNECTING",
+    "AWAITING_ADMISSION",
+    "CONNECTED",
+    "TRANSCRIBING",
+    "ANALYZING_MEETING",
+    "CREATING_TASKS",
+    "DONE",
+];
+
+/// [`WALK`] as the (sequence, status) pairs a `botStatus` subscriber receives.
+fn walk_with_sequences() -> Vec<(i64, String)> {
+    (1..).zip(WALK.iter().map(|s| s.to_string())).collect()
+}
+
 const FOLLOW: &str = "subscription($id: ID!, $after: Int) { botStatus(botId: $id, after: $after) { sequence status } }";
 
 /// Subscribes and waits for the first event, so the subscription is live before the test
@@ -527,20 +532,7 @@ async fn subscribers_joining_mid_flow_or_resuming_see_every_status_once_in_order
         .await;
     sync_once(&app.services).await.unwrap();
 
-    let all: Vec<(i64, String)> = [
-        "INITIALIZED",
-        "CONNECTING",
-        "AWAITING_ADMISSION",
-        "CONNECTED",
-        "TRANSCRIBING",
-        "ANALYZING_MEETING",
-        "CREATING_TASKS",
-        "DONE",
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, s)| (i as i64 + 1, s.to_string()))
-    .collect();
+    let all = walk_with_sequences();
     assert_eq!(
         read_until_complete(&mut from_start, from_start_seen).await,
         all
@@ -1100,12 +1092,7 @@ async fn only_one_instance_on_a_database_runs_the_status_sync() {
 
 /// The `switchboard_subscriptions_open` gauge: how many subscription executions are running.
 async fn open_executions(app: &TestApp) -> i64 {
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     metrics
         .lines()
         .find_map(|line| line.strip_prefix("switchboard_subscriptions_open "))
@@ -1156,20 +1143,7 @@ async fn identical_subscriptions_share_one_execution_and_each_still_sees_every_s
         .await;
     sync_once(&app.services).await.unwrap();
 
-    let all: Vec<(i64, String)> = [
-        "INITIALIZED",
-        "CONNECTING",
-        "AWAITING_ADMISSION",
-        "CONNECTED",
-        "TRANSCRIBING",
-        "ANALYZING_MEETING",
-        "CREATING_TASKS",
-        "DONE",
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, s)| (i as i64 + 1, s.to_string()))
-    .collect();
+    let all = walk_with_sequences();
     let late = followers.pop().unwrap();
     for (mut ws, seen) in followers {
         assert_eq!(read_until_complete(&mut ws, seen).await, all);

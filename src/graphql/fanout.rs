@@ -217,15 +217,13 @@ pub struct Fanout {
     groups: Arc<Mutex<HashMap<GroupKey, Weak<Group>>>>,
 }
 
-/// Runs one subscription execution: the caller's own, or a group's.
-pub type Execute = Arc<dyn Fn(Request) -> BoxStream<'static, Response> + Send + Sync>;
-
 impl Fanout {
     /// The frames for one subscriber of a subscription operation (already prepared: its
     /// `query` is the document's text even when it came as a persisted-query hash).
+    /// `execute` runs one execution: the caller's own, or a group's.
     pub fn subscribe(
         &self,
-        execute: Execute,
+        execute: impl Fn(Request) -> BoxStream<'static, Response>,
         request: Request,
         caller: Caller,
     ) -> BoxStream<'static, Frame> {
@@ -307,7 +305,7 @@ impl Drop for Member {
 
 /// An execution of the caller's own, its frames tagged with their positions.
 fn own(
-    execute: &Execute,
+    execute: &impl Fn(Request) -> BoxStream<'static, Response>,
     request: Request,
     caller: Caller,
 ) -> impl Stream<Item = Frame> + Send + 'static {
@@ -323,28 +321,28 @@ async fn run_group(
     frames: impl Stream<Item = Frame> + Send,
 ) {
     let mut frames = std::pin::pin!(frames);
-    loop {
-        tokio::select! {
+    'run: loop {
+        let mut frame = tokio::select! {
             frame = frames.next() => match frame {
-                Some(mut frame) => loop {
-                    // A last frame and the end reach members together, so each can send the
-                    // frame and its `complete` in one write.
-                    match frames.next().now_or_never() {
-                        Some(Some(next)) => group.publish(std::mem::replace(&mut frame, next), false),
-                        ended => {
-                            let ended = ended.is_some();
-                            group.publish(frame, ended);
-                            if ended {
-                                fanout.forget(&key, &group);
-                                return;
-                            }
-                            break;
-                        }
-                    }
-                },
+                Some(frame) => frame,
                 None => break,
             },
             _ = group.stop.cancelled() => break,
+        };
+        // Everything ready is published now; a last frame and the end reach members
+        // together, so each can send the frame and its `complete` in one write.
+        loop {
+            match frames.next().now_or_never() {
+                Some(Some(next)) => group.publish(std::mem::replace(&mut frame, next), false),
+                Some(None) => {
+                    group.publish(frame, true);
+                    break 'run;
+                }
+                None => {
+                    group.publish(frame, false);
+                    break;
+                }
+            }
         }
     }
     fanout.forget(&key, &group);
@@ -374,9 +372,6 @@ fn join_later(
                 // should the group end first it resumes where it stopped.
                 frame = own.next(), if !registered => {
                     let Some(frame) = frame else { return };
-                    if frame.position.is_some() && frame.position <= last {
-                        continue;
-                    }
                     last = frame.position.or(last);
                     let position = frame.position;
                     yield frame;

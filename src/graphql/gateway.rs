@@ -18,7 +18,7 @@ use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::fanout::{Execute, Fanout, Frame};
+use super::fanout::{Fanout, Frame};
 use super::AppSchema;
 use crate::auth::Caller;
 
@@ -243,9 +243,7 @@ impl Gateway {
             Ok(prepared) => prepared,
             Err(refusal) => return stream::once(async move { Frame::from(&*refusal) }).boxed(),
         };
-        let schema = self.schema.clone();
-        let execute: Execute =
-            Arc::new(move |request| schema.execute_stream(request).map(tag_errors).boxed());
+        let execute = |request| self.schema.execute_stream(request).map(tag_errors).boxed();
         let subscription = document
             .parsed
             .operations

@@ -137,16 +137,13 @@ impl Connection {
         let closing: Closing = loop {
             tokio::select! {
                 message = self.socket.recv() => {
-                    let text = match message {
-                        Some(Ok(Message::Text(text))) => text.to_string(),
-                        Some(Ok(Message::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
-                            Ok(text) => text,
-                            Err(_) => break Some((INVALID_MESSAGE, "messages must be UTF-8 JSON".into())),
-                        },
+                    let received = match message {
+                        Some(Ok(Message::Text(text))) => self.receive(text.as_bytes()).await,
+                        Some(Ok(Message::Binary(bytes))) => self.receive(&bytes).await,
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
                         Some(Ok(_)) => continue,
                     };
-                    if let Err(closing) = self.receive(&text).await {
+                    if let Err(closing) = received {
                         break closing;
                     }
                 }
@@ -190,8 +187,8 @@ impl Connection {
     }
 
     /// Handles one client message; `Err` closes the connection.
-    async fn receive(&mut self, text: &str) -> Result<(), Closing> {
-        let message = serde_json::from_str::<ClientMessage>(text)
+    async fn receive(&mut self, message: &[u8]) -> Result<(), Closing> {
+        let message = serde_json::from_slice::<ClientMessage>(message)
             .map_err(|err| Some((INVALID_MESSAGE, format!("Invalid message received: {err}"))))?;
         match message {
             ClientMessage::ConnectionInit { payload } => {

@@ -120,6 +120,16 @@ impl TestApp {
         self.handle.await.unwrap().unwrap();
     }
 
+    /// The body of a GET to `path` on this server.
+    pub async fn get_text(&self, path: &str) -> String {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn ws(&self, protocol: &str) -> Ws {
         let mut request = format!("ws://{}/graphql/ws", self.addr)
             .into_client_request()
