@@ -136,17 +136,8 @@ impl Connection {
         let mut init_deadline = std::pin::pin!(init_deadline);
         let closing: Closing = loop {
             tokio::select! {
-                message = self.socket.recv() => {
-                    let received = match message {
-                        Some(Ok(Message::Text(text))) => self.receive(text.as_bytes()).await,
-                        Some(Ok(Message::Binary(bytes))) => self.receive(&bytes).await,
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
-                        Some(Ok(_)) => continue,
-                    };
-                    if let Err(closing) = received {
-                        break closing;
-                    }
-                }
+                // Frames first: a wake-up for a frame then costs no read attempt on the socket.
+                biased;
                 Some((id, frame)) = self.operations.next(), if !self.operations.is_empty() => {
                     // Everything ready goes out in one write (a last frame and its
                     // `complete`, say).
@@ -163,6 +154,17 @@ impl Connection {
                     }
                     if !written || self.socket.flush().await.is_err() {
                         break None;
+                    }
+                }
+                message = self.socket.recv() => {
+                    let received = match message {
+                        Some(Ok(Message::Text(text))) => self.receive(text.as_bytes()).await,
+                        Some(Ok(Message::Binary(bytes))) => self.receive(&bytes).await,
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
+                        Some(Ok(_)) => continue,
+                    };
+                    if let Err(closing) = received {
+                        break closing;
                     }
                 }
                 _ = &mut init_deadline, if self.caller.is_none() => {
