@@ -51,18 +51,51 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// User + system CPU time of this process so far (the server's side only).
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+/// CPU time of one process: in its own code and in the kernel's (where sending on a socket
+/// goes).
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    user: Duration,
+    system: Duration,
+}
+
+impl Cpu {
+    /// This process's so far.
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks = |at: usize| -> Duration {
+            let ticks: u64 = fields.get(at).and_then(|v| v.parse().ok()).unwrap_or(0);
+            Duration::from_millis(ticks * 10)
+        };
+        Self {
+            user: ticks(11),
+            system: ticks(12),
+        }
+    }
+
+    fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+
+    fn add(&mut self, more: Cpu) {
+        self.user += more.user;
+        self.system += more.system;
+    }
+
+    /// `user + system` microseconds per frame.
+    fn per_frame(self, frames: usize) -> String {
+        let micros = |d: Duration| d.as_secs_f64() * 1e6 / frames.max(1) as f64;
+        format!("{:.1} + {:.1}", micros(self.user), micros(self.system))
+    }
 }
 
 /// Wall-clock nanoseconds: both processes read the same clock.
@@ -128,6 +161,63 @@ fn server_frame(buffer: &[u8]) -> Option<(u8, &[u8], usize)> {
     Some((first & 0x0f, payload, header + length))
 }
 
+/// An unmasked text frame, as servers send.
+fn server_text_frame(text: &str) -> Vec<u8> {
+    let mut frame = vec![0x81];
+    match text.len() {
+        short @ 0..=125 => frame.push(short as u8),
+        medium @ 126..=65535 => {
+            frame.push(126);
+            frame.extend_from_slice(&(medium as u16).to_be_bytes());
+        }
+        long => {
+            frame.push(127);
+            frame.extend_from_slice(&(long as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(text.as_bytes());
+    frame
+}
+
+/// How many subscribers have each `(walk, sequence)`.
+type Counts = Arc<std::sync::Mutex<std::collections::HashMap<(usize, i64), usize>>>;
+
+/// One subscriber's socket, read until the server closes it: each `next` frame's
+/// `(walk, sequence)` and arrival time. Once all `subscribers` have a frame, says so on `out`.
+fn spawn_reader(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    counts: Counts,
+    out: tokio::sync::mpsc::UnboundedSender<String>,
+    subscribers: usize,
+) -> tokio::task::JoinHandle<Vec<((usize, i64), u64)>> {
+    use tokio::io::AsyncReadExt;
+    tokio::spawn(async move {
+        let mut arrivals = Vec::new();
+        let mut buffer = Vec::with_capacity(4096);
+        loop {
+            if reader.read_buf(&mut buffer).await.unwrap_or(0) == 0 {
+                break;
+            }
+            let arrived = now_ns();
+            while let Some((opcode, payload, used)) = server_frame(&buffer) {
+                let position = (opcode == 1)
+                    .then(|| std::str::from_utf8(payload).ok().and_then(frame_position))
+                    .flatten();
+                buffer.drain(..used);
+                let Some(position) = position else { continue };
+                arrivals.push((position, arrived));
+                let mut counts = counts.lock().unwrap();
+                let count = counts.entry(position).or_default();
+                *count += 1;
+                if *count == subscribers {
+                    let _ = out.send(format!("frames {} {}", position.0, position.1));
+                }
+            }
+        }
+        arrivals
+    })
+}
+
 /// A masked text frame, as clients must send.
 fn client_text_frame(text: &str) -> Vec<u8> {
     let mask = [0x5a, 0x17, 0xc3, 0x81];
@@ -152,11 +242,13 @@ fn client_text_frame(text: &str) -> Vec<u8> {
 /// Commands arrive on stdin, one per line; progress and, at the end, every frame's arrival
 /// time go to stdout.
 ///
-///   connect <addr> <token> <n>  → `connected`
+///   connect <addr> <token> <n>  → `connected` (n GraphQL WebSocket connections)
+///   connect-raw <addr> <n>      → `connected` (n plain TCP connections)
 ///   subscribe <walk> <bot id>   → `frames <walk> <sequence>` each time all n have a frame
-///   finish                      → `arrival <walk> <sequence> <ns>` lines, then `done`
+///   finish                      → `arrival <walk> <sequence> <ns>` lines, `cpu <user µs>
+///                                 <system µs>`, then `done`
 async fn clients() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let mut commands = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let printer = tokio::spawn(async move {
@@ -169,13 +261,9 @@ async fn clients() {
     });
     let mut writers = Vec::new();
     let mut readers = Vec::new();
-    // How many clients have each (walk, sequence); reported once all have it.
-    let counts = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
-        (usize, i64),
-        usize,
-    >::new()));
+    let counts = Counts::default();
     let mut subscribers;
-    let mut cpu_at_first_subscribe = None;
+    let mut cpu_at_start = None;
     while let Ok(Some(line)) = commands.next_line().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
@@ -213,43 +301,36 @@ async fn clients() {
                     let MaybeTlsStream::Plain(socket) = ws.into_inner() else {
                         unreachable!("plain ws://")
                     };
-                    let (mut reader, writer) = socket.into_split();
+                    let (reader, writer) = socket.into_split();
                     writers.push(writer);
-                    let counts = counts.clone();
-                    let out = out_tx.clone();
-                    readers.push(tokio::spawn(async move {
-                        let mut arrivals = Vec::new();
-                        let mut buffer = Vec::with_capacity(4096);
-                        loop {
-                            if reader.read_buf(&mut buffer).await.unwrap_or(0) == 0 {
-                                break;
-                            }
-                            let arrived = now_ns();
-                            while let Some((opcode, payload, used)) = server_frame(&buffer) {
-                                let position = (opcode == 1)
-                                    .then(|| {
-                                        std::str::from_utf8(payload).ok().and_then(frame_position)
-                                    })
-                                    .flatten();
-                                buffer.drain(..used);
-                                let Some(position) = position else { continue };
-                                arrivals.push((position, arrived));
-                                let mut counts = counts.lock().unwrap();
-                                let count = counts.entry(position).or_default();
-                                *count += 1;
-                                if *count == subscribers {
-                                    let _ =
-                                        out.send(format!("frames {} {}", position.0, position.1));
-                                }
-                            }
-                        }
-                        arrivals
-                    }));
+                    readers.push(spawn_reader(
+                        reader,
+                        counts.clone(),
+                        out_tx.clone(),
+                        subscribers,
+                    ));
                 }
                 out_tx.send("connected".into()).unwrap();
             }
+            ["connect-raw", addr, n] => {
+                subscribers = n.parse().unwrap();
+                for _ in 0..subscribers {
+                    let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    socket.set_nodelay(true).unwrap();
+                    let (reader, writer) = socket.into_split();
+                    writers.push(writer);
+                    readers.push(spawn_reader(
+                        reader,
+                        counts.clone(),
+                        out_tx.clone(),
+                        subscribers,
+                    ));
+                }
+                cpu_at_start = Some(Cpu::now());
+                out_tx.send("connected".into()).unwrap();
+            }
             ["subscribe", walk, bot_id] => {
-                cpu_at_first_subscribe.get_or_insert_with(cpu_time);
+                cpu_at_start.get_or_insert_with(Cpu::now);
                 let query = "subscription($id: ID!) { botStatus(botId: $id) { sequence status } }";
                 let subscribe = json!({"id": walk, "type": "subscribe", "payload": {"query": query, "variables": {"id": bot_id}}}).to_string();
                 let frame = client_text_frame(&subscribe);
@@ -261,15 +342,25 @@ async fn clients() {
                 for mut writer in writers.drain(..) {
                     let _ = writer.shutdown().await;
                 }
+                let mut arrivals = Vec::new();
                 for reader in readers.drain(..) {
-                    for ((walk, sequence), at) in reader.await.unwrap_or_default() {
-                        out_tx
-                            .send(format!("arrival {walk} {sequence} {at}"))
-                            .unwrap();
-                    }
+                    arrivals.extend(reader.await.unwrap_or_default());
                 }
-                let spent = cpu_time().saturating_sub(cpu_at_first_subscribe.unwrap_or_default());
-                out_tx.send(format!("cpu {}", spent.as_micros())).unwrap();
+                // Before the report, which is no part of the clients' work.
+                let spent = Cpu::now().since(cpu_at_start.unwrap_or_default());
+                let frames = arrivals.len();
+                for ((walk, sequence), at) in arrivals {
+                    out_tx
+                        .send(format!("arrival {walk} {sequence} {at}"))
+                        .unwrap();
+                }
+                out_tx
+                    .send(format!(
+                        "cpu {} {} {frames}",
+                        spent.user.as_micros(),
+                        spent.system.as_micros()
+                    ))
+                    .unwrap();
                 out_tx.send("done".into()).unwrap();
                 drop(out_tx);
                 let _ = printer.await;
@@ -313,6 +404,48 @@ impl Clients {
         self.stdin.flush().await.unwrap();
     }
 
+    /// Ends the run: how long each frame took from its change (`sent`, by `(walk, sequence)`)
+    /// to its subscriber, sorted; the CPU the clients spent, and on how many frames (the
+    /// measured ones and the first frame of each subscription).
+    async fn finish(
+        mut self,
+        sent: &std::collections::HashMap<(usize, i64), u64>,
+    ) -> (Vec<f64>, Cpu, usize) {
+        self.send("finish".into()).await;
+        let mut samples = Vec::new();
+        let mut cpu = Cpu::default();
+        let mut frames = 0;
+        loop {
+            let line = self
+                .lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("clients ended");
+            if line == "done" {
+                break;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["cpu", user, system, read] = words.as_slice() {
+                cpu = Cpu {
+                    user: Duration::from_micros(user.parse().unwrap_or(0)),
+                    system: Duration::from_micros(system.parse().unwrap_or(0)),
+                };
+                frames = read.parse().unwrap_or(0);
+            }
+            if let ["arrival", walk, sequence, at] = words.as_slice() {
+                let key = (walk.parse().unwrap(), sequence.parse().unwrap());
+                let at: u64 = at.parse().unwrap();
+                if let Some(sent) = sent.get(&key) {
+                    samples.push(at.saturating_sub(*sent) as f64 / 1e6);
+                }
+            }
+        }
+        let _ = self.child.wait().await;
+        samples.sort_by(|a, b| a.total_cmp(b));
+        (samples, cpu, frames)
+    }
+
     async fn expect(&mut self, wanted: &str) {
         loop {
             let line = self
@@ -328,9 +461,50 @@ impl Clients {
     }
 }
 
+/// The statuses of one walk, after the bot's first (INITIALIZED).
+const WALK: [BotStatus; 7] = [
+    BotStatus::Connecting,
+    BotStatus::AwaitingAdmission,
+    BotStatus::Connected,
+    BotStatus::Transcribing,
+    BotStatus::AnalyzingMeeting,
+    BotStatus::CreatingTasks,
+    BotStatus::Done,
+];
+
 async fn latency() {
     let subscribers = env_or("BENCH_SUBSCRIBERS", 1000);
     let walks = env_or("BENCH_WALKS", 5);
+    println!("## status change → subscriber frame ({subscribers} subscribers on one bot, {walks} walks of {} changes)", WALK.len());
+    println!("| server | frames | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/frame (user + system) | clients' CPU µs/frame (user + system) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let memory = switchboard_walks(subscribers, walks).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    raw_floor(subscribers, walks).await;
+    println!("\n{memory}\n");
+}
+
+fn print_row(
+    server: &str,
+    samples: &[f64],
+    server_cpu: Cpu,
+    (clients_cpu, clients_frames): (Cpu, usize),
+) {
+    println!(
+        "| {server} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
+        samples.len(),
+        percentile(samples, 0.5),
+        percentile(samples, 0.9),
+        percentile(samples, 0.99),
+        samples.last().copied().unwrap_or(0.0),
+        server_cpu.per_frame(samples.len()),
+        clients_cpu.per_frame(clients_frames),
+    );
+}
+
+/// Switchboard: GraphQL over WebSocket, each change written to the database and then pushed.
+/// Prints its row; returns what its memory did.
+async fn switchboard_walks(subscribers: usize, walks: usize) -> String {
     let mut config = temp_config("latency");
     config.sandbox = true;
     config.auth.jwt_secret = Some("bench-secret-bench-secret-bench!".into());
@@ -352,19 +526,10 @@ async fn latency() {
     clients.expect("connected").await;
     let rss_connected = rss_kib();
 
-    let walk_statuses = [
-        BotStatus::Connecting,
-        BotStatus::AwaitingAdmission,
-        BotStatus::Connected,
-        BotStatus::Transcribing,
-        BotStatus::AnalyzingMeeting,
-        BotStatus::CreatingTasks,
-        BotStatus::Done,
-    ];
     // When each (walk, sequence) change was made.
     let mut sent = std::collections::HashMap::new();
     let mut rss_subscribed = 0;
-    let mut cpu_in_changes = Duration::ZERO;
+    let mut server_cpu = Cpu::default();
     for walk in 0..walks {
         // Each walk's bot ends DONE, so one meeting code serves them all.
         let input = TriggerInput {
@@ -380,12 +545,12 @@ async fn latency() {
         // executions over to the shared one just after their first frame.
         tokio::time::sleep(Duration::from_millis(300)).await;
         rss_subscribed = rss_subscribed.max(rss_kib());
-        for status in walk_statuses {
+        for status in WALK {
             let current = switchboard::meetings::service::load(&services.db, &bot.id)
                 .await
                 .unwrap();
             let sequence = current.sequence + 1;
-            let cpu_before = cpu_time();
+            let cpu_before = Cpu::now();
             sent.insert((walk, sequence), now_ns());
             change_status(
                 &services,
@@ -397,56 +562,75 @@ async fn latency() {
             .await
             .unwrap();
             clients.expect(&format!("frames {walk} {sequence}")).await;
-            cpu_in_changes += cpu_time().saturating_sub(cpu_before);
+            server_cpu.add(Cpu::now().since(cpu_before));
         }
     }
-    clients.send("finish".into()).await;
-    let mut samples = Vec::new();
-    let mut clients_cpu = Duration::ZERO;
-    loop {
-        let line = clients
-            .lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("clients ended");
-        if line == "done" {
-            break;
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["cpu", micros] = words.as_slice() {
-            clients_cpu = Duration::from_micros(micros.parse().unwrap_or(0));
-        }
-        if let ["arrival", walk, sequence, at] = words.as_slice() {
-            let key = (walk.parse().unwrap(), sequence.parse().unwrap());
-            let at: u64 = at.parse().unwrap();
-            if let Some(sent) = sent.get(&key) {
-                samples.push(at.saturating_sub(*sent) as f64 / 1e6);
-            }
-        }
-    }
-    let _ = clients.child.wait().await;
+    let (samples, clients_cpu, clients_frames) = clients.finish(&sent).await;
     app.shutdown_token().cancel();
-    samples.sort_by(|a, b| a.total_cmp(b));
-    println!("## status change → subscriber frame ({subscribers} WebSocket subscribers on one bot, {walks} walks of {} changes)", walk_statuses.len());
-    println!("| frames | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/frame | clients' CPU µs/frame |");
-    println!("|---|---|---|---|---|---|---|");
-    let per_frame = |cpu: Duration| cpu.as_secs_f64() * 1e6 / samples.len().max(1) as f64;
-    println!(
-        "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} |",
-        samples.len(),
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.9),
-        percentile(&samples, 0.99),
-        samples.last().copied().unwrap_or(0.0),
-        per_frame(cpu_in_changes),
-        per_frame(clients_cpu),
+    print_row(
+        "Switchboard",
+        &samples,
+        server_cpu,
+        (clients_cpu, clients_frames),
     );
-    println!(
-        "server process memory: {} KiB before, +{} KiB with {subscribers} connections, +{} KiB more once subscribed",
+    format!(
+        "Switchboard's memory: {} KiB before, +{} KiB with {subscribers} connections, +{} KiB more once subscribed",
         rss_before,
         rss_connected.saturating_sub(rss_before),
         rss_subscribed.saturating_sub(rss_connected)
+    )
+}
+
+/// The floor under any server on this machine: the same clients reading the same frames from
+/// as many TCP connections, written by nothing but a task per socket with the frame already
+/// encoded (no database, no GraphQL, no WebSocket protocol).
+async fn raw_floor(subscribers: usize, walks: usize) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut clients = Clients::spawn();
+    clients
+        .send(format!("connect-raw {addr} {subscribers}"))
+        .await;
+    let mut sockets = Vec::new();
+    for _ in 0..subscribers {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.set_nodelay(true).unwrap();
+        let (sender, mut frames) = tokio::sync::mpsc::unbounded_channel::<Arc<[u8]>>();
+        sockets.push(sender);
+        tokio::spawn(async move {
+            while let Some(frame) = frames.recv().await {
+                if socket.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    clients.expect("connected").await;
+    let mut sent = std::collections::HashMap::new();
+    let mut server_cpu = Cpu::default();
+    for walk in 0..walks {
+        for (sequence, status) in (2..).zip(WALK) {
+            let payload = json!({"data": {"botStatus": {"sequence": sequence, "status": status}}});
+            let text = format!(r#"{{"type":"next","id":"{walk}","payload":{payload}}}"#);
+            let cpu_before = Cpu::now();
+            sent.insert((walk, sequence), now_ns());
+            let frame: Arc<[u8]> = server_text_frame(&text).into();
+            for socket in &sockets {
+                let _ = socket.send(frame.clone());
+            }
+            clients.expect(&format!("frames {walk} {sequence}")).await;
+            server_cpu.add(Cpu::now().since(cpu_before));
+        }
+    }
+    // The sockets close with their tasks, which ends the clients' reading.
+    drop(sockets);
+    let (samples, clients_cpu, clients_frames) = clients.finish(&sent).await;
+    print_row(
+        "raw TCP floor",
+        &samples,
+        server_cpu,
+        (clients_cpu, clients_frames),
     );
 }
 
