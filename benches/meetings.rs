@@ -238,6 +238,46 @@ fn client_text_frame(text: &str) -> Vec<u8> {
     frame
 }
 
+/// A GraphQL WebSocket connection, initialised, as the plain socket under it: from here on
+/// frames are read and written directly, as a browser's native WebSocket would (tungstenite's
+/// stream machinery costs the shared cores more than the server's own sending does).
+async fn graphql_ws_socket(addr: &str, token: &str) -> tokio::net::TcpStream {
+    let mut request = format!("ws://{addr}/graphql/ws")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    // Small buffers, as a browser's would be: tungstenite's default 128 KiB read buffer is
+    // zeroed on every read.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+        .await
+        .unwrap();
+    ws.send(Message::Text(
+        json!({"type": "connection_init", "payload": {"token": token}})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let ack = ws.next().await.unwrap().unwrap();
+    assert!(ack.to_text().unwrap().contains("connection_ack"));
+    let MaybeTlsStream::Plain(socket) = ws.into_inner() else {
+        unreachable!("plain ws://")
+    };
+    socket
+}
+
+async fn raw_socket(addr: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.set_nodelay(true).unwrap();
+    socket
+}
+
 /// The subscribers, in a process of their own (as browsers would be), on one thread.
 /// Commands arrive on stdin, one per line; progress and, at the end, every frame's arrival
 /// time go to stdout.
@@ -267,56 +307,18 @@ async fn clients() {
     while let Ok(Some(line)) = commands.next_line().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["connect", addr, token, n] => {
+            ["connect" | "connect-raw", ..] => {
+                let (addr, token, n) = match words.as_slice() {
+                    ["connect", addr, token, n] => (*addr, Some(*token), *n),
+                    ["connect-raw", addr, n] => (*addr, None, *n),
+                    other => panic!("unknown command {other:?}"),
+                };
                 subscribers = n.parse().unwrap();
                 for _ in 0..subscribers {
-                    let mut request = format!("ws://{addr}/graphql/ws")
-                        .into_client_request()
-                        .unwrap();
-                    request.headers_mut().insert(
-                        "sec-websocket-protocol",
-                        "graphql-transport-ws".parse().unwrap(),
-                    );
-                    // Small buffers, as a browser's would be: tungstenite's default 128 KiB
-                    // read buffer is zeroed on every read.
-                    let config = WebSocketConfig::default()
-                        .read_buffer_size(4096)
-                        .write_buffer_size(0);
-                    let (mut ws, _) =
-                        tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-                            .await
-                            .unwrap();
-                    ws.send(Message::Text(
-                        json!({"type": "connection_init", "payload": {"token": token}})
-                            .to_string()
-                            .into(),
-                    ))
-                    .await
-                    .unwrap();
-                    let ack = ws.next().await.unwrap().unwrap();
-                    assert!(ack.to_text().unwrap().contains("connection_ack"));
-                    // From here on frames are read and written directly on the socket, as a
-                    // browser's native WebSocket would: tungstenite's stream machinery costs the
-                    // shared cores more than the server's own sending does.
-                    let MaybeTlsStream::Plain(socket) = ws.into_inner() else {
-                        unreachable!("plain ws://")
+                    let socket = match token {
+                        Some(token) => graphql_ws_socket(addr, token).await,
+                        None => raw_socket(addr).await,
                     };
-                    let (reader, writer) = socket.into_split();
-                    writers.push(writer);
-                    readers.push(spawn_reader(
-                        reader,
-                        counts.clone(),
-                        out_tx.clone(),
-                        subscribers,
-                    ));
-                }
-                out_tx.send("connected".into()).unwrap();
-            }
-            ["connect-raw", addr, n] => {
-                subscribers = n.parse().unwrap();
-                for _ in 0..subscribers {
-                    let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-                    socket.set_nodelay(true).unwrap();
                     let (reader, writer) = socket.into_split();
                     writers.push(writer);
                     readers.push(spawn_reader(
@@ -330,7 +332,6 @@ async fn clients() {
                 out_tx.send("connected".into()).unwrap();
             }
             ["subscribe", walk, bot_id] => {
-                cpu_at_start.get_or_insert_with(Cpu::now);
                 let query = "subscription($id: ID!) { botStatus(botId: $id) { sequence status } }";
                 let subscribe = json!({"id": walk, "type": "subscribe", "payload": {"query": query, "variables": {"id": bot_id}}}).to_string();
                 let frame = client_text_frame(&subscribe);
@@ -461,21 +462,15 @@ impl Clients {
     }
 }
 
-/// The statuses of one walk, after the bot's first (INITIALIZED).
-const WALK: [BotStatus; 7] = [
-    BotStatus::Connecting,
-    BotStatus::AwaitingAdmission,
-    BotStatus::Connected,
-    BotStatus::Transcribing,
-    BotStatus::AnalyzingMeeting,
-    BotStatus::CreatingTasks,
-    BotStatus::Done,
-];
+/// The statuses of one walk: every status after the bot's first (INITIALIZED) up to DONE.
+fn walk_statuses() -> &'static [BotStatus] {
+    &BotStatus::ALL[1..=7]
+}
 
 async fn latency() {
     let subscribers = env_or("BENCH_SUBSCRIBERS", 1000);
     let walks = env_or("BENCH_WALKS", 5);
-    println!("## status change → subscriber frame ({subscribers} subscribers on one bot, {walks} walks of {} changes)", WALK.len());
+    println!("## status change → subscriber frame ({subscribers} subscribers on one bot, {walks} walks of {} changes)", walk_statuses().len());
     println!("| server | frames | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/frame (user + system) | clients' CPU µs/frame (user + system) |");
     println!("|---|---|---|---|---|---|---|---|");
     let memory = switchboard_walks(subscribers, walks).await;
@@ -545,7 +540,7 @@ async fn switchboard_walks(subscribers: usize, walks: usize) -> String {
         // executions over to the shared one just after their first frame.
         tokio::time::sleep(Duration::from_millis(300)).await;
         rss_subscribed = rss_subscribed.max(rss_kib());
-        for status in WALK {
+        for &status in walk_statuses() {
             let current = switchboard::meetings::service::load(&services.db, &bot.id)
                 .await
                 .unwrap();
@@ -610,7 +605,7 @@ async fn raw_floor(subscribers: usize, walks: usize) {
     let mut sent = std::collections::HashMap::new();
     let mut server_cpu = Cpu::default();
     for walk in 0..walks {
-        for (sequence, status) in (2..).zip(WALK) {
+        for (sequence, status) in (2..).zip(walk_statuses()) {
             let payload = json!({"data": {"botStatus": {"sequence": sequence, "status": status}}});
             let text = format!(r#"{{"type":"next","id":"{walk}","payload":{payload}}}"#);
             let cpu_before = Cpu::now();

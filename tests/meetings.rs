@@ -1158,7 +1158,7 @@ async fn identical_subscriptions_share_one_execution_and_each_still_sees_every_s
 }
 
 #[tokio::test]
-async fn another_organisation_never_joins_a_group_even_with_the_same_document_and_variables() {
+async fn another_organisation_following_a_followed_bot_gets_not_found() {
     let Scene {
         app,
         token,

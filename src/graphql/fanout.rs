@@ -406,3 +406,36 @@ fn join_later(
     }
     .boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin_of(org: &str, user: &str) -> Caller {
+        Caller::Known(Viewer {
+            org_id: org.into(),
+            user_id: user.into(),
+            role: Role::Admin,
+            credential: Credential::Jwt,
+        })
+    }
+
+    fn groups(fanout: &Fanout) -> usize {
+        fanout.groups.lock().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn the_same_subscription_from_another_organisation_starts_a_group_of_its_own() {
+        let fanout = Fanout::default();
+        // An execution that stays open and says nothing: only the grouping is under test.
+        let execute = |_: Request| futures_util::stream::pending::<Response>().boxed();
+        let request = || Request::new("subscription { botStatus(botId: \"b\") { status } }");
+
+        let _ann = fanout.subscribe(execute, request(), admin_of("acme", "ann"));
+        let _bob = fanout.subscribe(execute, request(), admin_of("acme", "bob"));
+        assert_eq!(groups(&fanout), 1, "a second acme admin joins acme's group");
+
+        let _eve = fanout.subscribe(execute, request(), admin_of("globex", "eve"));
+        assert_eq!(groups(&fanout), 2, "globex never shares acme's group");
+    }
+}
