@@ -8,7 +8,7 @@
 //!    loopback (unchanged statuses, and every bot changing).
 //!
 //! `cargo bench --bench meetings` (BENCH_SUBSCRIBERS, BENCH_WALKS, BENCH_BOTS to change it;
-//! BENCH_ONLY=latency or sync for one half).
+//! BENCH_ONLY=latency or sync for one half, switchboard or floor for one latency row).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,6 +95,28 @@ impl Cpu {
     fn per_frame(self, frames: usize) -> String {
         let micros = |d: Duration| d.as_secs_f64() * 1e6 / frames.max(1) as f64;
         format!("{:.1} + {:.1}", micros(self.user), micros(self.system))
+    }
+}
+
+/// `perf stat --delay=-1 --control=fifo:<path>` counts only the measured windows when
+/// BENCH_PERF_FIFO names its control fifo: each change is measured between `enable` and
+/// `disable`, so set-up and the final report stay out of the counts.
+struct Profiler(Option<std::fs::File>);
+
+impl Profiler {
+    fn from_env() -> Self {
+        Self(
+            std::env::var("BENCH_PERF_FIFO")
+                .ok()
+                .map(|path| std::fs::OpenOptions::new().write(true).open(path).unwrap()),
+        )
+    }
+
+    fn command(&mut self, command: &str) {
+        use std::io::Write;
+        if let Some(fifo) = &mut self.0 {
+            fifo.write_all(command.as_bytes()).unwrap();
+        }
     }
 }
 
@@ -467,15 +489,21 @@ fn walk_statuses() -> &'static [BotStatus] {
     &BotStatus::ALL[1..=7]
 }
 
-async fn latency() {
+/// Both rows, or with `only` = "switchboard" or "floor" one of them (to profile it alone).
+async fn latency(only: &str) {
     let subscribers = env_or("BENCH_SUBSCRIBERS", 1000);
     let walks = env_or("BENCH_WALKS", 5);
     println!("## status change → subscriber frame ({subscribers} subscribers on one bot, {walks} walks of {} changes)", walk_statuses().len());
-    println!("| server | frames | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/frame (user + system) | clients' CPU µs/frame (user + system) |");
-    println!("|---|---|---|---|---|---|---|---|");
-    let memory = switchboard_walks(subscribers, walks).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    raw_floor(subscribers, walks).await;
+    println!("| server | frames | min ms | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/frame (user + system) | clients' CPU µs/frame (user + system) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut memory = String::new();
+    if only != "floor" {
+        memory = switchboard_walks(subscribers, walks).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if only != "switchboard" {
+        raw_floor(subscribers, walks).await;
+    }
     println!("\n{memory}\n");
 }
 
@@ -486,8 +514,9 @@ fn print_row(
     (clients_cpu, clients_frames): (Cpu, usize),
 ) {
     println!(
-        "| {server} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
+        "| {server} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
         samples.len(),
+        samples.first().copied().unwrap_or(0.0),
         percentile(samples, 0.5),
         percentile(samples, 0.9),
         percentile(samples, 0.99),
@@ -523,6 +552,7 @@ async fn switchboard_walks(subscribers: usize, walks: usize) -> String {
 
     // When each (walk, sequence) change was made.
     let mut sent = std::collections::HashMap::new();
+    let mut profiler = Profiler::from_env();
     let mut rss_subscribed = 0;
     let mut server_cpu = Cpu::default();
     for walk in 0..walks {
@@ -545,6 +575,7 @@ async fn switchboard_walks(subscribers: usize, walks: usize) -> String {
                 .await
                 .unwrap();
             let sequence = current.sequence + 1;
+            profiler.command("enable\n");
             let cpu_before = Cpu::now();
             sent.insert((walk, sequence), now_ns());
             change_status(
@@ -558,6 +589,7 @@ async fn switchboard_walks(subscribers: usize, walks: usize) -> String {
             .unwrap();
             clients.expect(&format!("frames {walk} {sequence}")).await;
             server_cpu.add(Cpu::now().since(cpu_before));
+            profiler.command("disable\n");
         }
     }
     let (samples, clients_cpu, clients_frames) = clients.finish(&sent).await;
@@ -603,11 +635,13 @@ async fn raw_floor(subscribers: usize, walks: usize) {
     }
     clients.expect("connected").await;
     let mut sent = std::collections::HashMap::new();
+    let mut profiler = Profiler::from_env();
     let mut server_cpu = Cpu::default();
     for walk in 0..walks {
         for (sequence, status) in (2..).zip(walk_statuses()) {
             let payload = json!({"data": {"botStatus": {"sequence": sequence, "status": status}}});
             let text = format!(r#"{{"type":"next","id":"{walk}","payload":{payload}}}"#);
+            profiler.command("enable\n");
             let cpu_before = Cpu::now();
             sent.insert((walk, sequence), now_ns());
             let frame: Arc<[u8]> = server_text_frame(&text).into();
@@ -616,6 +650,7 @@ async fn raw_floor(subscribers: usize, walks: usize) {
             }
             clients.expect(&format!("frames {walk} {sequence}")).await;
             server_cpu.add(Cpu::now().since(cpu_before));
+            profiler.command("disable\n");
         }
     }
     // The sockets close with their tasks, which ends the clients' reading.
@@ -738,13 +773,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    // BENCH_ONLY=latency or BENCH_ONLY=sync runs one half (to profile it alone).
+    // BENCH_ONLY=latency or BENCH_ONLY=sync runs one half, BENCH_ONLY=switchboard or
+    // BENCH_ONLY=floor one latency row (to profile it alone).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let latency_only = matches!(only.as_str(), "latency" | "switchboard" | "floor");
     runtime.block_on(async {
         if only != "sync" {
-            latency().await;
+            latency(&only).await;
         }
-        if only != "latency" {
+        if !latency_only {
             tokio::time::sleep(Duration::from_millis(200)).await;
             sync_capacity().await;
         }
