@@ -359,52 +359,88 @@ fn join_later(
     sender: mpsc::UnboundedSender<Frame>,
     receiver: mpsc::UnboundedReceiver<Frame>,
 ) -> BoxStream<'static, Frame> {
-    async_stream::stream! {
-        // Boxed so that it can be dropped (and its resources freed) once the group takes over.
-        let mut own = Box::pin(own);
-        let mut shared = Member { receiver, group: group.clone() };
-        let mut sender = Some(sender);
-        let mut registered = false;
-        let mut last: Option<i64> = None;
+    LaterMember {
+        own: Some(own.boxed()),
+        sender: Some(sender),
+        registered: false,
+        shared: Member { receiver, group },
+        last: None,
+    }
+    .boxed()
+}
+
+/// The stream [`join_later`] returns. Written by hand rather than as an `async_stream`: once
+/// the group has taken over, each frame costs no more than a member's.
+struct LaterMember {
+    /// Its own execution; `None` once the group has taken over (which frees its resources).
+    own: Option<BoxStream<'static, Frame>>,
+    /// Its end of the group's channel, until given to the group.
+    sender: Option<mpsc::UnboundedSender<Frame>>,
+    /// Waiting for the group to reach its position. Meanwhile its own execution is not
+    /// polled: it costs nothing, and should the group end first it resumes where it stopped.
+    registered: bool,
+    shared: Member,
+    /// The position of the latest frame taken.
+    last: Option<i64>,
+}
+
+impl LaterMember {
+    /// Whether a frame of the group's comes after those already taken.
+    fn take_shared(&mut self, frame: &Frame) -> bool {
+        let new = frame.position.is_none() || frame.position > self.last;
+        if new {
+            self.last = frame.position.or(self.last);
+        }
+        new
+    }
+}
+
+impl Stream for LaterMember {
+    type Item = Frame;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Frame>> {
+        use std::task::Poll;
+        let this = &mut *self;
         loop {
-            tokio::select! {
-                // While registered, its own execution waits: unpolled, it costs nothing, and
-                // should the group end first it resumes where it stopped.
-                frame = own.next(), if !registered => {
-                    let Some(frame) = frame else { return };
-                    last = frame.position.or(last);
-                    let position = frame.position;
-                    yield frame;
-                    if let (Some(position), Some(member)) = (position, sender.take()) {
-                        match group.register(position, &member) {
-                            Registration::Member => break,
-                            Registration::Pending => registered = true,
+            match &mut this.own {
+                Some(own) if !this.registered => {
+                    let Some(frame) = std::task::ready!(own.poll_next_unpin(cx)) else {
+                        return Poll::Ready(None);
+                    };
+                    this.last = frame.position.or(this.last);
+                    if let (Some(position), Some(member)) = (frame.position, this.sender.take()) {
+                        match this.shared.group.register(position, &member) {
+                            Registration::Member => this.own = None,
+                            Registration::Pending => this.registered = true,
                             Registration::Refused => {}
                         }
                     }
+                    return Poll::Ready(Some(frame));
                 }
-                frame = shared.next(), if registered => match frame {
+                Some(_) => match std::task::ready!(this.shared.poll_next_unpin(cx)) {
                     Some(frame) => {
-                        if frame.position.is_none() || frame.position > last {
-                            last = frame.position.or(last);
-                            yield frame;
+                        this.own = None;
+                        if this.take_shared(&frame) {
+                            return Poll::Ready(Some(frame));
                         }
-                        break;
                     }
-                    None => registered = false,
+                    // The group ended before reaching its position: on with its own.
+                    None => this.registered = false,
+                },
+                None => match std::task::ready!(this.shared.poll_next_unpin(cx)) {
+                    Some(frame) => {
+                        if this.take_shared(&frame) {
+                            return Poll::Ready(Some(frame));
+                        }
+                    }
+                    None => return Poll::Ready(None),
                 },
             }
         }
-        // The group has taken over.
-        drop(own);
-        while let Some(frame) = shared.next().await {
-            if frame.position.is_none() || frame.position > last {
-                last = frame.position.or(last);
-                yield frame;
-            }
-        }
     }
-    .boxed()
 }
 
 #[cfg(test)]

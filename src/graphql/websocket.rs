@@ -1,8 +1,9 @@
 //! GraphQL over WebSocket: graphql-transport-ws (the `graphql-ws` library's protocol) and the
-//! legacy subscriptions-transport-ws (`graphql-ws` subprotocol). One task per connection reads
-//! the client's messages and writes every operation's frames; payloads arrive serialized from
-//! the gateway (shared between subscribers of the same subscription), so sending one is a
-//! copy into the frame.
+//! legacy subscriptions-transport-ws (`graphql-ws` subprotocol). Per connection, one task
+//! handles the client's messages and writes every operation's frames, and a second only reads
+//! the socket: a wake-up for a frame then never costs a read attempt (tungstenite zeroes its
+//! read buffer on each). Payloads arrive serialized from the gateway (shared between
+//! subscribers of the same subscription), so sending one is a copy into the frame.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::stream::{self, BoxStream};
+use futures_util::stream::{self, BoxStream, SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_stream::StreamMap;
@@ -19,6 +20,9 @@ use tokio_stream::StreamMap;
 use super::Frame;
 use crate::auth::Caller;
 use crate::AppState;
+
+/// Client messages read ahead of the connection's handling of them.
+const READ_AHEAD: usize = 8;
 
 /// How long a client may take to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,14 +105,15 @@ pub async fn upgrade(
         .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("switchboard_websockets_open").increment(1.0);
+            let (sink, stream) = socket.split();
             Connection {
-                socket,
+                sink,
                 dialect,
                 app,
                 caller: None,
                 operations: StreamMap::new(),
             }
-            .serve()
+            .serve(stream)
             .await;
             metrics::gauge!("switchboard_websockets_open").decrement(1.0);
         })
@@ -118,7 +123,7 @@ pub async fn upgrade(
 type Closing = Option<(u16, String)>;
 
 struct Connection {
-    socket: WebSocket,
+    sink: SplitSink<WebSocket, Message>,
     dialect: Dialect,
     app: AppState,
     /// Set by an accepted `connection_init`.
@@ -127,8 +132,39 @@ struct Connection {
     operations: StreamMap<String, BoxStream<'static, Option<Frame>>>,
 }
 
+/// Reads the client's messages on a task of its own until the socket ends or the connection
+/// stops listening; dropping it stops the reading.
+struct Reader(tokio::task::AbortHandle);
+
+impl Reader {
+    fn spawn(
+        mut stream: SplitStream<WebSocket>,
+    ) -> (
+        Self,
+        tokio::sync::mpsc::Receiver<Result<Message, axum::Error>>,
+    ) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let task = tokio::spawn(async move {
+            while let Some(message) = stream.next().await {
+                let failed = message.is_err();
+                if sender.send(message).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        (Self(task.abort_handle()), receiver)
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Connection {
-    async fn serve(mut self) {
+    async fn serve(mut self, stream: SplitStream<WebSocket>) {
+        let (_reader, mut messages) = Reader::spawn(stream);
         // Made once: a `cancelled()` per loop turn would queue on the token's lock each time.
         let shutdown = self.app.services.shutdown.clone();
         let mut shutdown = std::pin::pin!(shutdown.cancelled());
@@ -136,7 +172,6 @@ impl Connection {
         let mut init_deadline = std::pin::pin!(init_deadline);
         let closing: Closing = loop {
             tokio::select! {
-                // Frames first: a wake-up for a frame then costs no read attempt on the socket.
                 biased;
                 Some((id, frame)) = self.operations.next(), if !self.operations.is_empty() => {
                     // Everything ready goes out in one write (a last frame and its
@@ -152,11 +187,11 @@ impl Connection {
                             ready = Some(more);
                         }
                     }
-                    if !written || self.socket.flush().await.is_err() {
+                    if !written || self.sink.flush().await.is_err() {
                         break None;
                     }
                 }
-                message = self.socket.recv() => {
+                message = messages.recv() => {
                     let received = match message {
                         Some(Ok(Message::Text(text))) => self.receive(text.as_bytes()).await,
                         Some(Ok(Message::Binary(bytes))) => self.receive(&bytes).await,
@@ -179,7 +214,7 @@ impl Connection {
                 reason.pop();
             }
             let _ = self
-                .socket
+                .sink
                 .send(Message::Close(Some(CloseFrame {
                     code,
                     reason: reason.into(),
@@ -277,14 +312,14 @@ impl Connection {
                 format!(r#"{{"type":"complete","id":{json_id}}}"#)
             }
         };
-        self.socket
+        self.sink
             .feed(Message::Text(Utf8Bytes::from(text)))
             .await
             .is_ok()
     }
 
     async fn send_json(&mut self, message: serde_json::Value) -> bool {
-        self.socket
+        self.sink
             .send(Message::Text(message.to_string().into()))
             .await
             .is_ok()
