@@ -1216,3 +1216,29 @@ async fn a_second_subscribe_with_an_id_still_open_closes_the_websocket_with_4409
         other => panic!("expected a close, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_status_change_answers_the_bot_exactly_as_a_later_read_finds_it() {
+    use switchboard::meetings::service::{change_status, load, Transition};
+    use switchboard::meetings::status::{BotStatus, ChangeSource};
+    let Scene { app, bot: id, .. } = scene().await;
+    let s = &app.services;
+
+    let joining = Transition {
+        session_id: Some("sess-9".into()),
+        ..Transition::because("the bot service says joining")
+    };
+    let answered = change_status(s, &id, BotStatus::Connecting, ChangeSource::Sync, joining)
+        .await
+        .unwrap();
+    assert_eq!(answered.session_id.as_deref(), Some("sess-9"));
+    assert_eq!(answered, load(&s.db, &id).await.unwrap());
+
+    let failed = Transition::failure("the bot was never admitted");
+    let answered = change_status(s, &id, BotStatus::Error, ChangeSource::Sync, failed)
+        .await
+        .unwrap();
+    assert_eq!(answered.status, BotStatus::Error.as_str());
+    assert_eq!(answered.active_key, None, "a final bot frees its meeting");
+    assert_eq!(answered, load(&s.db, &id).await.unwrap());
+}

@@ -91,7 +91,7 @@ pub async fn start(
             match service::write_change(&txn, &bot, BotStatus::Transcribing, source, &handed_over)
                 .await?
             {
-                Some(change) => Some(change),
+                Some((_, change)) => Some(change),
                 None => {
                     txn.rollback().await?;
                     continue;

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait, TryIntoModel,
 };
 use serde_json::Value;
 
@@ -118,7 +118,7 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
     }
     let bot_service = s.providers.bot_service()?.clone();
 
-    let now = Utc::now();
+    let now = Utc::now().trunc_subsecs(6);
     let id = uuid::Uuid::new_v4().to_string();
     let row = bot::ActiveModel {
         id: Set(id.clone()),
@@ -241,7 +241,8 @@ async fn find_by_idempotency_key(
 /// Moves a bot to `next` if the status machine allows it: forward only, final states final.
 /// The change and its history row are written together, guarded by the bot's sequence so two
 /// writers never both apply; then subscribers are told. Asking for the current status again
-/// changes nothing; an invalid transition is logged and refused with CONFLICT.
+/// changes nothing; an invalid transition is logged and refused with CONFLICT. Answers the
+/// bot as written.
 pub async fn change_status(
     s: &Services,
     bot_id: &str,
@@ -255,14 +256,14 @@ pub async fn change_status(
             return Ok(bot);
         }
         let txn = s.db.begin().await?;
-        let Some(change) = write_change(&txn, &bot, next, source, &transition).await? else {
+        let Some((bot, change)) = write_change(&txn, &bot, next, source, &transition).await? else {
             // Someone else changed the bot since we read it: read again and re-decide.
             txn.rollback().await?;
             continue;
         };
         txn.commit().await?;
         announce(s, change).await?;
-        return load(&s.db, bot_id).await;
+        return Ok(bot);
     }
     Err(AppError::internal(format!(
         "bot {bot_id}: too many concurrent status changes"
@@ -299,34 +300,39 @@ pub(super) fn check_transition(
 }
 
 /// Writes the change on `conn` (a transaction the caller commits) unless the bot changed
-/// since `bot` was read, in which case it writes nothing and answers `None`.
+/// since `bot` was read, in which case it writes nothing and answers `None`. Answers the bot
+/// as it now stands (no read needed) and its history row.
 pub(super) async fn write_change<C: sea_orm::ConnectionTrait>(
     conn: &C,
     bot: &MeetingBot,
     next: BotStatus,
     source: ChangeSource,
     transition: &Transition,
-) -> AppResult<Option<status_change::Model>> {
-    let now = Utc::now();
+) -> AppResult<Option<(MeetingBot, status_change::Model)>> {
+    // Microseconds, as both databases keep them: the bot answered equals the bot read later.
+    let now = Utc::now().trunc_subsecs(6);
     let sequence = bot.sequence + 1;
-    let mut update = bot::Entity::update_many()
-        .col_expr(bot::Column::Status, Expr::value(next.as_str()))
-        .col_expr(bot::Column::Sequence, Expr::value(sequence))
-        .col_expr(bot::Column::StatusChangedAt, Expr::value(now))
-        .col_expr(bot::Column::UpdatedAt, Expr::value(now));
+    // Only the columns set here are written: others (the bot service's ids, say) may have
+    // been written since `bot` was read without a change of status.
+    let mut written: bot::ActiveModel = bot.clone().into();
+    written.status = Set(next.as_str().to_string());
+    written.sequence = Set(sequence);
+    written.status_changed_at = Set(now);
+    written.updated_at = Set(now);
     if next.is_final() {
-        update = update.col_expr(bot::Column::ActiveKey, Expr::value(Option::<String>::None));
+        written.active_key = Set(None);
     }
     if let Some(message) = &transition.error_message {
-        update = update.col_expr(bot::Column::ErrorMessage, Expr::value(message.clone()));
+        written.error_message = Set(Some(message.clone()));
     }
     if let Some(data) = &transition.result_data {
-        update = update.col_expr(bot::Column::ResultData, Expr::value(data.to_string()));
+        written.result_data = Set(Some(data.to_string()));
     }
     if let Some(session) = &transition.session_id {
-        update = update.col_expr(bot::Column::SessionId, Expr::value(session.clone()));
+        written.session_id = Set(Some(session.clone()));
     }
-    let updated = update
+    let updated = bot::Entity::update_many()
+        .set(written.clone())
         .filter(bot::Column::Id.eq(&bot.id))
         .filter(bot::Column::Sequence.eq(bot.sequence))
         .exec(conn)
@@ -344,7 +350,7 @@ pub(super) async fn write_change<C: sea_orm::ConnectionTrait>(
     }
     .insert(conn)
     .await?;
-    Ok(Some(change))
+    Ok(Some((written.try_into_model()?, change)))
 }
 
 /// After the commit: log, count and push a change to its subscribers.
