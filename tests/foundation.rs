@@ -339,6 +339,29 @@ async fn a_websocket_authenticated_in_connection_init_runs_operations_as_that_vi
     }
 }
 
+#[tokio::test]
+async fn a_server_shutting_down_closes_each_websocket_with_1001_and_then_stops() {
+    let app = TestApp::spawn().await;
+    let token = app.token("ann", "acme", Role::Admin);
+    let mut ws = app.ws("graphql-transport-ws").await;
+    assert_eq!(
+        ws.init(json!({"token": token})).await.as_json()["type"],
+        "connection_ack"
+    );
+    let stopping = tokio::spawn(app.stop());
+    match ws.next().await {
+        common::Frame::Closed(code, reason) => {
+            assert_eq!(code, 1001);
+            assert_eq!(reason, "server shutting down");
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(10), stopping)
+        .await
+        .expect("the server drains once its sockets are closed")
+        .unwrap();
+}
+
 /// The close code a connection ends with after `messages`, sent in order after the handshake
 /// (`None`: no handshake).
 async fn closed_with(app: &TestApp, init: Option<Value>, messages: &[Value]) -> (u16, String) {

@@ -132,22 +132,37 @@ struct Connection {
     operations: StreamMap<String, BoxStream<'static, Option<Frame>>>,
 }
 
+/// What the reading task passes on.
+enum Incoming {
+    Message(Result<Message, axum::Error>),
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
 /// Reads the client's messages on a task of its own until the socket ends or the connection
-/// stops listening; dropping it stops the reading.
+/// stops listening; dropping it stops the reading. It also watches for the server's shutdown:
+/// woken only by the socket, it waits on the server-wide token at no cost, where the writing
+/// task would take the token's lock again at every frame.
 struct Reader(tokio::task::AbortHandle);
 
 impl Reader {
     fn spawn(
         mut stream: SplitStream<WebSocket>,
-    ) -> (
-        Self,
-        tokio::sync::mpsc::Receiver<Result<Message, axum::Error>>,
-    ) {
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> (Self, tokio::sync::mpsc::Receiver<Incoming>) {
         let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
         let task = tokio::spawn(async move {
-            while let Some(message) = stream.next().await {
-                let failed = message.is_err();
-                if sender.send(message).await.is_err() || failed {
+            let mut shutdown = std::pin::pin!(shutdown.cancelled());
+            loop {
+                let incoming = tokio::select! {
+                    message = stream.next() => match message {
+                        Some(message) => Incoming::Message(message),
+                        None => break,
+                    },
+                    _ = &mut shutdown => Incoming::ShuttingDown,
+                };
+                let last = !matches!(incoming, Incoming::Message(Ok(_)));
+                if sender.send(incoming).await.is_err() || last {
                     break;
                 }
             }
@@ -164,10 +179,8 @@ impl Drop for Reader {
 
 impl Connection {
     async fn serve(mut self, stream: SplitStream<WebSocket>) {
-        let (_reader, mut messages) = Reader::spawn(stream);
-        // Made once: a `cancelled()` per loop turn would queue on the token's lock each time.
         let shutdown = self.app.services.shutdown.clone();
-        let mut shutdown = std::pin::pin!(shutdown.cancelled());
+        let (_reader, mut incoming) = Reader::spawn(stream, shutdown);
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut init_deadline = std::pin::pin!(init_deadline);
         let closing: Closing = loop {
@@ -191,12 +204,21 @@ impl Connection {
                         break None;
                     }
                 }
-                message = messages.recv() => {
-                    let received = match message {
-                        Some(Ok(Message::Text(text))) => self.receive(text.as_bytes()).await,
-                        Some(Ok(Message::Binary(bytes))) => self.receive(&bytes).await,
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
-                        Some(Ok(_)) => continue,
+                incoming = incoming.recv() => {
+                    let received = match incoming {
+                        Some(Incoming::Message(Ok(Message::Text(text)))) => {
+                            self.receive(text.as_bytes()).await
+                        }
+                        Some(Incoming::Message(Ok(Message::Binary(bytes)))) => {
+                            self.receive(&bytes).await
+                        }
+                        Some(Incoming::Message(Ok(Message::Close(_)) | Err(_))) | None => {
+                            break None
+                        }
+                        Some(Incoming::Message(Ok(_))) => continue,
+                        Some(Incoming::ShuttingDown) => {
+                            break Some((GOING_AWAY, "server shutting down".into()))
+                        }
                     };
                     if let Err(closing) = received {
                         break closing;
@@ -205,7 +227,6 @@ impl Connection {
                 _ = &mut init_deadline, if self.caller.is_none() => {
                     break Some((INIT_TIMED_OUT, "Connection initialisation timeout".into()));
                 }
-                _ = &mut shutdown => break Some((GOING_AWAY, "server shutting down".into())),
             }
         };
         if let Some((code, mut reason)) = closing {
