@@ -1242,3 +1242,90 @@ async fn a_status_change_answers_the_bot_exactly_as_a_later_read_finds_it() {
     assert_eq!(answered.active_key, None, "a final bot frees its meeting");
     assert_eq!(answered, load(&s.db, &id).await.unwrap());
 }
+
+#[tokio::test]
+async fn stopping_one_of_two_operations_on_a_socket_ends_only_that_one_and_frees_its_id() {
+    use switchboard::meetings::service::{change_status, Transition};
+    use switchboard::meetings::status::{BotStatus, ChangeSource};
+    let Scene {
+        app,
+        token,
+        bot: id,
+        ..
+    } = scene().await;
+    // (protocol, subscribe, stop, a frame's type, what a stop is answered with)
+    let dialects = [
+        (
+            "graphql-transport-ws",
+            "subscribe",
+            "complete",
+            "next",
+            None,
+        ),
+        ("graphql-ws", "start", "stop", "data", Some("complete")),
+    ];
+    let mut sockets = Vec::new();
+    for (protocol, subscribe, stop, next, stop_answer) in dialects {
+        let mut ws = app.ws(protocol).await;
+        ws.init(json!({"token": token})).await;
+        let start = |op: &str| json!({"id": op, "type": subscribe, "payload": {"query": FOLLOW, "variables": {"id": id}}});
+        ws.send(start("a")).await;
+        ws.send(start("b")).await;
+        let mut first = [ws.next_json().await, ws.next_json().await].map(|f| f["id"].clone());
+        first.sort_by_key(|id| id.to_string());
+        assert_eq!(first, [json!("a"), json!("b")], "{protocol}");
+
+        ws.send(json!({"id": "a", "type": stop})).await;
+        if let Some(answer) = stop_answer {
+            let frame = ws.next_json().await;
+            assert_eq!(
+                (frame["type"].as_str(), frame["id"].as_str()),
+                (Some(answer), Some("a"))
+            );
+        }
+        // The id is free again: no 4409, and the new operation starts from the current status.
+        ws.send(start("a")).await;
+        let again = ws.next_json().await;
+        assert_eq!(
+            (again["type"].as_str(), again["id"].as_str()),
+            (Some(next), Some("a"))
+        );
+        assert_eq!(
+            again["payload"]["data"]["botStatus"]["status"],
+            "INITIALIZED"
+        );
+        sockets.push((protocol, next, ws));
+    }
+
+    let s = &app.services;
+    for status in [BotStatus::Connecting, BotStatus::Done] {
+        let why = Transition::because("moved by the test");
+        change_status(s, &id, status, ChangeSource::Webhook, why)
+            .await
+            .unwrap();
+    }
+    for (protocol, next, mut ws) in sockets {
+        // Each live operation gets both changes and then `complete`; the stopped one nothing.
+        let mut frames: Vec<(String, String)> = Vec::new();
+        while frames.iter().filter(|(_, kind)| kind == "complete").count() < 2 {
+            let frame = ws.next_json().await;
+            let kind = match frame["type"].as_str() {
+                Some(kind) if kind == next => frame["payload"]["data"]["botStatus"]["status"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                Some(kind) => kind.to_string(),
+                None => panic!("{frame}"),
+            };
+            frames.push((frame["id"].as_str().unwrap().to_string(), kind));
+        }
+        for op in ["a", "b"] {
+            let seen: Vec<&str> = frames
+                .iter()
+                .filter(|(id, _)| id == op)
+                .map(|(_, kind)| kind.as_str())
+                .collect();
+            assert_eq!(seen, ["CONNECTING", "DONE", "complete"], "{protocol} {op}");
+        }
+    }
+}

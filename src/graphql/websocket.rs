@@ -5,6 +5,9 @@
 //! read buffer on each). Payloads arrive serialized from the gateway (shared between
 //! subscribers of the same subscription), so sending one is a copy into the frame.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_graphql::Request;
@@ -12,10 +15,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::stream::{self, BoxStream, SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::stream::{BoxStream, SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio_stream::StreamMap;
 
 use super::Frame;
 use crate::auth::Caller;
@@ -23,6 +25,9 @@ use crate::AppState;
 
 /// Client messages read ahead of the connection's handling of them.
 const READ_AHEAD: usize = 8;
+
+/// Frames taken from one operation before the others get their turn.
+const FRAMES_PER_TURN: usize = 16;
 
 /// How long a client may take to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,7 +116,8 @@ pub async fn upgrade(
                 dialect,
                 app,
                 caller: None,
-                operations: StreamMap::new(),
+                operations: Vec::new(),
+                ready: Vec::new(),
             }
             .serve(stream)
             .await;
@@ -128,8 +134,26 @@ struct Connection {
     app: AppState,
     /// Set by an accepted `connection_init`.
     caller: Option<Caller>,
-    /// Each running operation's frames; `None` once it has finished.
-    operations: StreamMap<String, BoxStream<'static, Option<Frame>>>,
+    /// The running operations, in the order they started.
+    operations: Vec<Operation>,
+    /// Frames taken from the operations and not yet written: the operation's index, and `None`
+    /// once it has ended. Kept to reuse its allocation.
+    ready: Vec<(usize, Option<Frame>)>,
+}
+
+struct Operation {
+    id: String,
+    /// Its `next` message up to the payload, built once.
+    envelope: String,
+    frames: BoxStream<'static, Frame>,
+}
+
+/// What wakes the connection.
+enum Event {
+    /// Operations' frames are in `Connection::ready`.
+    Frames,
+    Incoming(Option<Incoming>),
+    InitTimedOut,
 }
 
 /// What the reading task passes on.
@@ -184,27 +208,19 @@ impl Connection {
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut init_deadline = std::pin::pin!(init_deadline);
         let closing: Closing = loop {
-            tokio::select! {
-                biased;
-                Some((id, frame)) = self.operations.next(), if !self.operations.is_empty() => {
+            let event = std::future::poll_fn(|cx| {
+                self.poll_event(cx, &mut incoming, init_deadline.as_mut())
+            })
+            .await;
+            match event {
+                Event::Frames => {
                     // Everything ready goes out in one write (a last frame and its
                     // `complete`, say).
-                    let mut ready = Some((id, frame));
-                    let mut written = true;
-                    while let Some((id, frame)) = ready.take() {
-                        written = self.queue(id, frame).await;
-                        if !written {
-                            break;
-                        }
-                        if let Some(Some(more)) = self.operations.next().now_or_never() {
-                            ready = Some(more);
-                        }
-                    }
-                    if !written || self.sink.flush().await.is_err() {
+                    if !self.write_ready().await || self.sink.flush().await.is_err() {
                         break None;
                     }
                 }
-                incoming = incoming.recv() => {
+                Event::Incoming(incoming) => {
                     let received = match incoming {
                         Some(Incoming::Message(Ok(Message::Text(text)))) => {
                             self.receive(text.as_bytes()).await
@@ -224,7 +240,7 @@ impl Connection {
                         break closing;
                     }
                 }
-                _ = &mut init_deadline, if self.caller.is_none() => {
+                Event::InitTimedOut => {
                     break Some((INIT_TIMED_OUT, "Connection initialisation timeout".into()));
                 }
             }
@@ -242,6 +258,79 @@ impl Connection {
                 })))
                 .await;
         }
+    }
+
+    /// Polls the operations first, then the client's messages, then the init deadline. Each
+    /// operation is polled until it has nothing more, so one wake-up for a frame costs two
+    /// polls: the one that takes it and the one that leaves its waker.
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        incoming: &mut tokio::sync::mpsc::Receiver<Incoming>,
+        init_deadline: Pin<&mut tokio::time::Sleep>,
+    ) -> Poll<Event> {
+        for (index, operation) in self.operations.iter_mut().enumerate() {
+            for _ in 0..FRAMES_PER_TURN {
+                match operation.frames.poll_next_unpin(cx) {
+                    Poll::Ready(Some(frame)) => self.ready.push((index, Some(frame))),
+                    Poll::Ready(None) => {
+                        self.ready.push((index, None));
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        if !self.ready.is_empty() {
+            return Poll::Ready(Event::Frames);
+        }
+        if let Poll::Ready(message) = incoming.poll_recv(cx) {
+            return Poll::Ready(Event::Incoming(message));
+        }
+        if self.caller.is_none() && init_deadline.poll(cx).is_ready() {
+            return Poll::Ready(Event::InitTimedOut);
+        }
+        Poll::Pending
+    }
+
+    /// Queues every ready frame, or `complete` for an operation that has ended (which then
+    /// leaves the connection), without flushing; false once the socket is gone.
+    async fn write_ready(&mut self) -> bool {
+        let mut ready = std::mem::take(&mut self.ready);
+        let mut written = true;
+        for (index, frame) in &ready {
+            let operation = &self.operations[*index];
+            let text = match frame {
+                Some(frame) => {
+                    let mut text =
+                        String::with_capacity(operation.envelope.len() + frame.payload.len() + 1);
+                    text.push_str(&operation.envelope);
+                    text.push_str(&frame.payload);
+                    text.push('}');
+                    text
+                }
+                None => format!(
+                    r#"{{"type":"complete","id":{}}}"#,
+                    json_string(&operation.id)
+                ),
+            };
+            if self
+                .sink
+                .feed(Message::Text(Utf8Bytes::from(text)))
+                .await
+                .is_err()
+            {
+                written = false;
+                break;
+            }
+        }
+        // Ended operations leave last to first, so the indices still to go stay valid.
+        for (index, _) in ready.iter().rev().filter(|(_, frame)| frame.is_none()) {
+            self.operations.remove(*index);
+        }
+        ready.clear();
+        self.ready = ready;
+        written
     }
 
     /// Handles one client message; `Err` closes the connection.
@@ -262,25 +351,35 @@ impl Connection {
                 let Some(caller) = self.caller.clone() else {
                     return Err(Some((UNAUTHORIZED, "Unauthorized".into())));
                 };
-                if self.operations.contains_key(&id) {
+                if self.operations.iter().any(|operation| operation.id == id) {
                     return Err(Some((
                         DUPLICATE_ID,
                         format!("Subscriber for {id} already exists"),
                     )));
                 }
-                let frames = self
-                    .app
-                    .schema
-                    .subscribe(*payload, caller)
-                    .map(Some)
-                    .chain(stream::once(async { None }))
-                    .boxed();
-                self.operations.insert(id, frames);
+                let frames = self.app.schema.subscribe(*payload, caller);
+                let envelope = format!(
+                    r#"{{"type":"{}","id":{},"payload":"#,
+                    self.dialect.next(),
+                    json_string(&id)
+                );
+                self.operations.push(Operation {
+                    id,
+                    envelope,
+                    frames,
+                });
                 Ok(())
             }
             ClientMessage::Complete { id } => {
                 // graphql-transport-ws expects silence; the legacy protocol a `complete`.
-                if self.operations.remove(&id).is_some() && self.dialect == Dialect::Legacy {
+                let running = self
+                    .operations
+                    .iter()
+                    .position(|operation| operation.id == id);
+                if let Some(index) = running {
+                    self.operations.remove(index);
+                }
+                if running.is_some() && self.dialect == Dialect::Legacy {
                     self.send_json(serde_json::json!({"type": "complete", "id": id}))
                         .await;
                 }
@@ -318,31 +417,15 @@ impl Connection {
         Err(Some((FORBIDDEN, reason)))
     }
 
-    /// Queues an operation's next frame, or its `complete` once it has ended, without
-    /// flushing.
-    async fn queue(&mut self, id: String, frame: Option<Frame>) -> bool {
-        let json_id = serde_json::to_string(&id).unwrap_or_else(|_| "\"\"".into());
-        let text = match frame {
-            Some(frame) => format!(
-                r#"{{"type":"{}","id":{json_id},"payload":{}}}"#,
-                self.dialect.next(),
-                frame.payload
-            ),
-            None => {
-                self.operations.remove(&id);
-                format!(r#"{{"type":"complete","id":{json_id}}}"#)
-            }
-        };
-        self.sink
-            .feed(Message::Text(Utf8Bytes::from(text)))
-            .await
-            .is_ok()
-    }
-
     async fn send_json(&mut self, message: serde_json::Value) -> bool {
         self.sink
             .send(Message::Text(message.to_string().into()))
             .await
             .is_ok()
     }
+}
+
+/// `value` as a JSON string literal.
+fn json_string(value: &str) -> String {
+    serde_json::Value::from(value).to_string()
 }
