@@ -130,6 +130,8 @@ fn now_ns() -> u64 {
 
 async fn boot(mut config: Config) -> (switchboard::App, std::net::SocketAddr) {
     config.jobs.disabled = true;
+    // The clients never answer pings: the first comes after the measured walks are over.
+    config.graphql.keep_alive_secs = 30;
     let app = switchboard::build(config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -171,6 +171,22 @@ pub struct GraphqlConfig {
     /// Largest request body, in bytes.
     #[arg(long = "request-body-limit", env = "REQUEST_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+    /// Seconds between keep-alives on an open subscription connection (WebSocket ping, legacy
+    /// `ka`, SSE comment); a WebSocket client that has said nothing since the last ping by the
+    /// next one is gone and is dropped. At most 30: legacy clients give up after 30 s without
+    /// a `ka`.
+    #[arg(
+        long = "graphql-keep-alive-secs",
+        env = "GRAPHQL_KEEP_ALIVE_SECS",
+        default_value_t = 15
+    )]
+    pub keep_alive_secs: u64,
+}
+
+impl GraphqlConfig {
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_secs)
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -382,6 +398,9 @@ impl Config {
         if self.meetings.sync_concurrency == 0 || self.meetings.retention_days == 0 {
             bail!("BOT_SYNC_CONCURRENCY and MEETING_RETENTION_DAYS must be at least 1");
         }
+        if !(1..=30).contains(&self.graphql.keep_alive_secs) {
+            bail!("GRAPHQL_KEEP_ALIVE_SECS must be between 1 and 30");
+        }
         if self.jobs.concurrency == 0 {
             bail!("JOBS_CONCURRENCY must be at least 1");
         }
@@ -449,6 +468,16 @@ mod tests {
         config.auth.jwt_secret = Some("short".into());
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("at least 16"), "{err}");
+    }
+
+    #[test]
+    fn a_keep_alive_legacy_clients_would_not_wait_for_is_refused_at_start_up() {
+        let dir = std::env::temp_dir();
+        let mut config = Config::for_tests("sqlite::memory:", &dir);
+        for (secs, accepted) in [(0, false), (1, true), (30, true), (31, false)] {
+            config.graphql.keep_alive_secs = secs;
+            assert_eq!(config.validate().is_ok(), accepted, "{secs} s");
+        }
     }
 
     #[test]

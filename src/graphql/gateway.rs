@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Request, Response, ServerError};
@@ -69,6 +70,8 @@ pub struct Gateway {
     schema: AppSchema,
     revalidating: AppSchema,
     max_aliases: usize,
+    /// How long a subscription connection may stay silent before a keep-alive.
+    keep_alive: Duration,
     documents: Arc<RwLock<Bounded<Document>>>,
     persisted: Arc<RwLock<Bounded<Arc<str>>>>,
     fanout: Fanout,
@@ -125,11 +128,17 @@ fn document_aliases(doc: &ExecutableDocument) -> usize {
 impl Gateway {
     /// `schema` validates in full; `revalidating` (the same schema in fast validation mode)
     /// serves documents that already passed.
-    pub fn new(schema: AppSchema, revalidating: AppSchema, max_aliases: usize) -> Self {
+    pub fn new(
+        schema: AppSchema,
+        revalidating: AppSchema,
+        max_aliases: usize,
+        keep_alive: Duration,
+    ) -> Self {
         Self {
             schema,
             revalidating,
             max_aliases,
+            keep_alive,
             documents: Arc::new(RwLock::new(Bounded::new(1024))),
             persisted: Arc::new(RwLock::new(Bounded::new(1024))),
             fanout: Fanout::default(),
@@ -138,6 +147,10 @@ impl Gateway {
 
     pub fn schema(&self) -> &AppSchema {
         &self.schema
+    }
+
+    pub fn keep_alive(&self) -> Duration {
+        self.keep_alive
     }
 
     /// Resolves a persisted-query hash, and parses (or finds) the document and checks its

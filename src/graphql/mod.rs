@@ -7,8 +7,6 @@ mod health;
 pub mod transport;
 pub mod websocket;
 
-use std::time::Duration;
-
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, ValidationMode};
 use sea_orm::DatabaseConnection;
 
@@ -72,6 +70,7 @@ pub fn build(services: Services, limits: &GraphqlConfig) -> Gateway {
         schema(ValidationMode::Strict),
         schema(ValidationMode::Fast),
         limits.max_aliases,
+        limits.keep_alive(),
     )
 }
 
@@ -94,6 +93,3 @@ impl ContextExt for Context<'_> {
         self.data_opt::<Caller>().unwrap_or(&ANONYMOUS).viewer()
     }
 }
-
-/// How long a subscription connection may stay silent before a keep-alive.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);

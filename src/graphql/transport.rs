@@ -13,7 +13,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use futures_util::{stream, Stream, StreamExt};
 
-use super::KEEP_ALIVE;
 use crate::error::AppError;
 use crate::AppState;
 
@@ -110,11 +109,12 @@ async fn sse_response(
             Ok(Event::default().event("complete").data(""))
         }))
         .take_until(app.services.shutdown.clone().cancelled_owned());
-    sse(events).into_response()
+    sse(events, app.schema.keep_alive()).into_response()
 }
 
 fn sse<S: Stream<Item = Result<Event, Infallible>> + Send + 'static>(
     events: S,
+    keep_alive: std::time::Duration,
 ) -> impl IntoResponse {
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Sse::new(events).keep_alive(KeepAlive::new().interval(keep_alive))
 }

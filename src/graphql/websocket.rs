@@ -3,7 +3,8 @@
 //! handles the client's messages and writes every operation's frames, and a second only reads
 //! the socket: a wake-up for a frame then never costs a read attempt (tungstenite zeroes its
 //! read buffer on each). Payloads arrive serialized from the gateway (shared between
-//! subscribers of the same subscription), so sending one is a copy into the frame.
+//! subscribers of the same subscription), so sending one is a copy into the frame. An idle
+//! connection is pinged so proxies keep it open, and dropped once its client stops answering.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -116,6 +117,7 @@ pub async fn upgrade(
                 dialect,
                 app,
                 caller: None,
+                heard_since_ping: true,
                 operations: Vec::new(),
                 ready: Vec::new(),
             }
@@ -134,6 +136,8 @@ struct Connection {
     app: AppState,
     /// Set by an accepted `connection_init`.
     caller: Option<Caller>,
+    /// Whether the client has sent anything (a pong, say) since the last keep-alive ping.
+    heard_since_ping: bool,
     /// The running operations, in the order they started.
     operations: Vec<Operation>,
     /// Frames taken from the operations and not yet written: the operation's index, and `None`
@@ -154,6 +158,7 @@ enum Event {
     Frames,
     Incoming(Option<Incoming>),
     InitTimedOut,
+    KeepAlive,
 }
 
 /// What the reading task passes on.
@@ -207,9 +212,12 @@ impl Connection {
         let (_reader, mut incoming) = Reader::spawn(stream, shutdown);
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut init_deadline = std::pin::pin!(init_deadline);
+        let every = self.app.schema.keep_alive();
+        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let closing: Closing = loop {
             let event = std::future::poll_fn(|cx| {
-                self.poll_event(cx, &mut incoming, init_deadline.as_mut())
+                self.poll_event(cx, &mut incoming, init_deadline.as_mut(), &mut keep_alive)
             })
             .await;
             match event {
@@ -221,6 +229,9 @@ impl Connection {
                     }
                 }
                 Event::Incoming(incoming) => {
+                    if matches!(incoming, Some(Incoming::Message(Ok(_)))) {
+                        self.heard_since_ping = true;
+                    }
                     let received = match incoming {
                         Some(Incoming::Message(Ok(Message::Text(text)))) => {
                             self.receive(text.as_bytes()).await
@@ -243,6 +254,13 @@ impl Connection {
                 Event::InitTimedOut => {
                     break Some((INIT_TIMED_OUT, "Connection initialisation timeout".into()));
                 }
+                Event::KeepAlive => {
+                    // Not even the last ping's pong came back: the client is gone, and a
+                    // close frame would go nowhere.
+                    if !std::mem::replace(&mut self.heard_since_ping, false) || !self.ping().await {
+                        break None;
+                    }
+                }
             }
         };
         if let Some((code, mut reason)) = closing {
@@ -260,7 +278,7 @@ impl Connection {
         }
     }
 
-    /// Polls the operations first, then the client's messages, then the init deadline. Each
+    /// Polls the operations first, then the client's messages, then the timers. Each
     /// operation is polled until it has nothing more, so one wake-up for a frame costs two
     /// polls: the one that takes it and the one that leaves its waker.
     fn poll_event(
@@ -268,6 +286,7 @@ impl Connection {
         cx: &mut Context<'_>,
         incoming: &mut tokio::sync::mpsc::Receiver<Incoming>,
         init_deadline: Pin<&mut tokio::time::Sleep>,
+        keep_alive: &mut tokio::time::Interval,
     ) -> Poll<Event> {
         for (index, operation) in self.operations.iter_mut().enumerate() {
             for _ in 0..FRAMES_PER_TURN {
@@ -289,6 +308,9 @@ impl Connection {
         }
         if self.caller.is_none() && init_deadline.poll(cx).is_ready() {
             return Poll::Ready(Event::InitTimedOut);
+        }
+        if keep_alive.poll_tick(cx).is_ready() {
+            return Poll::Ready(Event::KeepAlive);
         }
         Poll::Pending
     }
@@ -400,6 +422,11 @@ impl Connection {
                 self.caller = Some(caller);
                 self.send_json(serde_json::json!({"type": "connection_ack"}))
                     .await;
+                if self.dialect == Dialect::Legacy {
+                    // As Apollo's servers did: legacy clients time a connection out only
+                    // once they have had a first `ka`.
+                    self.send_json(serde_json::json!({"type": "ka"})).await;
+                }
                 return Ok(());
             }
             Caller::Anonymous => {
@@ -415,6 +442,26 @@ impl Connection {
             .await;
         }
         Err(Some((FORBIDDEN, reason)))
+    }
+
+    /// A WebSocket ping, which browsers answer by themselves, keeps proxies from closing an
+    /// idle connection; legacy clients also expect a `ka` message.
+    async fn ping(&mut self) -> bool {
+        if self
+            .sink
+            .feed(Message::Ping(axum::body::Bytes::new()))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        if self.dialect == Dialect::Legacy {
+            let ka = Message::Text(Utf8Bytes::from_static(r#"{"type":"ka"}"#));
+            if self.sink.feed(ka).await.is_err() {
+                return false;
+            }
+        }
+        self.sink.flush().await.is_ok()
     }
 
     async fn send_json(&mut self, message: serde_json::Value) -> bool {
