@@ -400,10 +400,10 @@ impl Connection {
                     .position(|operation| operation.id == id);
                 if let Some(index) = running {
                     self.operations.remove(index);
-                }
-                if running.is_some() && self.dialect == Dialect::Legacy {
-                    self.send_json(serde_json::json!({"type": "complete", "id": id}))
-                        .await;
+                    if self.dialect == Dialect::Legacy {
+                        self.send_json(serde_json::json!({"type": "complete", "id": id}))
+                            .await;
+                    }
                 }
                 Ok(())
             }
@@ -425,7 +425,7 @@ impl Connection {
                 if self.dialect == Dialect::Legacy {
                     // As Apollo's servers did: legacy clients time a connection out only
                     // once they have had a first `ka`.
-                    self.send_json(serde_json::json!({"type": "ka"})).await;
+                    let _ = self.sink.send(legacy_keep_alive()).await;
                 }
                 return Ok(());
             }
@@ -455,11 +455,8 @@ impl Connection {
         {
             return false;
         }
-        if self.dialect == Dialect::Legacy {
-            let ka = Message::Text(Utf8Bytes::from_static(r#"{"type":"ka"}"#));
-            if self.sink.feed(ka).await.is_err() {
-                return false;
-            }
+        if self.dialect == Dialect::Legacy && self.sink.feed(legacy_keep_alive()).await.is_err() {
+            return false;
         }
         self.sink.flush().await.is_ok()
     }
@@ -470,6 +467,11 @@ impl Connection {
             .await
             .is_ok()
     }
+}
+
+/// The legacy protocol's keep-alive message.
+fn legacy_keep_alive() -> Message {
+    Message::Text(Utf8Bytes::from_static(r#"{"type":"ka"}"#))
 }
 
 /// `value` as a JSON string literal.

@@ -300,8 +300,8 @@ pub(super) fn check_transition(
 }
 
 /// Writes the change on `conn` (a transaction the caller commits) unless the bot changed
-/// since `bot` was read, in which case it writes nothing and answers `None`. Answers the bot
-/// as it now stands (no read needed) and its history row.
+/// since `bot` was read, in which case it writes nothing and answers `None`. Answers `bot`
+/// with the change applied (no read needed) and its history row.
 pub(super) async fn write_change<C: sea_orm::ConnectionTrait>(
     conn: &C,
     bot: &MeetingBot,
