@@ -359,7 +359,7 @@ async fn a_server_shutting_down_closes_each_websocket_with_1001_and_then_stops()
         }
         other => panic!("expected a close, got {other:?}"),
     }
-    tokio::time::timeout(std::time::Duration::from_secs(10), stopping)
+    tokio::time::timeout(Duration::from_secs(10), stopping)
         .await
         .expect("the server drains once its sockets are closed")
         .unwrap();
