@@ -264,13 +264,8 @@ impl Worker {
                     .backoff(job.attempt)
                     .max(failure.retry_after.unwrap_or_default());
                 tracing::info!(job = %job.id, kind = %job.kind, error = %failure.message, retry_in_ms = delay.as_millis() as u64, "job will be retried");
-                self.finish(
-                    &job,
-                    state::QUEUED,
-                    Some(&failure.message),
-                    Some(now_millis() + delay.as_millis() as i64),
-                )
-                .await
+                self.finish(&job, state::QUEUED, Some(&failure.message), Some(delay))
+                    .await
             }
         };
         if let Err(err) = recorded {
@@ -287,14 +282,17 @@ impl Worker {
         Duration::from_millis((capped * jitter) as u64)
     }
 
-    /// Records an outcome, only while this instance still holds the job.
+    /// Records an outcome, only while this instance still holds the job; `retry_in` counts from
+    /// the very time recorded as the outcome's.
     async fn finish(
         &self,
         job: &ClaimedJob,
         new_state: &str,
         error: Option<&str>,
-        run_at: Option<i64>,
+        retry_in: Option<Duration>,
     ) -> AppResult<()> {
+        let now = now_millis();
+        let run_at = retry_in.map(|delay| now + delay.as_millis() as i64);
         let sql = "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), \
                    run_at = COALESCE($3, run_at), locked_by = NULL, locked_at = NULL, updated_at = $4 \
                    WHERE id = $5 AND locked_by = $6";
@@ -302,7 +300,7 @@ impl Worker {
             new_state.into(),
             error.map(str::to_string).into(),
             run_at.into(),
-            now_millis().into(),
+            now.into(),
             job.id.clone().into(),
             self.instance.clone().into(),
         ];
