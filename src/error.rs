@@ -15,6 +15,12 @@ pub enum AppError {
     Forbidden(String),
     NotFound(String),
     BadInput(String),
+    /// A request the transport itself refuses (not JSON, too large, wrong method, no such
+    /// route): the status says which.
+    BadRequest {
+        status: StatusCode,
+        message: String,
+    },
     Conflict(String),
     Provider(String),
     NotConfigured(String),
@@ -33,6 +39,12 @@ impl AppError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput(_) => "BAD_USER_INPUT",
+            Self::BadRequest { status, .. } => match *status {
+                StatusCode::NOT_FOUND => "NOT_FOUND",
+                StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+                StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+                _ => "BAD_REQUEST",
+            },
             Self::Conflict(_) => "CONFLICT",
             Self::Provider(_) => "PROVIDER_ERROR",
             Self::NotConfigured(_) => "NOT_CONFIGURED",
@@ -47,6 +59,7 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest { status, .. } => *status,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Provider(_) => StatusCode::BAD_GATEWAY,
             Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -57,6 +70,13 @@ impl AppError {
 
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         Self::Internal(detail.to_string())
+    }
+
+    pub fn bad_request(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            status,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -70,6 +90,7 @@ impl AppError {
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::BadInput(m)
+            | Self::BadRequest { message: m, .. }
             | Self::Conflict(m)
             | Self::Provider(m)
             | Self::NotConfigured(m)
@@ -108,6 +129,63 @@ impl From<AppError> for async_graphql::Error {
         gql.extensions = Some(ext);
         gql
     }
+}
+
+impl AppError {
+    /// For the GraphQL routes: the same status, with a GraphQL response as the body
+    /// (`errors[].extensions.code`), which is what GraphQL clients read.
+    pub fn into_graphql_response(self) -> Response {
+        let status = self.status();
+        let error = async_graphql::Error::from(self);
+        let mut server_error = async_graphql::ServerError::new(error.message, None);
+        server_error.extensions = error.extensions;
+        let body = async_graphql::Response::from_errors(vec![server_error]);
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The framework's own refusals (no such route, wrong method, body over the limit, a
+/// WebSocket upgrade without its headers) come as plain text or nothing; they get the same
+/// JSON as ours, shaped for the route: GraphQL's under `/graphql`, REST's elsewhere.
+pub async fn json_error_bodies(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let graphql = request.uri().path().starts_with("/graphql");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_lowercase(),
+        text => text.to_string(),
+    };
+    let error = AppError::bad_request(status, message);
+    let mut response = if graphql {
+        error.into_graphql_response()
+    } else {
+        error.into_response()
+    };
+    if let Some(allow) = allow {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow);
+    }
+    response
 }
 
 /// REST errors: the status, and a JSON body with FastAPI's `detail` (what the seeds' clients

@@ -166,6 +166,7 @@ pub fn server_layers(routes: Router, body_limit: usize) -> Router {
     routes
         .route_layer(axum::middleware::from_fn(ops::record_request))
         .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::from_fn(error::json_error_bodies))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let id = request

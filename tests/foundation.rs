@@ -243,19 +243,139 @@ async fn introspection_can_be_switched_off() {
 }
 
 #[tokio::test]
-async fn a_request_body_over_the_limit_is_refused_with_413() {
+async fn a_request_body_over_the_limit_is_refused_with_413_in_the_routes_json() {
     let app = TestApp::builder()
         .config(|c| c.graphql.body_limit = 1024)
         .spawn()
         .await;
     let padding = "x".repeat(4096);
-    let response = reqwest::Client::new()
+    let client = reqwest::Client::new();
+    let graphql = client
         .post(app.url("/graphql"))
         .json(&json!({"query": format!("{{ health {{ status }} }} # {padding}")}))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 413);
+    assert_eq!(graphql.status(), 413);
+    let body: Value = graphql.json().await.unwrap();
+    assert_eq!(error_code(&body), "PAYLOAD_TOO_LARGE", "{body}");
+    let rest = client
+        .post(app.url("/api/v1/meet/trigger"))
+        .json(&json!({"meet_url": padding}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 413);
+    let body: Value = rest.json().await.unwrap();
+    assert_eq!(body["code"], "PAYLOAD_TOO_LARGE", "{body}");
+}
+
+/// The status and JSON body of a raw request.
+async fn raw(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("HTTP {status} answered with non-JSON: {text:?}"));
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_one_graphql_request_gets_400_with_a_graphql_error() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    for (path, body) in [
+        ("/graphql", "\u{0}{{{ not json".to_string()),
+        ("/graphql", json!({"query": 5}).to_string()),
+        (
+            "/graphql",
+            json!([{"query": "{ health { status } }"}, {"query": "{ health { status } }"}])
+                .to_string(),
+        ),
+        ("/graphql/sse", "nope".to_string()),
+    ] {
+        let (status, answer) = raw(client.post(app.url(path)).body(body.clone())).await;
+        assert_eq!(
+            (status, error_code(&answer)),
+            (400, "BAD_REQUEST"),
+            "{path} {body}: {answer}"
+        );
+        let message = answer["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            !message.contains("InvalidRequest") && !message.contains("Error("),
+            "{message}"
+        );
+    }
+    let (status, answer) =
+        raw(client.get(app.url("/graphql/sse?query={health{status}}&variables=%7B"))).await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (400, "BAD_REQUEST"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_mutation_sent_with_get_is_refused_with_405_and_not_run() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("acme");
+    let mutation = r#"mutation { createApiKey(name: "via-get") { secret } }"#;
+    let url = |params: &[(&str, &str)]| {
+        url::Url::parse_with_params(&app.url("/graphql"), params).unwrap()
+    };
+    let response = reqwest::Client::new()
+        .get(url(&[("query", mutation)]))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET, POST");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&answer), "METHOD_NOT_ALLOWED", "{answer}");
+    let keys = app
+        .gql(Some(&admin), "{ apiKeys { name } }", json!({}))
+        .await;
+    assert_eq!(
+        keys["data"]["apiKeys"],
+        json!([]),
+        "the mutation must not have run"
+    );
+    // In a document of several operations, the one named decides.
+    let both = format!(
+        "query Q {{ health {{ status }} }} mutation M {}",
+        &mutation[9..]
+    );
+    let named = |name: &str| {
+        reqwest::Client::new()
+            .get(url(&[("query", &both), ("operationName", name)]))
+            .bearer_auth(&admin)
+            .send()
+    };
+    let answer: Value = named("Q").await.unwrap().json().await.unwrap();
+    assert_eq!(answer["data"]["health"]["status"], "ok", "{answer}");
+    assert_eq!(named("M").await.unwrap().status(), 405);
+}
+
+#[tokio::test]
+async fn unknown_routes_wrong_methods_and_bad_upgrades_answer_in_json() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    let (status, body) = raw(client.get(app.url("/api/v1/nope"))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "{body}"
+    );
+    let (status, body) = raw(client.delete(app.url("/api/v1/meet/trigger"))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("METHOD_NOT_ALLOWED")),
+        "{body}"
+    );
+    // A GET to the WebSocket route without the upgrade: a GraphQL route, so a GraphQL error.
+    let (status, body) = raw(client.get(app.url("/graphql/ws"))).await;
+    assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
 }
 
 #[tokio::test]

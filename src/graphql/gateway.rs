@@ -22,6 +22,8 @@ use sha2::{Digest, Sha256};
 use super::fanout::{Fanout, Frame};
 use super::AppSchema;
 use crate::auth::Caller;
+use crate::error::AppError;
+use axum::http::StatusCode;
 
 /// A bounded map that forgets its oldest entry when full.
 struct Bounded<V> {
@@ -234,17 +236,36 @@ impl Gateway {
 
     pub async fn execute(&self, request: Request) -> Response {
         match self.prepare(request) {
-            Ok((request, schema, document)) => {
-                // The text is kept only for a document seen for the first time.
-                let first_seen = (!document.validated).then(|| request.query.clone());
-                let response = schema.execute(request).await;
-                if let Some(query) = first_seen {
-                    self.remember(query, document.parsed, &response);
-                }
-                tag_errors(response)
-            }
+            Ok((request, schema, document)) => self.run(request, schema, document).await,
             Err(refusal) => *refusal,
         }
+    }
+
+    /// As [`Gateway::execute`], for a transport that must not change anything (GraphQL over
+    /// HTTP's GET): a mutation is not run, and the error says so.
+    pub async fn execute_query(&self, request: Request) -> Result<Response, AppError> {
+        match self.prepare(request) {
+            Ok((request, schema, document)) => {
+                match operation_type(&document.parsed, &request.operation_name) {
+                    Some(OperationType::Mutation) => Err(AppError::bad_request(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "mutations need POST: GET must not change anything",
+                    )),
+                    _ => Ok(self.run(request, schema, document).await),
+                }
+            }
+            Err(refusal) => Ok(*refusal),
+        }
+    }
+
+    async fn run(&self, request: Request, schema: &AppSchema, document: Document) -> Response {
+        // The text is kept only for a document seen for the first time.
+        let first_seen = (!document.validated).then(|| request.query.clone());
+        let response = schema.execute(request).await;
+        if let Some(query) = first_seen {
+            self.remember(query, document.parsed, &response);
+        }
+        tag_errors(response)
     }
 
     /// The frames of an operation sent over a subscription transport (WebSocket, SSE) by
@@ -257,15 +278,8 @@ impl Gateway {
             Err(refusal) => return stream::once(async move { Frame::from(&*refusal) }).boxed(),
         };
         let execute = |request| self.schema.execute_stream(request).map(tag_errors).boxed();
-        let subscription = document
-            .parsed
-            .operations
-            .iter()
-            .find(|(name, _)| match &request.operation_name {
-                Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
-                None => true,
-            })
-            .is_some_and(|(_, operation)| operation.node.ty == OperationType::Subscription);
+        let subscription = operation_type(&document.parsed, &request.operation_name)
+            == Some(OperationType::Subscription);
         if subscription {
             self.fanout.subscribe(execute, request, caller)
         } else {
@@ -274,6 +288,18 @@ impl Gateway {
                 .boxed()
         }
     }
+}
+
+/// The type of the operation a request names (or its only one); `None` when there is no
+/// such operation, which the schema then reports.
+fn operation_type(doc: &ExecutableDocument, wanted: &Option<String>) -> Option<OperationType> {
+    doc.operations
+        .iter()
+        .find(|(name, _)| match wanted {
+            Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
+            None => true,
+        })
+        .map(|(_, operation)| operation.node.ty)
 }
 
 fn persisted_hash(request: &Request) -> Option<String> {

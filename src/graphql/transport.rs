@@ -5,36 +5,108 @@
 use std::convert::Infallible;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{Query, RawQuery, State};
-use axum::http::HeaderMap;
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
 use futures_util::{stream, Stream, StreamExt};
 
 use crate::error::AppError;
 use crate::AppState;
 
+/// A POSTed GraphQL request: one operation as JSON. A body that is not one gets a 4xx with
+/// a GraphQL error, never the framework's plain text.
+pub struct GraphqlBody(async_graphql::Request);
+
+impl<S: Send + Sync> FromRequest<S> for GraphqlBody {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|err| {
+            AppError::bad_request(err.status(), err.body_text()).into_graphql_response()
+        })?;
+        if bytes.trim_ascii_start().starts_with(b"[") {
+            return Err(bad_request(
+                "batched requests are not supported: send one operation per request".into(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(GraphqlBody)
+            .map_err(|err| {
+                bad_request(format!(
+                "the body is not a GraphQL request ({{\"query\": …, \"variables\": {{…}}}}): {err}"
+            ))
+            })
+    }
+}
+
+/// A request a GraphQL transport cannot read: 400, with a GraphQL error.
+fn bad_request(message: String) -> Response {
+    AppError::bad_request(StatusCode::BAD_REQUEST, message).into_graphql_response()
+}
+
 pub async fn post(
     State(app): State<AppState>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    GraphqlBody(request): GraphqlBody,
 ) -> GraphQLResponse {
     let caller = app.services.auth.from_headers(&headers).await;
-    app.schema
-        .execute(request.into_inner().data(caller))
-        .await
-        .into()
+    app.schema.execute(request.data(caller)).await.into()
 }
 
-/// GET with `?query=` (or an APQ hash) runs the query; a plain GET serves GraphiQL.
+/// GraphQL over HTTP's GET parameters, for GET /graphql and GET /graphql/sse: `query`,
+/// `operationName`, and `variables` and `extensions` as JSON text.
+#[derive(serde::Deserialize)]
+pub struct GetParams {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+impl GetParams {
+    /// Neither a query nor a persisted query's hash.
+    fn is_empty(&self) -> bool {
+        self.query.is_none() && self.extensions.is_none()
+    }
+
+    fn into_request(self) -> Result<async_graphql::Request, AppError> {
+        fn json<T: serde::de::DeserializeOwned>(
+            name: &str,
+            text: Option<String>,
+        ) -> Result<Option<T>, AppError> {
+            text.map(|text| {
+                serde_json::from_str(&text).map_err(|err| {
+                    AppError::bad_request(
+                        StatusCode::BAD_REQUEST,
+                        format!("{name} is not a JSON object: {err}"),
+                    )
+                })
+            })
+            .transpose()
+        }
+        let mut request = async_graphql::Request::new(self.query.unwrap_or_default());
+        request.operation_name = self.operation_name;
+        if let Some(variables) = json("variables", self.variables)? {
+            request.variables = async_graphql::Variables::from_json(variables);
+        }
+        if let Some(extensions) = json("extensions", self.extensions)? {
+            request.extensions = extensions;
+        }
+        Ok(request)
+    }
+}
+
+/// GET with `?query=` (or an APQ hash) runs a query; a plain GET serves GraphiQL.
 pub async fn get(
     State(app): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Query(params): Query<GetParams>,
 ) -> Response {
-    let Some(query) = query.filter(|q| q.contains("query=") || q.contains("extensions=")) else {
+    if params.is_empty() {
         return Html(
             GraphiQLSource::build()
                 .endpoint("/graphql")
@@ -43,54 +115,44 @@ pub async fn get(
                 .finish(),
         )
         .into_response();
-    };
-    let request = match async_graphql::http::parse_query_string(&query) {
+    }
+    let request = match params.into_request() {
         Ok(request) => request,
-        Err(err) => {
-            return AppError::BadInput(format!("bad GraphQL GET request: {err}")).into_response()
-        }
+        Err(refusal) => return refusal.into_graphql_response(),
     };
     let caller = app.services.auth.from_headers(&headers).await;
-    GraphQLResponse::from(app.schema.execute(request.data(caller)).await).into_response()
-}
-
-#[derive(serde::Deserialize)]
-pub struct SseQuery {
-    query: Option<String>,
-    #[serde(rename = "operationName")]
-    operation_name: Option<String>,
-    variables: Option<String>,
+    match app.schema.execute_query(request.data(caller)).await {
+        Ok(response) => GraphQLResponse::from(response).into_response(),
+        Err(refusal) => {
+            let mut response = refusal.into_graphql_response();
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            response
+        }
+    }
 }
 
 /// GraphQL over Server-Sent Events ("distinct connections" mode): `next` events, then
-/// `complete`. GET takes `query`, `variables` (JSON) and `operationName` parameters.
+/// `complete`. GET takes the same parameters as GET /graphql.
 pub async fn sse_get(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<SseQuery>,
+    Query(params): Query<GetParams>,
 ) -> Response {
-    let Some(query) = params.query else {
-        return AppError::BadInput("query parameter is required".into()).into_response();
-    };
-    let mut request = async_graphql::Request::new(query);
-    if let Some(name) = params.operation_name {
-        request = request.operation_name(name);
+    if params.is_empty() {
+        return bad_request("query parameter is required".into());
     }
-    if let Some(variables) = params.variables {
-        match serde_json::from_str(&variables) {
-            Ok(value) => request = request.variables(async_graphql::Variables::from_json(value)),
-            Err(err) => {
-                return AppError::BadInput(format!("variables is not JSON: {err}")).into_response()
-            }
-        }
+    match params.into_request() {
+        Ok(request) => sse_response(app, headers, request).await,
+        Err(refusal) => refusal.into_graphql_response(),
     }
-    sse_response(app, headers, request).await
 }
 
 pub async fn sse_post(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Json(request): Json<async_graphql::Request>,
+    GraphqlBody(request): GraphqlBody,
 ) -> Response {
     sse_response(app, headers, request).await
 }
