@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod input;
 pub mod jobs;
 pub mod meetings;
 pub mod ops;

@@ -4,6 +4,7 @@ use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
+use crate::input;
 
 /// A JSON body whose every problem (not JSON, wrong shape, too large) is a 4xx with a JSON
 /// `detail`, like every other REST error.
@@ -20,7 +21,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// The body as `T`; text holding U+0000 is refused here, before it could reach the database.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(bytes)
-        .map_err(|err| AppError::BadInput(format!("body is not the expected JSON: {err}")))
+    let bad = |err: serde_json::Error| {
+        AppError::BadInput(format!("body is not the expected JSON: {err}"))
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(bad)?;
+    if input::has_nul(&value) {
+        return Err(AppError::BadInput(
+            "body holds a NUL character (U+0000) in a string".into(),
+        ));
+    }
+    serde_json::from_value(value).map_err(bad)
 }

@@ -293,6 +293,20 @@ async fn the_whole_flow_over_the_seeds_rest_api() {
     assert_eq!(anonymous.status(), 401);
 }
 
+/// The seed's done callback, signed with `secret` as the bot service signs it.
+async fn signed_done_callback(app: &TestApp, secret: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/api/v1/meet/callback/update-status"))
+        .header(
+            "x-signature-256",
+            switchboard::auth::webhook::sign(secret, body.to_string().as_bytes()),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_seeds_done_callback_is_authenticated_and_marks_the_bot_done() {
     let Scene {
@@ -302,18 +316,8 @@ async fn the_seeds_done_callback_is_authenticated_and_marks_the_bot_done() {
         bot: id,
     } = scene().await;
     let body = json!({"bot_id": "ext-1", "session_id": "session_abc", "result_data": {"tasks_created": 5, "summary": "Meeting processed successfully"}});
-    let client = reqwest::Client::new();
 
-    let forged = client
-        .post(app.url("/api/v1/meet/callback/update-status"))
-        .header(
-            "x-signature-256",
-            switchboard::auth::webhook::sign("wrong-secret", body.to_string().as_bytes()),
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let forged = signed_done_callback(&app, "wrong-secret", &body).await;
     assert_eq!(forged.status(), 401);
     assert_eq!(
         bot(&app, &token, &id).await["status"],
@@ -321,16 +325,7 @@ async fn the_seeds_done_callback_is_authenticated_and_marks_the_bot_done() {
         "nothing changed"
     );
 
-    let signed = client
-        .post(app.url("/api/v1/meet/callback/update-status"))
-        .header(
-            "x-signature-256",
-            switchboard::auth::webhook::sign(BOT_SECRET, body.to_string().as_bytes()),
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let signed = signed_done_callback(&app, BOT_SECRET, &body).await;
     assert_eq!(
         signed.json::<Value>().await.unwrap(),
         json!({"success": true, "message": "Status updated successfully"})
@@ -364,6 +359,76 @@ async fn an_invalid_meeting_url_is_refused_and_nothing_is_created() {
     assert!(
         fakes.bots.received_requests().await.unwrap().is_empty(),
         "the bot service was never asked"
+    );
+}
+
+#[tokio::test]
+async fn control_characters_and_credentials_in_input_are_refused_and_nul_ids_are_not_found() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    // Postgres cannot store U+0000, so each of these would otherwise fail inside the database.
+    let named = |name: &str, key: Option<&str>| json!({"url": "https://meet.google.com/qqq-wwww-eee", "name": name, "key": key});
+    for variables in [
+        named("Scri\u{0}be", None),
+        named("Scri\u{7}be", None),
+        named("Scribe", Some("key\u{0}")),
+        json!({"url": "https://ann:pw@meet.google.com/qqq-wwww-eee", "name": "Scribe", "key": null}),
+    ] {
+        let response = app
+            .gql(
+                Some(&token),
+                "mutation($url: String!, $name: String!, $key: String) {
+                   triggerMeetingBot(input: {meetUrl: $url, botName: $name, idempotencyKey: $key}) { id }
+                 }",
+                variables.clone(),
+            )
+            .await;
+        assert_eq!(
+            error_code(&response),
+            "BAD_USER_INPUT",
+            "{variables}: {response}"
+        );
+    }
+    let key = app
+        .gql(
+            Some(&app.admin("acme")),
+            r#"mutation { createApiKey(name: "ci\u0000") { secret } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&key), "BAD_USER_INPUT", "{key}");
+
+    for wanted in ["a\u{0}b", &format!("{id}\u{0}")] {
+        let response = app.gql(Some(&token), BOT, json!({"id": wanted})).await;
+        assert_eq!(error_code(&response), "NOT_FOUND", "{response}");
+    }
+    let client = reqwest::Client::new();
+    let status = client
+        .get(app.url("/api/v1/meet/status/a%00b"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 404);
+
+    let body = json!({"bot_id": "ext-1", "session_id": "sess\u{0}ion", "result_data": {"summary": "a\u{0}b"}});
+    let callback = signed_done_callback(&app, BOT_SECRET, &body).await;
+    assert_eq!(callback.status(), 422);
+    let answer: Value = callback.json().await.unwrap();
+    assert_eq!(answer["code"], "BAD_USER_INPUT", "{answer}");
+    assert_eq!(
+        bot(&app, &token, &id).await["status"],
+        "INITIALIZED",
+        "nothing changed"
+    );
+    assert_eq!(
+        fakes.bots.received_requests().await.unwrap().len(),
+        1,
+        "only the scene's own bot was started"
     );
 }
 
@@ -574,6 +639,49 @@ async fn a_transcription_refusal_ends_in_error_naming_the_step() {
     // A 400 is not retried.
     let uploads = fakes.openai.received_requests().await.unwrap().len();
     assert_eq!(uploads, 1);
+}
+
+#[tokio::test]
+async fn nul_characters_in_providers_answers_are_dropped_before_they_are_stored() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    Mock::given(method("POST"))
+        .and(path("/v1/audio/transcriptions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "task": "transcribe", "duration": 3.0, "text": "Fix it.",
+            "segments": [{"id": 0, "start": 0.0, "end": 3.0, "text": "Fix\u{0} it.", "speaker": "Bo\u{0}ris"}]
+        })))
+        .mount(&fakes.openai)
+        .await;
+    let content = json!({
+        "summary": "One\u{0} fix.",
+        "action_items": [{"title": "Fix\u{0} it", "description": "Now.", "assignee": null}]
+    });
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content.to_string()}}]
+        })))
+        .mount(&fakes.openai)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/bulk"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "issues": [{"id": "1", "key": "OPS-1\u{0}", "self": format!("{}/rest/api/3/issue/1", fakes.jira.uri())}],
+            "errors": []
+        })))
+        .mount(&fakes.jira)
+        .await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    assert_eq!(done["transcript"][0]["text"], "Fix it.");
+    assert_eq!(done["transcript"][0]["speaker"], "Boris");
+    assert_eq!(done["summary"], "One fix.");
+    assert_eq!(done["tasks"][0]["title"], "Fix it");
+    assert_eq!(done["tasks"][0]["jiraKey"], "OPS-1");
 }
 
 #[tokio::test]

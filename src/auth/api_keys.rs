@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Credential, Role, Viewer};
 use crate::error::{AppError, AppResult};
+use crate::input;
 
 pub const KEY_PREFIX: &str = "sb_";
 
@@ -66,17 +67,12 @@ pub async fn create(
     role: Role,
 ) -> AppResult<IssuedKey> {
     viewer.require(Role::Admin)?;
-    let name = name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(AppError::BadInput(
-            "name must be 1 to 100 characters".into(),
-        ));
-    }
+    let name = input::line("name", name, 100)?;
     let secret = format!("{KEY_PREFIX}{}", random_token(40));
     let key = entity::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
         org_id: Set(viewer.org_id.clone()),
-        name: Set(name.to_string()),
+        name: Set(name),
         role: Set(role.as_str().to_string()),
         prefix: Set(secret[..KEY_PREFIX.len() + 6].to_string()),
         key_hash: Set(hash(&secret)),
@@ -101,7 +97,7 @@ pub async fn list(db: &DatabaseConnection, viewer: &Viewer) -> AppResult<Vec<Api
 
 pub async fn revoke(db: &DatabaseConnection, viewer: &Viewer, id: &str) -> AppResult<ApiKey> {
     viewer.require(Role::Admin)?;
-    let key = entity::Entity::find_by_id(id.to_string())
+    let key = entity::Entity::find_by_id(input::id(id, "API key")?)
         .one(db)
         .await?
         .filter(|k| k.org_id == viewer.org_id)

@@ -191,6 +191,7 @@ fn decode_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, String)> {
         .map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (micros, id) = text.split_once('|').ok_or_else(bad)?;
+    let id = uuid::Uuid::parse_str(id).map_err(|_| bad())?;
     let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
     Ok((at, id.to_string()))
 }

@@ -57,6 +57,10 @@ pub fn parse(raw: &str) -> AppResult<MeetingLink> {
     if url.scheme() != "https" {
         return Err(bad("must use https"));
     }
+    // The link is handed on to the bot service: it must not carry anyone's credentials.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry a user name or password"));
+    }
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
     let segments: Vec<&str> = url
         .path_segments()
@@ -118,6 +122,7 @@ mod tests {
             "http://meet.google.com/abc-defg-hij",
             "https://meet.google.com/",
             "https://meet.google.com.evil.com/abc-defg-hij",
+            "https://ann:secret@meet.google.com/abc-defg-hij",
         ] {
             assert_eq!(
                 parse(bad_link).unwrap_err().code(),

@@ -47,15 +47,14 @@ pub async fn start(
     audio_url: &str,
     source: ChangeSource,
 ) -> AppResult<MeetingBot> {
-    let audio_url = audio_url.trim();
-    let acceptable = url::Url::parse(audio_url)
-        .map(|u| {
+    // Kept as the parser writes it back: control characters left out or escaped.
+    let audio_url = url::Url::parse(audio_url.trim())
+        .ok()
+        .filter(|u| {
             matches!(u.scheme(), "http" | "https") || (s.config.sandbox && u.scheme() == "sandbox")
         })
-        .unwrap_or(false);
-    if !acceptable {
-        return Err(AppError::BadInput("audioUrl must be an http(s) URL".into()));
-    }
+        .ok_or_else(|| AppError::BadInput("audioUrl must be an http(s) URL".into()))?;
+    let audio_url = audio_url.as_str();
     // Fail now, not three steps in, when a provider the pipeline needs is missing.
     s.providers.transcriber()?;
     s.providers.llm()?;

@@ -74,7 +74,7 @@ pub fn bot_ref(bot: &MeetingBot) -> Option<BotRef> {
 
 /// A bot of the viewer's organisation; another organisation's looks missing.
 pub async fn get(db: &DatabaseConnection, viewer: &Viewer, id: &str) -> AppResult<MeetingBot> {
-    let bot = bot::Entity::find_by_id(id.to_string())
+    let bot = bot::Entity::find_by_id(crate::input::id(id, "meeting bot")?)
         .one(db)
         .await?
         .ok_or_else(|| AppError::not_found("meeting bot"))?;
@@ -98,21 +98,12 @@ pub async fn find_for_callback(db: &DatabaseConnection, id: &str) -> AppResult<M
 pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppResult<MeetingBot> {
     viewer.require(Role::Manager)?;
     let link = link::parse(&input.meet_url)?;
-    let bot_name = input.bot_name.trim().to_string();
-    if bot_name.is_empty() || bot_name.chars().count() > 100 {
-        return Err(AppError::BadInput(
-            "botName must be 1 to 100 characters".into(),
-        ));
-    }
+    let bot_name = crate::input::line("botName", &input.bot_name, 100)?;
     let key = input
         .idempotency_key
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty());
-    if key.as_ref().is_some_and(|k| k.len() > 200) {
-        return Err(AppError::BadInput(
-            "idempotencyKey must be at most 200 characters".into(),
-        ));
-    }
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| crate::input::line("idempotencyKey", &k, 200))
+        .transpose()?;
     if let Some(existing) = find_by_idempotency_key(&s.db, &viewer.org_id, key.as_deref()).await? {
         return Ok(existing);
     }

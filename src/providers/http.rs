@@ -132,12 +132,13 @@ pub async fn json<T: DeserializeOwned>(
         .bytes()
         .await
         .map_err(|_| ProviderError::new(service, "connection dropped while reading the answer"))?;
-    serde_json::from_slice(&bytes)
+    crate::input::provider_json(&bytes)
         .map_err(|err| ProviderError::new(service, format!("answered with unexpected JSON: {err}")))
 }
 
-fn excerpt(body: &str, status: StatusCode) -> String {
-    let text: String = body.chars().take(300).collect();
+/// The start of a provider's error body, fit to be stored in an error message.
+pub fn excerpt(body: &str, status: StatusCode) -> String {
+    let text: String = body.chars().filter(|c| *c != '\0').take(300).collect();
     if text.trim().is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()
     } else {

@@ -124,13 +124,13 @@ impl JiraCloud {
         let body = answer.bytes().await.map_err(|_| {
             ProviderError::new(SERVICE, "connection dropped while reading the answer")
         })?;
-        let response = match serde_json::from_slice::<BulkAnswer>(&body) {
+        let response = match crate::input::provider_json::<BulkAnswer>(&body) {
             Ok(answer) if status.is_success() || !answer.errors.is_empty() => answer,
             _ if status.is_success() => {
                 return Err(ProviderError::new(SERVICE, "answered with unexpected JSON"))
             }
             _ => {
-                let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+                let text = http::excerpt(&String::from_utf8_lossy(&body), status);
                 return Err(ProviderError {
                     status: Some(400),
                     ..ProviderError::new(SERVICE, text)

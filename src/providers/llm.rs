@@ -75,7 +75,7 @@ impl Llm for OpenAiChat {
             .next()
             .and_then(|c| c.message.content)
             .ok_or_else(|| ProviderError::new(SERVICE, "answered with no message"))?;
-        serde_json::from_str(strip_fences(&content)).map_err(|err| {
+        crate::input::provider_json(strip_fences(&content).as_bytes()).map_err(|err| {
             ProviderError::new(SERVICE, format!("answer is not a JSON object: {err}"))
         })
     }
