@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use url::Url;
 
@@ -32,7 +33,7 @@ pub struct Config {
     )]
     pub database_max_connections: u32,
     /// Use simulated outside services, and a development secret kept under the data directory.
-    #[arg(long = "sandbox", env = "SWITCHBOARD_SANDBOX")]
+    #[arg(long = "sandbox", env = "SWITCHBOARD_SANDBOX", value_parser = BoolishValueParser::new())]
     pub sandbox: bool,
     /// Where the embedded database, development secrets and local media live.
     #[arg(
@@ -117,6 +118,10 @@ pub struct MeetingsConfig {
     /// Largest recording the pipeline downloads, in bytes.
     #[arg(long = "audio-max-bytes", env = "AUDIO_MAX_BYTES", default_value_t = 25 * 1024 * 1024)]
     pub audio_max_bytes: u64,
+    /// Let callers' recording URLs point into private networks (a development setting: by
+    /// default only the bot service's may, and a caller's must be a public address).
+    #[arg(long = "audio-allow-private-hosts", env = "AUDIO_ALLOW_PRIVATE_HOSTS", value_parser = BoolishValueParser::new())]
+    pub audio_allow_private_hosts: bool,
     /// Attempts the pipeline makes before the bot is marked ERROR.
     #[arg(
         long = "pipeline-max-attempts",
@@ -166,7 +171,7 @@ pub struct GraphqlConfig {
     )]
     pub max_aliases: usize,
     /// Whether `__schema` / `__type` introspection is answered.
-    #[arg(long = "graphql-introspection", env = "GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long = "graphql-introspection", env = "GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub introspection: bool,
     /// Largest request body, in bytes.
     #[arg(long = "request-body-limit", env = "REQUEST_BODY_LIMIT", default_value_t = 1024 * 1024)]
@@ -224,7 +229,7 @@ pub struct JobsConfig {
     )]
     pub lease_secs: u64,
     /// Run no jobs on this instance (it still enqueues them).
-    #[arg(long = "jobs-disabled", env = "JOBS_DISABLED")]
+    #[arg(long = "jobs-disabled", env = "JOBS_DISABLED", value_parser = BoolishValueParser::new())]
     pub disabled: bool,
 }
 
@@ -373,6 +378,8 @@ impl Config {
         config.jobs.backoff_ms = 20;
         config.shutdown_grace_secs = 2;
         config.meetings.sync_interval_secs = 0;
+        // The fake services tests talk to listen on 127.0.0.1.
+        config.meetings.audio_allow_private_hosts = true;
         config
     }
 

@@ -27,6 +27,14 @@ const BOT: &str = "query($id: ID!) { meetingBot(id: $id) {
 } }";
 
 async fn app_with(fakes: &Fakes) -> TestApp {
+    app_with_and(fakes, |_| {}).await
+}
+
+/// An app talking to `fakes`, with `tweak` applied to its configuration.
+async fn app_with_and(
+    fakes: &Fakes,
+    tweak: impl FnOnce(&mut switchboard::config::Config) + 'static,
+) -> TestApp {
     let configure = {
         let mut template =
             switchboard::config::Config::for_tests("sqlite::memory:", std::path::Path::new("."));
@@ -37,6 +45,7 @@ async fn app_with(fakes: &Fakes) -> TestApp {
         .config(move |c| {
             c.providers = configure;
             c.meetings.pipeline_max_attempts = 3;
+            tweak(c);
         })
         .spawn()
         .await
@@ -682,6 +691,39 @@ async fn nul_characters_in_providers_answers_are_dropped_before_they_are_stored(
     assert_eq!(done["summary"], "One fix.");
     assert_eq!(done["tasks"][0]["title"], "Fix it");
     assert_eq!(done["tasks"][0]["jiraKey"], "OPS-1");
+}
+
+#[tokio::test]
+async fn a_callers_recording_url_must_be_public_while_the_bot_services_may_be_private() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.pipeline_succeeds().await;
+    let app = app_with_and(&fakes, |c| c.meetings.audio_allow_private_hosts = false).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    // The fakes listen on 127.0.0.1: from a person, that is an address inside our network.
+    for url in [
+        fakes.audio_url(),
+        "http://localhost:9/a.mp3".into(),
+        "http://169.254.169.254/latest/meta-data/".into(),
+    ] {
+        let response = app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": url})).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{url}: {response}");
+    }
+    let rest = reqwest::Client::new()
+        .post(app.url("/api/v1/create-tasks-from-audio"))
+        .bearer_auth(&token)
+        .json(&json!({"user_id": "ann", "bot_id": id, "audio_url": fakes.audio_url()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 422);
+    assert_eq!(bot(&app, &token, &id).await["status"], "INITIALIZED");
+
+    // The bot service's own recording URL is trusted wherever it points.
+    walk_through_meeting(&app, &fakes).await;
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    assert_eq!(done["tasks"].as_array().unwrap().len(), 2, "{done}");
 }
 
 #[tokio::test]

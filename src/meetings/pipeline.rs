@@ -19,7 +19,7 @@ use super::status::{BotStatus, ChangeSource};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
 use crate::providers::jira::{IssueOutcome, NewIssue};
-use crate::providers::ProviderError;
+use crate::providers::{public_net, ProviderError};
 use crate::Services;
 
 pub const KIND: &str = "meetings.pipeline";
@@ -36,6 +36,9 @@ Include only concrete commitments or requests; no action items is a valid answer
 struct Payload {
     bot_id: String,
     audio_url: String,
+    /// The URL came from a person, not the bot service: only a public address may serve it.
+    #[serde(default)]
+    public_only: bool,
 }
 
 /// Starts (once) the pipeline for a bot's recording: the bot becomes TRANSCRIBING and the job
@@ -54,6 +57,15 @@ pub async fn start(
             matches!(u.scheme(), "http" | "https") || (s.config.sandbox && u.scheme() == "sandbox")
         })
         .ok_or_else(|| AppError::BadInput("audioUrl must be an http(s) URL".into()))?;
+    let public_only = source == ChangeSource::User && !s.config.meetings.audio_allow_private_hosts;
+    if let Some(why) = public_only
+        .then(|| public_net::refusal(&audio_url))
+        .flatten()
+    {
+        return Err(AppError::BadInput(format!(
+            "audioUrl must be a public address: {why}"
+        )));
+    }
     let audio_url = audio_url.as_str();
     // Fail now, not three steps in, when a provider the pipeline needs is missing.
     s.providers.transcriber()?;
@@ -73,6 +85,7 @@ pub async fn start(
             Payload {
                 bot_id: bot.id.clone(),
                 audio_url: audio_url.to_string(),
+                public_only,
             },
         )?
         .max_attempts(s.config.meetings.pipeline_max_attempts)
@@ -138,7 +151,7 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn transcribe(&self, bot_id: &str, audio_url: &str) -> Result<(), JobFailure> {
+    async fn transcribe(&self, bot_id: &str, payload: &Payload) -> Result<(), JobFailure> {
         let s = &self.services;
         if !service::transcript(&s.db, bot_id, 0).await?.is_empty() {
             return Ok(());
@@ -146,7 +159,7 @@ impl Pipeline {
         let segments = s
             .providers
             .transcriber()?
-            .transcribe(audio_url)
+            .transcribe(&payload.audio_url, payload.public_only)
             .await
             .map_err(|err| step_failure("transcription", err))?;
         if segments.is_empty() {
@@ -393,7 +406,7 @@ impl JobHandler for Pipeline {
             "transcribing the recording",
         )
         .await?;
-        self.transcribe(&bot.id, &payload.audio_url).await?;
+        self.transcribe(&bot.id, &payload).await?;
         self.enter(
             &bot.id,
             BotStatus::AnalyzingMeeting,

@@ -154,19 +154,19 @@ async fn create_tasks_from_audio(
         bot_service_secret(&app),
         "BOT_SERVICE_SECRET",
     );
-    let audio: AudioBody = match (&by_service, app.services.auth.from_headers(&headers).await) {
-        (Ok(()), _) => rest::parse(&body)?,
-        (Err(_), Caller::Known(viewer)) => {
-            viewer.require(Role::Manager)?;
-            let audio: AudioBody = rest::parse(&body)?;
-            service::get(&app.services.db, &viewer, &audio.bot_id).await?;
-            audio
-        }
-        (Err(err), _) => return Err(AppError::Unauthenticated(err.message().to_string())),
-    };
+    let (audio, source): (AudioBody, _) =
+        match (&by_service, app.services.auth.from_headers(&headers).await) {
+            (Ok(()), _) => (rest::parse(&body)?, ChangeSource::Webhook),
+            (Err(_), Caller::Known(viewer)) => {
+                viewer.require(Role::Manager)?;
+                let audio: AudioBody = rest::parse(&body)?;
+                service::get(&app.services.db, &viewer, &audio.bot_id).await?;
+                (audio, ChangeSource::User)
+            }
+            (Err(err), _) => return Err(AppError::Unauthenticated(err.message().to_string())),
+        };
     let bot = service::find_for_callback(&app.services.db, &audio.bot_id).await?;
-    let bot = super::pipeline::start(&app.services, &bot, &audio.audio_url, ChangeSource::Webhook)
-        .await?;
+    let bot = super::pipeline::start(&app.services, &bot, &audio.audio_url, source).await?;
     Ok(Json(json!({
         "success": true,
         "bot_id": bot.id,

@@ -84,16 +84,19 @@ pub async fn transport(
     service: &'static str,
     request: RequestBuilder,
 ) -> Result<Response, ProviderError> {
-    request.send().await.map_err(|err| {
-        let what = if err.is_timeout() {
-            "timed out"
-        } else if err.is_connect() {
-            "unreachable"
-        } else {
-            "request failed"
-        };
-        ProviderError::new(service, what)
-    })
+    request.send().await.map_err(|err| no_answer(service, &err))
+}
+
+/// A request that got no answer, said without the URL (which may carry credentials).
+pub fn no_answer(service: &'static str, err: &reqwest::Error) -> ProviderError {
+    let what = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "unreachable"
+    } else {
+        "request failed"
+    };
+    ProviderError::new(service, what)
 }
 
 /// A non-2xx answer as a [`ProviderError`] carrying a short excerpt of the provider's body

@@ -6,6 +6,7 @@ pub mod bot_service;
 pub mod http;
 pub mod jira;
 pub mod llm;
+pub mod public_net;
 pub mod transcription;
 
 use std::sync::Arc;
@@ -60,11 +61,13 @@ impl Providers {
             return Ok(crate::sandbox::providers());
         }
         let p = &config.providers;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(p.timeout_secs))
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(p.timeout_secs))
+                .connect_timeout(Duration::from_secs(10))
+                .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        };
+        let client = builder().build()?;
         let bot_service: Option<Arc<dyn BotService>> =
             p.bot_service_url
                 .clone()
@@ -92,9 +95,11 @@ impl Providers {
         });
         let transcription_configured =
             p.openai_api_key.is_some() || p.transcription_base_url.is_some();
+        let public_client = public_net::restrict(builder()).build()?;
         let transcriber: Option<Arc<dyn Transcriber>> = transcription_configured.then(|| {
             Arc::new(transcription::OpenAiTranscriber {
                 client: client.clone(),
+                public_client: public_client.clone(),
                 base: p.transcription_base().clone(),
                 api_key: p.openai_api_key.clone(),
                 model: p.transcription_model.clone(),

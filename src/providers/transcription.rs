@@ -9,8 +9,10 @@ use serde::Deserialize;
 use url::Url;
 
 use super::http::{self, ProviderError};
+use super::public_net;
 
 const SERVICE: &str = "transcription";
+const DOWNLOAD: &str = "audio download";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Segment {
@@ -23,11 +25,18 @@ pub struct Segment {
 
 #[async_trait]
 pub trait Transcriber: Send + Sync + 'static {
-    async fn transcribe(&self, audio_url: &str) -> Result<Vec<Segment>, ProviderError>;
+    /// `public_only`: the URL came from a caller, so only a public address may serve it.
+    async fn transcribe(
+        &self,
+        audio_url: &str,
+        public_only: bool,
+    ) -> Result<Vec<Segment>, ProviderError>;
 }
 
 pub struct OpenAiTranscriber {
     pub client: Client,
+    /// For recordings at a URL a caller chose: reaches public addresses only.
+    pub public_client: Client,
     pub base: Url,
     pub api_key: Option<String>,
     pub model: String,
@@ -45,22 +54,41 @@ struct Verbose {
 }
 
 impl OpenAiTranscriber {
-    async fn download(&self, audio_url: &str) -> Result<(Vec<u8>, String), ProviderError> {
-        let url = Url::parse(audio_url).map_err(|_| ProviderError {
+    async fn download(
+        &self,
+        audio_url: &str,
+        public_only: bool,
+    ) -> Result<(Vec<u8>, String), ProviderError> {
+        let refused = |why: String| ProviderError {
             status: Some(400),
-            ..ProviderError::new("audio download", "audio_url is not a URL")
-        })?;
+            ..ProviderError::new(DOWNLOAD, why)
+        };
+        let url = Url::parse(audio_url).map_err(|_| refused("audio_url is not a URL".into()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(ProviderError {
-                status: Some(400),
-                ..ProviderError::new("audio download", "audio_url must be http(s)")
-            });
+            return Err(refused("audio_url must be http(s)".into()));
         }
-        let response = http::send("audio download", self.client.get(url.clone())).await?;
+        let client = if public_only {
+            if let Some(why) = public_net::refusal(&url) {
+                return Err(refused(why));
+            }
+            &self.public_client
+        } else {
+            &self.client
+        };
+        let response = match client.get(url.clone()).send().await {
+            Ok(response) if response.status().is_success() => response,
+            Ok(response) => return Err(http::failure(DOWNLOAD, response).await),
+            Err(err) => {
+                return Err(match public_net::kept_out(&err) {
+                    Some(why) => refused(why),
+                    None => http::no_answer(DOWNLOAD, &err),
+                })
+            }
+        };
         let too_big = || ProviderError {
             status: Some(413),
             ..ProviderError::new(
-                "audio download",
+                DOWNLOAD,
                 format!("recording is larger than {} bytes", self.max_audio_bytes),
             )
         };
@@ -73,9 +101,8 @@ impl OpenAiTranscriber {
         let mut body = Vec::new();
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|_| {
-                ProviderError::new("audio download", "connection dropped mid-download")
-            })?;
+            let chunk = chunk
+                .map_err(|_| ProviderError::new(DOWNLOAD, "connection dropped mid-download"))?;
             if body.len() as u64 + chunk.len() as u64 > self.max_audio_bytes {
                 return Err(too_big());
             }
@@ -93,8 +120,12 @@ impl OpenAiTranscriber {
 
 #[async_trait]
 impl Transcriber for OpenAiTranscriber {
-    async fn transcribe(&self, audio_url: &str) -> Result<Vec<Segment>, ProviderError> {
-        let (audio, file_name) = self.download(audio_url).await?;
+    async fn transcribe(
+        &self,
+        audio_url: &str,
+        public_only: bool,
+    ) -> Result<Vec<Segment>, ProviderError> {
+        let (audio, file_name) = self.download(audio_url, public_only).await?;
         let form = Form::new()
             .part("file", Part::bytes(audio).file_name(file_name))
             .text("model", self.model.clone())

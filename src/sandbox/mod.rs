@@ -128,7 +128,11 @@ const SAMPLE_MEETING: [(&str, &str); 5] = [
 
 #[async_trait]
 impl Transcriber for SandboxTranscriber {
-    async fn transcribe(&self, _audio_url: &str) -> Result<Vec<Segment>, ProviderError> {
+    async fn transcribe(
+        &self,
+        _audio_url: &str,
+        _public_only: bool,
+    ) -> Result<Vec<Segment>, ProviderError> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         Ok(SAMPLE_MEETING
             .iter()
