@@ -520,6 +520,28 @@ async fn protocol_violations_close_the_websocket_with_graphql_transport_ws_codes
 }
 
 #[tokio::test]
+async fn a_websocket_message_over_the_body_limit_closes_that_connection_only() {
+    let app = TestApp::builder()
+        .config(|c| c.graphql.body_limit = 4096)
+        .spawn()
+        .await;
+    let token = app.token("ann", "acme", Role::Admin);
+    let padding = "x".repeat(8192);
+    let (code, _) = closed_with(
+        &app,
+        Some(json!({"token": token})),
+        &[json!({"type": "ping", "payload": {"padding": padding}})],
+    )
+    .await;
+    assert_eq!(code, 1009, "message too big");
+    let mut ws = app.ws("graphql-transport-ws").await;
+    assert_eq!(
+        ws.init(json!({"token": token})).await.as_json()["type"],
+        "connection_ack"
+    );
+}
+
+#[tokio::test]
 async fn a_ping_is_answered_with_a_pong() {
     let app = TestApp::spawn().await;
     let token = app.token("ann", "acme", Role::Admin);

@@ -1479,3 +1479,48 @@ async fn stopping_one_of_two_operations_on_a_socket_ends_only_that_one_and_frees
         }
     }
 }
+
+#[tokio::test]
+async fn one_websocket_runs_at_most_a_hundred_operations_at_once() {
+    let Scene {
+        fakes: _fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(json!({"token": token})).await;
+    let follow = |op: usize| json!({"id": op.to_string(), "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id}}});
+    for op in 0..switchboard::graphql::websocket::MAX_OPERATIONS {
+        ws.send(follow(op)).await;
+        let first = ws.next_json().await;
+        assert_eq!(
+            first["payload"]["data"]["botStatus"]["status"], "INITIALIZED",
+            "{first}"
+        );
+    }
+    ws.send(follow(1000)).await;
+    let refused = ws.next_json().await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["id"].as_str()),
+        (Some("next"), Some("1000"))
+    );
+    assert_eq!(
+        error_code(&refused["payload"]),
+        "TOO_MANY_OPERATIONS",
+        "{refused}"
+    );
+    assert_eq!(
+        ws.next_json().await,
+        json!({"type": "complete", "id": "1000"})
+    );
+    // Once one stops, there is room again.
+    ws.send(json!({"id": "0", "type": "complete"})).await;
+    ws.send(follow(1001)).await;
+    let first = ws.next_json().await;
+    assert_eq!(first["id"], "1001");
+    assert_eq!(
+        first["payload"]["data"]["botStatus"]["status"], "INITIALIZED",
+        "{first}"
+    );
+}

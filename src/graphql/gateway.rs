@@ -275,7 +275,7 @@ impl Gateway {
     pub fn subscribe(&self, request: Request, caller: Caller) -> BoxStream<'static, Frame> {
         let (request, _, document) = match self.prepare(request) {
             Ok(prepared) => prepared,
-            Err(refusal) => return stream::once(async move { Frame::from(&*refusal) }).boxed(),
+            Err(refusal) => return refusal_frames(refusal),
         };
         let execute = |request| self.schema.execute_stream(request).map(tag_errors).boxed();
         let subscription = operation_type(&document.parsed, &request.operation_name)
@@ -288,6 +288,15 @@ impl Gateway {
                 .boxed()
         }
     }
+}
+
+/// An operation refused before it ran: its one frame says why.
+pub fn refused(message: impl Into<String>, code: &str) -> BoxStream<'static, Frame> {
+    refusal_frames(error(message, code))
+}
+
+fn refusal_frames(refusal: Box<Response>) -> BoxStream<'static, Frame> {
+    stream::once(async move { Frame::from(&*refusal) }).boxed()
 }
 
 /// The type of the operation a request names (or its only one); `None` when there is no

@@ -40,6 +40,11 @@ const FORBIDDEN: u16 = 4403;
 const INIT_TIMED_OUT: u16 = 4408;
 const DUPLICATE_ID: u16 = 4409;
 const TOO_MANY_INITS: u16 = 4429;
+const PROTOCOL_ERROR: u16 = 1002;
+const MESSAGE_TOO_BIG: u16 = 1009;
+/// Operations one connection may run at once: far more than any screen follows, few enough
+/// that one client cannot start executions without bound.
+pub const MAX_OPERATIONS: usize = 100;
 const GOING_AWAY: u16 = 1001;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -104,8 +109,12 @@ pub async fn upgrade(
             _ => None,
         })
         .unwrap_or(Dialect::TransportWs);
+    // A message may be as large as a request body, and no larger.
+    let limit = app.services.config.graphql.body_limit;
     upgrade
         .protocols([dialect.name()])
+        .max_message_size(limit)
+        .max_frame_size(limit)
         // Small buffers: thousands of idle subscribers should cost little memory each.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
@@ -129,6 +138,16 @@ pub async fn upgrade(
 
 /// What ends a connection: a close frame to send, or nothing when the client went away.
 type Closing = Option<(u16, String)>;
+
+/// A message the socket could not read. Over the size limit is 1009, as RFC 6455 has it;
+/// anything else broke the protocol, or the client is gone and the close frame goes nowhere.
+fn unreadable(err: &axum::Error) -> Closing {
+    if err.to_string().starts_with("Space limit exceeded") {
+        Some((MESSAGE_TOO_BIG, "message too big".into()))
+    } else {
+        Some((PROTOCOL_ERROR, "protocol error".into()))
+    }
+}
 
 struct Connection {
     sink: SplitSink<WebSocket, Message>,
@@ -239,9 +258,8 @@ impl Connection {
                         Some(Incoming::Message(Ok(Message::Binary(bytes)))) => {
                             self.receive(&bytes).await
                         }
-                        Some(Incoming::Message(Ok(Message::Close(_)) | Err(_))) | None => {
-                            break None
-                        }
+                        Some(Incoming::Message(Err(err))) => break unreadable(&err),
+                        Some(Incoming::Message(Ok(Message::Close(_)))) | None => break None,
                         Some(Incoming::Message(Ok(_))) => continue,
                         Some(Incoming::ShuttingDown) => {
                             break Some((GOING_AWAY, "server shutting down".into()))
@@ -379,7 +397,14 @@ impl Connection {
                         format!("Subscriber for {id} already exists"),
                     )));
                 }
-                let frames = self.app.schema.subscribe(*payload, caller);
+                let frames = if self.operations.len() >= MAX_OPERATIONS {
+                    super::gateway::refused(
+                        format!("at most {MAX_OPERATIONS} operations may run on one connection"),
+                        "TOO_MANY_OPERATIONS",
+                    )
+                } else {
+                    self.app.schema.subscribe(*payload, caller)
+                };
                 let envelope = format!(
                     r#"{{"type":"{}","id":{},"payload":"#,
                     self.dialect.next(),
