@@ -39,12 +39,9 @@ impl AppError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput(_) => "BAD_USER_INPUT",
-            Self::BadRequest { status, .. } => match *status {
-                StatusCode::NOT_FOUND => "NOT_FOUND",
-                StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
-                StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
-                _ => "BAD_REQUEST",
-            },
+            // The API's codes are a closed set (DESIGN.md); the status tells these apart.
+            Self::BadRequest { status, .. } if *status == StatusCode::NOT_FOUND => "NOT_FOUND",
+            Self::BadRequest { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::Provider(_) => "PROVIDER_ERROR",
             Self::NotConfigured(_) => "NOT_CONFIGURED",

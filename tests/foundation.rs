@@ -258,7 +258,7 @@ async fn a_request_body_over_the_limit_is_refused_with_413_in_the_routes_json() 
         .unwrap();
     assert_eq!(graphql.status(), 413);
     let body: Value = graphql.json().await.unwrap();
-    assert_eq!(error_code(&body), "PAYLOAD_TOO_LARGE", "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
     let rest = client
         .post(app.url("/api/v1/meet/trigger"))
         .json(&json!({"meet_url": padding}))
@@ -267,7 +267,7 @@ async fn a_request_body_over_the_limit_is_refused_with_413_in_the_routes_json() 
         .unwrap();
     assert_eq!(rest.status(), 413);
     let body: Value = rest.json().await.unwrap();
-    assert_eq!(body["code"], "PAYLOAD_TOO_LARGE", "{body}");
+    assert_eq!(body["code"], "BAD_USER_INPUT", "{body}");
 }
 
 /// The status and JSON body of a raw request.
@@ -297,7 +297,7 @@ async fn a_body_that_is_not_one_graphql_request_gets_400_with_a_graphql_error() 
         let (status, answer) = raw(client.post(app.url(path)).body(body.clone())).await;
         assert_eq!(
             (status, error_code(&answer)),
-            (400, "BAD_REQUEST"),
+            (400, "BAD_USER_INPUT"),
             "{path} {body}: {answer}"
         );
         let message = answer["errors"][0]["message"].as_str().unwrap();
@@ -310,7 +310,7 @@ async fn a_body_that_is_not_one_graphql_request_gets_400_with_a_graphql_error() 
         raw(client.get(app.url("/graphql/sse?query={health{status}}&variables=%7B"))).await;
     assert_eq!(
         (status, error_code(&answer)),
-        (400, "BAD_REQUEST"),
+        (400, "BAD_USER_INPUT"),
         "{answer}"
     );
 }
@@ -332,7 +332,7 @@ async fn a_mutation_sent_with_get_is_refused_with_405_and_not_run() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET, POST");
     let answer: Value = response.json().await.unwrap();
-    assert_eq!(error_code(&answer), "METHOD_NOT_ALLOWED", "{answer}");
+    assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{answer}");
     let keys = app
         .gql(Some(&admin), "{ apiKeys { name } }", json!({}))
         .await;
@@ -370,12 +370,16 @@ async fn unknown_routes_wrong_methods_and_bad_upgrades_answer_in_json() {
     let (status, body) = raw(client.delete(app.url("/api/v1/meet/trigger"))).await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (405, Some("METHOD_NOT_ALLOWED")),
+        (405, Some("BAD_USER_INPUT")),
         "{body}"
     );
     // A GET to the WebSocket route without the upgrade: a GraphQL route, so a GraphQL error.
     let (status, body) = raw(client.get(app.url("/graphql/ws"))).await;
-    assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "BAD_USER_INPUT"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

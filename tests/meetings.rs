@@ -1505,11 +1505,7 @@ async fn one_websocket_runs_at_most_a_hundred_operations_at_once() {
         (refused["type"].as_str(), refused["id"].as_str()),
         (Some("next"), Some("1000"))
     );
-    assert_eq!(
-        error_code(&refused["payload"]),
-        "TOO_MANY_OPERATIONS",
-        "{refused}"
-    );
+    assert_eq!(error_code(&refused["payload"]), "RATE_LIMITED", "{refused}");
     assert_eq!(
         ws.next_json().await,
         json!({"type": "complete", "id": "1000"})

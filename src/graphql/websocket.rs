@@ -400,7 +400,7 @@ impl Connection {
                 let frames = if self.operations.len() >= MAX_OPERATIONS {
                     super::gateway::refused(
                         format!("at most {MAX_OPERATIONS} operations may run on one connection"),
-                        "TOO_MANY_OPERATIONS",
+                        "RATE_LIMITED",
                     )
                 } else {
                     self.app.schema.subscribe(*payload, caller)
