@@ -57,6 +57,10 @@ pub struct Config {
         default_value = "pretty"
     )]
     pub log_format: LogFormat,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>` (it counts every
+    /// organisation's traffic together).
+    #[arg(long = "metrics-token", env = "METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
     /// Seconds in-flight requests and jobs get to finish at shutdown.
     #[arg(
         long = "shutdown-grace-secs",
@@ -396,6 +400,13 @@ impl Config {
         if self.auth.jwt_secret.is_none() && self.auth.jwt_public_key.is_none() && !self.sandbox {
             bail!("set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256), or run with --sandbox for a development secret");
         }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            bail!("METRICS_TOKEN must be at least 16 characters");
+        }
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.len() < 16 {
                 bail!("JWT_SECRET must be at least 16 characters");
@@ -466,6 +477,16 @@ mod tests {
             Some("/tmp/y.db")
         );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn a_short_metrics_token_is_refused_at_start_up() {
+        let mut config = Config::for_tests("sqlite::memory:", &std::env::temp_dir());
+        config.metrics_token = Some("short".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("METRICS_TOKEN"), "{err}");
+        config.metrics_token = Some("long-enough-token-0123".into());
+        assert!(config.validate().is_ok());
     }
 
     #[test]

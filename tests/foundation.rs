@@ -546,6 +546,32 @@ async fn a_websocket_message_over_the_body_limit_closes_that_connection_only() {
 }
 
 #[tokio::test]
+async fn metrics_answer_only_the_metrics_token_once_one_is_set() {
+    const TOKEN: &str = "scraper-token-0123456789";
+    let app = TestApp::builder()
+        .config(|c| c.metrics_token = Some(TOKEN.into()))
+        .spawn()
+        .await;
+    let scrape = |credential: Option<String>| {
+        let mut request = reqwest::Client::new().get(app.url("/metrics"));
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        request.send()
+    };
+    // An organisation's admin is not the operator: metrics count every organisation.
+    for refused in [None, Some("wrong".to_string()), Some(app.admin("acme"))] {
+        let response = scrape(refused.clone()).await.unwrap();
+        assert_eq!(response.status(), 401, "{refused:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "UNAUTHENTICATED", "{body}");
+    }
+    let scraped = scrape(Some(TOKEN.into())).await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("switchboard_jobs"));
+}
+
+#[tokio::test]
 async fn a_ping_is_answered_with_a_pong() {
     let app = TestApp::spawn().await;
     let token = app.token("ann", "acme", Role::Admin);

@@ -52,10 +52,10 @@ pub fn verify(
         .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::trim)));
     match presented {
         Some(value) if constant_time_eq(value.as_bytes(), secret.as_bytes()) => Ok(()),
-        Some(_) => Err(AppError::Unauthenticated("wrong callback secret".into())),
-        None => Err(AppError::Unauthenticated(
-            "callback secret or signature missing".into(),
-        )),
+        Some(_) => Err(AppError::Unauthenticated(format!("wrong {setting}"))),
+        None => Err(AppError::Unauthenticated(format!(
+            "{setting} (or a signature of the body) missing"
+        ))),
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -120,7 +120,13 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics(State(app): State<AppState>) -> Response {
+pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let token = app.services.config.metrics_token.as_deref();
+    if token.is_some() {
+        if let Err(refused) = crate::auth::webhook::verify(&headers, b"", token, "METRICS_TOKEN") {
+            return refused.into_response();
+        }
+    }
     match app.services.jobs.counts_by_state().await {
         Ok(counts) => {
             for (state, n) in counts {
