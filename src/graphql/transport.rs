@@ -34,11 +34,7 @@ impl<S: Send + Sync> FromRequest<S> for GraphqlBody {
         }
         serde_json::from_slice(&bytes)
             .map(GraphqlBody)
-            .map_err(|err| {
-                bad_request(format!(
-                "the body is not a GraphQL request ({{\"query\": …, \"variables\": {{…}}}}): {err}"
-            ))
-            })
+            .map_err(|err| bad_request(format!("the body is not a GraphQL request object: {err}")))
     }
 }
 
