@@ -62,7 +62,8 @@ pub fn refusal(url: &Url) -> Option<String> {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             name == "localhost" || name.ends_with(".localhost")
         }
-        None => true,
+        // No host is no network either (http and https URLs always have one).
+        None => false,
     };
     private.then(|| {
         format!(
