@@ -103,6 +103,17 @@ impl AppError {
         }
         self.message().to_string()
     }
+
+    /// For the GraphQL routes: the same status, with a GraphQL response as the body
+    /// (`errors[].extensions.code`), which is what GraphQL clients read.
+    pub fn into_graphql_response(self) -> Response {
+        let status = self.status();
+        let error = async_graphql::Error::from(self);
+        let mut server_error = async_graphql::ServerError::new(error.message, None);
+        server_error.extensions = error.extensions;
+        let body = async_graphql::Response::from_errors(vec![server_error]);
+        (status, Json(body)).into_response()
+    }
 }
 
 impl From<sea_orm::DbErr> for AppError {
@@ -125,19 +136,6 @@ impl From<AppError> for async_graphql::Error {
         }
         gql.extensions = Some(ext);
         gql
-    }
-}
-
-impl AppError {
-    /// For the GraphQL routes: the same status, with a GraphQL response as the body
-    /// (`errors[].extensions.code`), which is what GraphQL clients read.
-    pub fn into_graphql_response(self) -> Response {
-        let status = self.status();
-        let error = async_graphql::Error::from(self);
-        let mut server_error = async_graphql::ServerError::new(error.message, None);
-        server_error.extensions = error.extensions;
-        let body = async_graphql::Response::from_errors(vec![server_error]);
-        (status, Json(body)).into_response()
     }
 }
 

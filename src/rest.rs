@@ -16,7 +16,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
-            .map_err(|err| AppError::BadInput(format!("could not read the body: {err}")))?;
+            .map_err(|err| AppError::bad_request(err.status(), err.body_text()))?;
         parse(&bytes).map(JsonBody)
     }
 }

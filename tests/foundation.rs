@@ -248,26 +248,39 @@ async fn a_request_body_over_the_limit_is_refused_with_413_in_the_routes_json() 
         .config(|c| c.graphql.body_limit = 1024)
         .spawn()
         .await;
+    let token = app.token("ann", "acme", Role::Manager);
     let padding = "x".repeat(4096);
-    let client = reqwest::Client::new();
-    let graphql = client
-        .post(app.url("/graphql"))
-        .json(&json!({"query": format!("{{ health {{ status }} }} # {padding}")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(graphql.status(), 413);
-    let body: Value = graphql.json().await.unwrap();
-    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
-    let rest = client
-        .post(app.url("/api/v1/meet/trigger"))
-        .json(&json!({"meet_url": padding}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rest.status(), 413);
-    let body: Value = rest.json().await.unwrap();
-    assert_eq!(body["code"], "BAD_USER_INPUT", "{body}");
+    let graphql = json!({"query": format!("{{ health {{ status }} }} # {padding}")}).to_string();
+    let rest = json!({"meet_url": padding, "bot_name": "Scribe"}).to_string();
+    // Announced by its length, and streamed without one (found out only while reading).
+    for streamed in [false, true] {
+        for (path, body) in [("/graphql", &graphql), ("/api/v1/meet/trigger", &rest)] {
+            let body = if streamed {
+                let chunks = [Ok::<_, std::io::Error>(body.clone())];
+                reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+            } else {
+                reqwest::Body::from(body.clone())
+            };
+            let response = reqwest::Client::new()
+                .post(app.url(path))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 413, "{path}, streamed: {streamed}");
+            let answer: Value = response.json().await.unwrap();
+            let code = match path {
+                "/graphql" => error_code(&answer),
+                _ => answer["code"].as_str().unwrap_or("<no code>"),
+            };
+            assert_eq!(
+                code, "BAD_USER_INPUT",
+                "{path}, streamed: {streamed}: {answer}"
+            );
+        }
+    }
 }
 
 /// The status and JSON body of a raw request.

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Request, Response, ServerError};
+use axum::http::StatusCode;
 use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -23,7 +24,6 @@ use super::fanout::{Fanout, Frame};
 use super::AppSchema;
 use crate::auth::Caller;
 use crate::error::AppError;
-use axum::http::StatusCode;
 
 /// A bounded map that forgets its oldest entry when full.
 struct Bounded<V> {

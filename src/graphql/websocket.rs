@@ -142,7 +142,9 @@ type Closing = Option<(u16, String)>;
 /// A message the socket could not read. Over the size limit is 1009, as RFC 6455 has it;
 /// anything else broke the protocol, or the client is gone and the close frame goes nowhere.
 fn unreadable(err: &axum::Error) -> Closing {
-    if err.to_string().starts_with("Space limit exceeded") {
+    use tokio_tungstenite::tungstenite::Error;
+    let cause = std::error::Error::source(err).and_then(|inner| inner.downcast_ref::<Error>());
+    if matches!(cause, Some(Error::Capacity(_))) {
         Some((MESSAGE_TOO_BIG, "message too big".into()))
     } else {
         Some((PROTOCOL_ERROR, "protocol error".into()))
