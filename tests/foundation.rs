@@ -393,6 +393,31 @@ async fn unknown_routes_wrong_methods_and_bad_upgrades_answer_in_json() {
         (400, "BAD_USER_INPUT"),
         "{body}"
     );
+    // An upgrade in a WebSocket version other than RFC 6455's, or without its key.
+    let upgrade = || {
+        client
+            .get(app.url("/graphql/ws"))
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+    };
+    let refusals = [
+        (
+            upgrade()
+                .header("sec-websocket-version", "8")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            "Sec-WebSocket-Version",
+        ),
+        (
+            upgrade().header("sec-websocket-version", "13"),
+            "Sec-WebSocket-Key",
+        ),
+    ];
+    for (request, named) in refusals {
+        let (status, body) = raw(request).await;
+        assert_eq!((status, error_code(&body)), (400, "BAD_USER_INPUT"));
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(named), "{body}");
+    }
 }
 
 #[tokio::test]
@@ -480,14 +505,26 @@ async fn a_websocket_authenticated_in_connection_init_runs_operations_as_that_vi
 }
 
 #[tokio::test]
-async fn a_server_shutting_down_closes_each_websocket_with_1001_and_then_stops() {
+async fn a_websocket_client_naming_no_subprotocol_is_spoken_graphql_transport_ws() {
     let app = TestApp::spawn().await;
     let token = app.token("ann", "acme", Role::Admin);
-    let mut ws = app.ws("graphql-transport-ws").await;
-    assert_eq!(
-        ws.init(json!({"token": token})).await.as_json()["type"],
-        "connection_ack"
+    let url = app.url("/graphql/ws").replacen("http", "ws", 1);
+    let (stream, response) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert!(
+        response.headers().get("sec-websocket-protocol").is_none(),
+        "no protocol is answered when none was asked for"
     );
+    let mut ws = common::Ws { stream };
+    ws.authenticate(&token).await;
+    ws.send(json!({"id": "1", "type": "subscribe", "payload": {"query": VIEWER_QUERY}}))
+        .await;
+    assert_eq!(ws.next_json().await["type"], "next");
+}
+
+#[tokio::test]
+async fn a_server_shutting_down_closes_each_websocket_with_1001_and_then_stops() {
+    let app = TestApp::spawn().await;
+    let mut ws = app.ws_as_admin().await;
     let stopping = tokio::spawn(app.stop());
     match ws.next().await {
         common::Frame::Closed(code, reason) => {
@@ -552,10 +589,7 @@ async fn a_websocket_message_over_the_body_limit_closes_that_connection_only() {
     .await;
     assert_eq!(code, 1009, "message too big");
     let mut ws = app.ws("graphql-transport-ws").await;
-    assert_eq!(
-        ws.init(json!({"token": token})).await.as_json()["type"],
-        "connection_ack"
-    );
+    ws.authenticate(&token).await;
 }
 
 #[tokio::test]
@@ -599,14 +633,54 @@ async fn a_ping_is_answered_with_a_pong() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_gets_every_frame_whole_and_in_order_once_it_reads_again() {
+    let app = TestApp::spawn().await;
+    let mut ws = app.ws_as_admin().await;
+    // Far more than the loopback socket's buffers hold, so the server has to keep the rest
+    // queued until the client reads again.
+    let query = "{ __schema { types { name kind description \
+        fields { name description type { name kind ofType { name kind } } args { name description } } \
+        inputFields { name description type { name kind ofType { name kind } } } \
+        enumValues { name description } } } }";
+    let operations = 500;
+    for id in 0..operations {
+        ws.send(json!({"id": id.to_string(), "type": "subscribe", "payload": {"query": query}}))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut bytes = 0;
+    for id in 0..operations {
+        let next = ws.next_json().await;
+        assert_eq!(
+            (next["type"].as_str(), next["id"].as_str()),
+            (Some("next"), Some(id.to_string().as_str())),
+            "operation {id}'s answer comes next"
+        );
+        assert!(
+            next["payload"]["data"]["__schema"]["types"].is_array(),
+            "operation {id}: {}",
+            next["payload"]
+        );
+        bytes += next.to_string().len();
+        let complete = ws.next_json().await;
+        assert_eq!(
+            (complete["type"].as_str(), complete["id"].as_str()),
+            (Some("complete"), Some(id.to_string().as_str()))
+        );
+    }
+    assert!(
+        bytes > 12 * 1024 * 1024,
+        "only {bytes} bytes: the socket's buffers could have held them all"
+    );
+}
+
+#[tokio::test]
 async fn the_legacy_graphql_ws_protocol_is_spoken_too() {
     let app = app_keeping_alive_every_second().await;
     let token = app.token("ann", "acme", Role::Admin);
     let mut ws = app.ws("graphql-ws").await;
-    assert_eq!(
-        ws.init(json!({"token": token})).await.as_json()["type"],
-        "connection_ack"
-    );
+    ws.authenticate(&token).await;
     // Right after the ack, as Apollo's servers did, and then at every keep-alive.
     for _ in 0..2 {
         assert_eq!(next_text(&mut ws).await["type"], "ka");

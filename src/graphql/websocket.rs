@@ -1,10 +1,11 @@
 //! GraphQL over WebSocket: graphql-transport-ws (the `graphql-ws` library's protocol) and the
-//! legacy subscriptions-transport-ws (`graphql-ws` subprotocol). Per connection, one task
-//! handles the client's messages and writes every operation's frames, and a second only reads
-//! the socket: a wake-up for a frame then never costs a read attempt (tungstenite zeroes its
-//! read buffer on each). Payloads arrive serialized from the gateway (shared between
-//! subscribers of the same subscription), so sending one is a copy into the frame. An idle
-//! connection is pinged so proxies keep it open, and dropped once its client stops answering.
+//! legacy subscriptions-transport-ws (`graphql-ws` subprotocol). One task per connection reads
+//! the client's messages (tungstenite parses them) and writes every operation's frames. Writes
+//! skip tungstenite: payloads arrive serialized from the gateway (shared between subscribers of
+//! the same subscription), and each is framed straight into the connection's outgoing queue,
+//! which tungstenite's own replies (pongs, a close's answer) join too, so frames stay whole and
+//! in order. An idle connection is pinged so proxies keep it open, and dropped once its client
+//! stops answering.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,26 +13,32 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_graphql::Request;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use futures_util::stream::{BoxStream, SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 use super::Frame;
 use crate::auth::Caller;
+use crate::error::AppError;
 use crate::AppState;
-
-/// Client messages read ahead of the connection's handling of them.
-const READ_AHEAD: usize = 8;
 
 /// Frames taken from one operation before the others get their turn.
 const FRAMES_PER_TURN: usize = 16;
 
 /// How long a client may take to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the last frames (a close frame, say) may take to leave once the connection ends.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
 
 /// Closing codes of graphql-transport-ws.
 const INVALID_MESSAGE: u16 = 4400;
@@ -63,6 +70,20 @@ impl Dialect {
         }
     }
 
+    /// The client's preferred protocol of those we speak, if it named one.
+    fn offered(headers: &HeaderMap) -> Option<Self> {
+        headers
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .find_map(|name| match name.trim() {
+                "graphql-transport-ws" => Some(Dialect::TransportWs),
+                "graphql-ws" => Some(Dialect::Legacy),
+                _ => None,
+            })
+    }
+
     fn next(self) -> &'static str {
         match self {
             Dialect::TransportWs => "next",
@@ -92,48 +113,205 @@ enum ClientMessage {
     ConnectionTerminate,
 }
 
-pub async fn upgrade(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    // The client's preferred protocol we speak; graphql-transport-ws when it names none.
-    let dialect = headers
-        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .find_map(|name| match name.trim() {
-            "graphql-transport-ws" => Some(Dialect::TransportWs),
-            "graphql-ws" => Some(Dialect::Legacy),
-            _ => None,
-        })
-        .unwrap_or(Dialect::TransportWs);
-    // A message may be as large as a request body, and no larger.
+/// The opening handshake (RFC 6455 section 4.2) for HTTP/1.1 upgrades; a request that is not one
+/// is refused with the status and message a client can act on.
+pub async fn upgrade(State(app): State<AppState>, request: axum::extract::Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let accept = match handshake_key(&parts.method, parts.version, &parts.headers) {
+        Ok(key) => derive_accept_key(key.as_bytes()),
+        Err((status, message)) => {
+            return AppError::bad_request(status, message).into_graphql_response();
+        }
+    };
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return AppError::bad_request(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket",
+        )
+        .into_graphql_response();
+    };
+    // graphql-transport-ws when the client names no protocol, and then none is answered.
+    let offered = Dialect::offered(&parts.headers);
+    let dialect = offered.unwrap_or(Dialect::TransportWs);
+    // A message may be as large as a request body, and no larger; small read buffers, so
+    // thousands of idle subscribers cost little memory each.
     let limit = app.services.config.graphql.body_limit;
-    upgrade
-        .protocols([dialect.name()])
-        .max_message_size(limit)
-        .max_frame_size(limit)
-        // Small buffers: thousands of idle subscribers should cost little memory each.
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| async move {
-            metrics::gauge!("switchboard_websockets_open").increment(1.0);
-            let (sink, stream) = socket.split();
-            Connection {
-                sink,
-                dialect,
-                app,
-                caller: None,
-                heard_since_ping: true,
-                operations: Vec::new(),
-                ready: Vec::new(),
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
+        .read_buffer_size(4 * 1024);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let socket = Socket {
+            io: TokioIo::new(upgraded),
+            queued: Vec::new(),
+        };
+        let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(config)).await;
+        metrics::gauge!("switchboard_websockets_open").increment(1.0);
+        Connection {
+            ws,
+            dialect,
+            app,
+            caller: None,
+            heard_since_ping: true,
+            operations: Vec::new(),
+        }
+        .serve()
+        .await;
+        metrics::gauge!("switchboard_websockets_open").decrement(1.0);
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if let Some(dialect) = offered {
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(dialect.name()),
+        );
+    }
+    response
+}
+
+/// The client's `Sec-WebSocket-Key` when the request is a WebSocket opening handshake.
+fn handshake_key(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<String, (StatusCode, &'static str)> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    };
+    if method != Method::GET {
+        return Err((
+            StatusCode::METHOD_NOT_ALLOWED,
+            "a WebSocket opens with a GET request",
+        ));
+    }
+    if version > Version::HTTP_11 {
+        return Err((
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            "a WebSocket opens over HTTP/1.1",
+        ));
+    }
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "this endpoint speaks WebSocket only: send Connection: upgrade and Upgrade: websocket",
+        ));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|version| version.as_bytes() != b"13")
+    {
+        return Err((StatusCode::BAD_REQUEST, "Sec-WebSocket-Version must be 13"));
+    }
+    headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|key| key.to_str().ok())
+        .map(str::to_string)
+        .ok_or((StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing"))
+}
+
+/// The upgraded connection with an ordered outgoing queue. Every write, ours and tungstenite's
+/// (its automatic pongs, its answer to a close), is appended whole behind what is queued and
+/// sent from there, so frames never interleave or overtake one another.
+struct Socket {
+    io: TokioIo<hyper::upgrade::Upgraded>,
+    queued: Vec<u8>,
+}
+
+impl Socket {
+    /// Sends what is queued; `Pending` until the socket has taken all of it.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while !self.queued.is_empty() {
+            let written = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &self.queued))?;
+            if written == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
-            .serve(stream)
-            .await;
-            metrics::gauge!("switchboard_websockets_open").decrement(1.0);
-        })
+            self.queued.drain(..written);
+        }
+        // A burst for a slow client should not stay allocated once it has gone.
+        if self.queued.capacity() > 64 * 1024 {
+            self.queued = Vec::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn queue_frame(&mut self, opcode: u8, parts: &[&[u8]]) {
+        push_frame(&mut self.queued, opcode, parts);
+    }
+
+    fn queue_text(&mut self, parts: &[&[u8]]) {
+        self.queue_frame(TEXT, parts);
+    }
+}
+
+/// Appends a server frame (final, unmasked, RFC 6455 section 5.2) whose payload is `parts`
+/// in order.
+fn push_frame(out: &mut Vec<u8>, opcode: u8, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|part| part.len()).sum();
+    out.push(0x80 | opcode);
+    match len {
+        0..=125 => out.push(len as u8),
+        126..=0xFFFF => {
+            out.push(126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+}
+
+/// WebSocket opcodes (RFC 6455 section 5.2).
+const TEXT: u8 = 0x1;
+const CLOSE: u8 = 0x8;
+const PING: u8 = 0x9;
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.queued.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::task::ready!(self.poll_send(cx))?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::task::ready!(self.poll_send(cx))?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 /// What ends a connection: a close frame to send, or nothing when the client went away.
@@ -141,18 +319,17 @@ type Closing = Option<(u16, String)>;
 
 /// A message the socket could not read. Over the size limit is 1009, as RFC 6455 has it;
 /// anything else broke the protocol, or the client is gone and the close frame goes nowhere.
-fn unreadable(err: &axum::Error) -> Closing {
+fn unreadable(err: &tokio_tungstenite::tungstenite::Error) -> Closing {
     use tokio_tungstenite::tungstenite::Error;
-    let cause = std::error::Error::source(err).and_then(|inner| inner.downcast_ref::<Error>());
-    if matches!(cause, Some(Error::Capacity(_))) {
-        Some((MESSAGE_TOO_BIG, "message too big".into()))
-    } else {
-        Some((PROTOCOL_ERROR, "protocol error".into()))
+    match err {
+        Error::Capacity(_) => Some((MESSAGE_TOO_BIG, "message too big".into())),
+        Error::ConnectionClosed | Error::AlreadyClosed | Error::Io(_) => None,
+        _ => Some((PROTOCOL_ERROR, "protocol error".into())),
     }
 }
 
 struct Connection {
-    sink: SplitSink<WebSocket, Message>,
+    ws: WebSocketStream<Socket>,
     dialect: Dialect,
     app: AppState,
     /// Set by an accepted `connection_init`.
@@ -161,9 +338,6 @@ struct Connection {
     heard_since_ping: bool,
     /// The running operations, in the order they started.
     operations: Vec<Operation>,
-    /// Frames taken from the operations and not yet written: the operation's index, and `None`
-    /// once it has ended. Kept to reuse its allocation.
-    ready: Vec<(usize, Option<Frame>)>,
 }
 
 struct Operation {
@@ -175,62 +349,20 @@ struct Operation {
 
 /// What wakes the connection.
 enum Event {
-    /// Operations' frames are in `Connection::ready`.
-    Frames,
-    Incoming(Option<Incoming>),
+    Incoming(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    /// The socket refused a write: the client is gone.
+    Gone,
     InitTimedOut,
     KeepAlive,
-}
-
-/// What the reading task passes on.
-enum Incoming {
-    Message(Result<Message, axum::Error>),
-    /// The server is shutting down.
     ShuttingDown,
 }
 
-/// Reads the client's messages on a task of its own until the socket ends or the connection
-/// stops listening; dropping it stops the reading. It also watches for the server's shutdown:
-/// woken only by the socket, it waits on the server-wide token at no cost, where the writing
-/// task would take the token's lock again at every frame.
-struct Reader(tokio::task::AbortHandle);
-
-impl Reader {
-    fn spawn(
-        mut stream: SplitStream<WebSocket>,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) -> (Self, tokio::sync::mpsc::Receiver<Incoming>) {
-        let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
-        let task = tokio::spawn(async move {
-            let mut shutdown = std::pin::pin!(shutdown.cancelled());
-            loop {
-                let incoming = tokio::select! {
-                    message = stream.next() => match message {
-                        Some(message) => Incoming::Message(message),
-                        None => break,
-                    },
-                    _ = &mut shutdown => Incoming::ShuttingDown,
-                };
-                let last = !matches!(incoming, Incoming::Message(Ok(_)));
-                if sender.send(incoming).await.is_err() || last {
-                    break;
-                }
-            }
-        });
-        (Self(task.abort_handle()), receiver)
-    }
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl Connection {
-    async fn serve(mut self, stream: SplitStream<WebSocket>) {
-        let shutdown = self.app.services.shutdown.clone();
-        let (_reader, mut incoming) = Reader::spawn(stream, shutdown);
+    async fn serve(mut self) {
+        // A token of the connection's own: polled at every wake-up, it costs an uncontended
+        // lock, where the server-wide token's would be shared by every connection.
+        let shutdown = self.app.services.shutdown.child_token();
+        let mut shutdown = std::pin::pin!(shutdown.cancelled_owned());
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut init_deadline = std::pin::pin!(init_deadline);
         let every = self.app.schema.keep_alive();
@@ -238,49 +370,43 @@ impl Connection {
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let closing: Closing = loop {
             let event = std::future::poll_fn(|cx| {
-                self.poll_event(cx, &mut incoming, init_deadline.as_mut(), &mut keep_alive)
+                self.poll_event(
+                    cx,
+                    shutdown.as_mut(),
+                    init_deadline.as_mut(),
+                    &mut keep_alive,
+                )
             })
             .await;
             match event {
-                Event::Frames => {
-                    // Everything ready goes out in one write (a last frame and its
-                    // `complete`, say).
-                    if !self.write_ready().await || self.sink.flush().await.is_err() {
-                        break None;
-                    }
-                }
                 Event::Incoming(incoming) => {
-                    if matches!(incoming, Some(Incoming::Message(Ok(_)))) {
+                    if matches!(incoming, Some(Ok(_))) {
                         self.heard_since_ping = true;
                     }
                     let received = match incoming {
-                        Some(Incoming::Message(Ok(Message::Text(text)))) => {
-                            self.receive(text.as_bytes()).await
-                        }
-                        Some(Incoming::Message(Ok(Message::Binary(bytes)))) => {
-                            self.receive(&bytes).await
-                        }
-                        Some(Incoming::Message(Err(err))) => break unreadable(&err),
-                        Some(Incoming::Message(Ok(Message::Close(_)))) | None => break None,
-                        Some(Incoming::Message(Ok(_))) => continue,
-                        Some(Incoming::ShuttingDown) => {
-                            break Some((GOING_AWAY, "server shutting down".into()))
-                        }
+                        Some(Ok(Message::Text(text))) => self.receive(text.as_bytes()).await,
+                        Some(Ok(Message::Binary(bytes))) => self.receive(&bytes).await,
+                        Some(Err(err)) => break unreadable(&err),
+                        Some(Ok(Message::Close(_))) | None => break None,
+                        Some(Ok(_)) => continue,
                     };
                     if let Err(closing) = received {
                         break closing;
                     }
                 }
+                Event::Gone => break None,
                 Event::InitTimedOut => {
                     break Some((INIT_TIMED_OUT, "Connection initialisation timeout".into()));
                 }
                 Event::KeepAlive => {
                     // Not even the last ping's pong came back: the client is gone, and a
                     // close frame would go nowhere.
-                    if !std::mem::replace(&mut self.heard_since_ping, false) || !self.ping().await {
+                    if !std::mem::replace(&mut self.heard_since_ping, false) {
                         break None;
                     }
+                    self.ping();
                 }
+                Event::ShuttingDown => break Some((GOING_AWAY, "server shutting down".into())),
             }
         };
         if let Some((code, mut reason)) = closing {
@@ -288,43 +414,37 @@ impl Connection {
             while reason.len() > 123 {
                 reason.pop();
             }
-            let _ = self
-                .sink
-                .send(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })))
-                .await;
+            self.ws
+                .get_mut()
+                .queue_frame(CLOSE, &[&code.to_be_bytes(), reason.as_bytes()]);
         }
+        // What is queued (the close frame, or tungstenite's answer to the client's) leaves
+        // before the socket closes, unless the client has stopped reading.
+        let socket = self.ws.get_mut();
+        let _ = tokio::time::timeout(FINAL_FLUSH, std::future::poll_fn(|cx| socket.poll_send(cx)))
+            .await;
     }
 
-    /// Polls the operations first, then the client's messages, then the timers. Each
-    /// operation is polled until it has nothing more, so one wake-up for a frame costs two
-    /// polls: the one that takes it and the one that leaves its waker.
+    /// Frames the operations' ready payloads into the outgoing queue and sends it, then polls
+    /// the client's messages, then the timers. Each operation is polled until it has nothing
+    /// more, so one wake-up for a frame costs two polls: the one that takes it and the one
+    /// that leaves its waker.
     fn poll_event(
         &mut self,
         cx: &mut Context<'_>,
-        incoming: &mut tokio::sync::mpsc::Receiver<Incoming>,
+        shutdown: Pin<&mut tokio_util::sync::WaitForCancellationFutureOwned>,
         init_deadline: Pin<&mut tokio::time::Sleep>,
         keep_alive: &mut tokio::time::Interval,
     ) -> Poll<Event> {
-        for (index, operation) in self.operations.iter_mut().enumerate() {
-            for _ in 0..FRAMES_PER_TURN {
-                match operation.frames.poll_next_unpin(cx) {
-                    Poll::Ready(Some(frame)) => self.ready.push((index, Some(frame))),
-                    Poll::Ready(None) => {
-                        self.ready.push((index, None));
-                        break;
-                    }
-                    Poll::Pending => break,
-                }
-            }
+        self.queue_ready_frames(cx);
+        if let Poll::Ready(Err(_)) = self.ws.get_mut().poll_send(cx) {
+            return Poll::Ready(Event::Gone);
         }
-        if !self.ready.is_empty() {
-            return Poll::Ready(Event::Frames);
-        }
-        if let Poll::Ready(message) = incoming.poll_recv(cx) {
+        if let Poll::Ready(message) = self.ws.poll_next_unpin(cx) {
             return Poll::Ready(Event::Incoming(message));
+        }
+        if shutdown.poll(cx).is_ready() {
+            return Poll::Ready(Event::ShuttingDown);
         }
         if self.caller.is_none() && init_deadline.poll(cx).is_ready() {
             return Poll::Ready(Event::InitTimedOut);
@@ -335,44 +455,36 @@ impl Connection {
         Poll::Pending
     }
 
-    /// Queues every ready frame, or `complete` for an operation that has ended (which then
-    /// leaves the connection), without flushing; false once the socket is gone.
-    async fn write_ready(&mut self) -> bool {
-        let mut ready = std::mem::take(&mut self.ready);
-        let mut written = true;
-        for (index, frame) in &ready {
-            let operation = &self.operations[*index];
-            let text = match frame {
-                Some(frame) => {
-                    let mut text =
-                        String::with_capacity(operation.envelope.len() + frame.payload.len() + 1);
-                    text.push_str(&operation.envelope);
-                    text.push_str(&frame.payload);
-                    text.push('}');
-                    text
+    /// Queues every ready frame, and `complete` for an operation that has ended (which then
+    /// leaves the connection). An operation with more than its turn's frames ready is polled
+    /// again on the next wake-up, which it is given at once.
+    fn queue_ready_frames(&mut self, cx: &mut Context<'_>) {
+        let socket = self.ws.get_mut();
+        self.operations.retain_mut(|operation| {
+            for taken in 1.. {
+                if taken > FRAMES_PER_TURN {
+                    cx.waker().wake_by_ref();
+                    break;
                 }
-                None => format!(
-                    r#"{{"type":"complete","id":{}}}"#,
-                    json_string(&operation.id)
-                ),
-            };
-            if self
-                .sink
-                .feed(Message::Text(Utf8Bytes::from(text)))
-                .await
-                .is_err()
-            {
-                written = false;
-                break;
+                match operation.frames.poll_next_unpin(cx) {
+                    Poll::Ready(Some(frame)) => socket.queue_text(&[
+                        operation.envelope.as_bytes(),
+                        frame.payload.as_bytes(),
+                        b"}",
+                    ]),
+                    Poll::Ready(None) => {
+                        socket.queue_text(&[
+                            br#"{"type":"complete","id":"#,
+                            json_string(&operation.id).as_bytes(),
+                            b"}",
+                        ]);
+                        return false;
+                    }
+                    Poll::Pending => break,
+                }
             }
-        }
-        // Ended operations leave last to first, so the indices still to go stay valid.
-        for (index, _) in ready.iter().rev().filter(|(_, frame)| frame.is_none()) {
-            self.operations.remove(*index);
-        }
-        ready.clear();
-        self.ready = ready;
-        written
+            true
+        });
     }
 
     /// Handles one client message; `Err` closes the connection.
@@ -428,14 +540,13 @@ impl Connection {
                 if let Some(index) = running {
                     self.operations.remove(index);
                     if self.dialect == Dialect::Legacy {
-                        self.send_json(serde_json::json!({"type": "complete", "id": id}))
-                            .await;
+                        self.send_json(serde_json::json!({"type": "complete", "id": id}));
                     }
                 }
                 Ok(())
             }
             ClientMessage::Ping {} => {
-                self.send_json(serde_json::json!({"type": "pong"})).await;
+                self.send_json(serde_json::json!({"type": "pong"}));
                 Ok(())
             }
             ClientMessage::Pong {} => Ok(()),
@@ -447,12 +558,11 @@ impl Connection {
         let reason = match self.app.services.auth.from_init_payload(&payload).await {
             caller @ Caller::Known(_) => {
                 self.caller = Some(caller);
-                self.send_json(serde_json::json!({"type": "connection_ack"}))
-                    .await;
+                self.send_json(serde_json::json!({"type": "connection_ack"}));
                 if self.dialect == Dialect::Legacy {
                     // As Apollo's servers did: legacy clients time a connection out only
                     // once they have had a first `ka`.
-                    let _ = self.sink.send(legacy_keep_alive()).await;
+                    self.ws.get_mut().queue_text(&[LEGACY_KEEP_ALIVE]);
                 }
                 return Ok(());
             }
@@ -465,43 +575,64 @@ impl Connection {
             // The legacy protocol reports a refusal as a message, then the socket closes.
             self.send_json(
                 serde_json::json!({"type": "connection_error", "payload": {"message": reason}}),
-            )
-            .await;
+            );
         }
         Err(Some((FORBIDDEN, reason)))
     }
 
     /// A WebSocket ping, which browsers answer by themselves, keeps proxies from closing an
     /// idle connection; legacy clients also expect a `ka` message.
-    async fn ping(&mut self) -> bool {
-        if self
-            .sink
-            .feed(Message::Ping(axum::body::Bytes::new()))
-            .await
-            .is_err()
-        {
-            return false;
+    fn ping(&mut self) {
+        let socket = self.ws.get_mut();
+        socket.queue_frame(PING, &[]);
+        if self.dialect == Dialect::Legacy {
+            socket.queue_text(&[LEGACY_KEEP_ALIVE]);
         }
-        if self.dialect == Dialect::Legacy && self.sink.feed(legacy_keep_alive()).await.is_err() {
-            return false;
-        }
-        self.sink.flush().await.is_ok()
     }
 
-    async fn send_json(&mut self, message: serde_json::Value) -> bool {
-        self.sink
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .is_ok()
+    /// Queues a message; the connection's loop sends it.
+    fn send_json(&mut self, message: serde_json::Value) {
+        self.ws
+            .get_mut()
+            .queue_text(&[message.to_string().as_bytes()]);
     }
 }
 
 /// The legacy protocol's keep-alive message.
-fn legacy_keep_alive() -> Message {
-    Message::Text(Utf8Bytes::from_static(r#"{"type":"ka"}"#))
-}
+const LEGACY_KEEP_ALIVE: &[u8] = br#"{"type":"ka"}"#;
 
 /// `value` as a JSON string literal.
 fn json_string(value: &str) -> String {
     serde_json::Value::from(value).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+
+    #[test]
+    fn frames_of_every_length_encoding_parse_as_one_whole_final_text_frame() {
+        // 7-bit, 16-bit and 64-bit lengths, at and around their edges.
+        for len in [0, 1, 125, 126, 127, 65535, 65536, 200_000] {
+            let payload = "x".repeat(len);
+            let (head, tail) = payload.as_bytes().split_at(len / 2);
+            let mut out = Vec::new();
+            push_frame(&mut out, TEXT, &[head, tail]);
+
+            let mut cursor = std::io::Cursor::new(&out);
+            let (header, length) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+            assert!(header.is_final, "{len}: final");
+            assert_eq!(header.opcode, OpCode::Data(Data::Text), "{len}: text");
+            assert_eq!(header.mask, None, "{len}: a server's frames are unmasked");
+            assert_eq!(length as usize, len, "{len}: declared length");
+            let start = cursor.position() as usize;
+            assert_eq!(
+                &out[start..],
+                payload.as_bytes(),
+                "{len}: payload follows whole"
+            );
+        }
+    }
 }

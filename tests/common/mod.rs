@@ -130,6 +130,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A graphql-transport-ws connection, initialised as acme's admin Ann.
+    pub async fn ws_as_admin(&self) -> Ws {
+        let token = self.token("ann", "acme", Role::Admin);
+        let mut ws = self.ws("graphql-transport-ws").await;
+        ws.authenticate(&token).await;
+        ws
+    }
+
     pub async fn ws(&self, protocol: &str) -> Ws {
         let mut request = format!("ws://{}/graphql/ws", self.addr)
             .into_client_request()
@@ -238,6 +246,12 @@ impl Ws {
             Frame::Json(value) => value,
             other => panic!("expected a message, got {other:?}"),
         }
+    }
+
+    /// `connection_init` with `token`, which the server must accept.
+    pub async fn authenticate(&mut self, token: &str) {
+        let answer = self.init(json!({ "token": token })).await;
+        assert_eq!(answer.as_json()["type"], "connection_ack", "{answer:?}");
     }
 
     /// graphql-transport-ws handshake with the given connection_init payload.
