@@ -133,13 +133,14 @@ pub async fn upgrade(State(app): State<AppState>, request: axum::extract::Reques
     // graphql-transport-ws when the client names no protocol, and then none is answered.
     let offered = Dialect::offered(&parts.headers);
     let dialect = offered.unwrap_or(Dialect::TransportWs);
-    // A message may be as large as a request body, and no larger; small read buffers, so
-    // thousands of idle subscribers cost little memory each.
+    // A message may be as large as a request body, and no larger. Clients' messages are
+    // small, so is the read buffer: thousands of idle subscribers cost little memory each, and
+    // tungstenite zeroes it before every read attempt, which each wake-up for a frame makes.
     let limit = app.services.config.graphql.body_limit;
     let config = WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit))
-        .read_buffer_size(4 * 1024);
+        .read_buffer_size(1024);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
