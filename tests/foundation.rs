@@ -522,6 +522,25 @@ async fn a_websocket_client_naming_no_subprotocol_is_spoken_graphql_transport_ws
 }
 
 #[tokio::test]
+async fn a_client_closing_its_websocket_gets_the_closing_handshake_answered() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::{coding::CloseCode, CloseFrame};
+    let app = TestApp::spawn().await;
+    let mut ws = app.ws_as_admin().await;
+    ws.stream
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        })))
+        .await
+        .unwrap();
+    match ws.next().await {
+        Frame::Closed(code, reason) => assert_eq!((code, reason.as_str()), (1000, "bye")),
+        other => panic!("expected the close to be answered, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_server_shutting_down_closes_each_websocket_with_1001_and_then_stops() {
     let app = TestApp::spawn().await;
     let mut ws = app.ws_as_admin().await;

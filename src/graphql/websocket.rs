@@ -419,11 +419,15 @@ impl Connection {
                 .get_mut()
                 .queue_frame(CLOSE, &[&code.to_be_bytes(), reason.as_bytes()]);
         }
-        // What is queued (the close frame, or tungstenite's answer to the client's) leaves
-        // before the socket closes, unless the client has stopped reading.
-        let socket = self.ws.get_mut();
-        let _ = tokio::time::timeout(FINAL_FLUSH, std::future::poll_fn(|cx| socket.poll_send(cx)))
-            .await;
+        // What is queued leaves before the socket closes, unless the client has stopped
+        // reading: our close frame, or the answer to the client's, which tungstenite writes
+        // on its next flush.
+        let _ = tokio::time::timeout(FINAL_FLUSH, async {
+            let _ = futures_util::SinkExt::flush(&mut self.ws).await;
+            let socket = self.ws.get_mut();
+            std::future::poll_fn(|cx| socket.poll_send(cx)).await
+        })
+        .await;
     }
 
     /// Frames the operations' ready payloads into the outgoing queue and sends it, then polls
