@@ -331,16 +331,19 @@ pub(super) async fn write_change<C: sea_orm::ConnectionTrait>(
     if updated.rows_affected == 0 {
         return Ok(None);
     }
-    let change = status_change::ActiveModel {
-        bot_id: Set(bot.id.clone()),
-        sequence: Set(sequence),
-        status: Set(next.as_str().to_string()),
-        source: Set(source.as_str().to_string()),
-        reason: Set(transition.reason.clone()),
-        at: Set(now),
-    }
-    .insert(conn)
-    .await?;
+    let change = status_change::Model {
+        bot_id: bot.id.clone(),
+        sequence,
+        status: next.as_str().to_string(),
+        source: source.as_str().to_string(),
+        reason: transition.reason.clone(),
+        at: now,
+    };
+    // Every column is known here, so the row is not read back (on SQLite that would be
+    // another statement before the first subscriber hears of the change).
+    status_change::Entity::insert(status_change::ActiveModel::from(change.clone()))
+        .exec_without_returning(conn)
+        .await?;
     Ok(Some((written.try_into_model()?, change)))
 }
 
