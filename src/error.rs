@@ -139,9 +139,9 @@ impl From<AppError> for async_graphql::Error {
     }
 }
 
-/// The framework's own refusals (no such route, wrong method, body over the limit, a
-/// WebSocket upgrade without its headers) come as plain text or nothing; they get the same
-/// JSON as ours, shaped for the route: GraphQL's under `/graphql`, REST's elsewhere.
+/// The framework's own refusals (no such route, wrong method, body over the limit) come as
+/// plain text or nothing; they get the same JSON as ours, shaped for the route: GraphQL's
+/// under `/graphql`, REST's elsewhere.
 pub async fn json_error_bodies(
     request: axum::extract::Request,
     next: axum::middleware::Next,

@@ -259,12 +259,8 @@ async fn the_whole_flow_over_the_seeds_rest_api() {
 
     let mut status = Value::Null;
     for _ in 0..300 {
-        status = client
-            .get(app.url(&format!("/api/v1/meet/status/{bot_id}")))
-            .bearer_auth(&token)
-            .send()
+        status = seed_status(&app, Some(&token), &bot_id)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -278,28 +274,23 @@ async fn the_whole_flow_over_the_seeds_rest_api() {
     assert_eq!(status["result_data"]["tasks_created"], 2);
     assert!(status["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let missing = client
-        .get(app.url("/api/v1/meet/status/nope"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let missing = seed_status(&app, Some(&token), "nope").await;
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.json::<Value>().await.unwrap()["code"], "NOT_FOUND");
     let other_org = app.token("eve", "globex", Role::Admin);
-    let hidden = client
-        .get(app.url(&format!("/api/v1/meet/status/{bot_id}")))
-        .bearer_auth(&other_org)
-        .send()
-        .await
-        .unwrap();
+    let hidden = seed_status(&app, Some(&other_org), &bot_id).await;
     assert_eq!(hidden.status(), 404);
-    let anonymous = client
-        .get(app.url(&format!("/api/v1/meet/status/{bot_id}")))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = seed_status(&app, None, &bot_id).await;
     assert_eq!(anonymous.status(), 401);
+}
+
+/// The seed's `GET /api/v1/meet/status/{bot_id}`, as `token`'s bearer or anonymously.
+async fn seed_status(app: &TestApp, token: Option<&str>, bot_id: &str) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(app.url(&format!("/api/v1/meet/status/{bot_id}")));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
 }
 
 /// The seed's done callback, signed with `secret` as the bot service signs it.
@@ -415,13 +406,7 @@ async fn control_characters_and_credentials_in_input_are_refused_and_nul_ids_are
         let response = app.gql(Some(&token), BOT, json!({"id": wanted})).await;
         assert_eq!(error_code(&response), "NOT_FOUND", "{response}");
     }
-    let client = reqwest::Client::new();
-    let status = client
-        .get(app.url("/api/v1/meet/status/a%00b"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let status = seed_status(&app, Some(&token), "a%00b").await;
     assert_eq!(status.status(), 404);
 
     let body = json!({"bot_id": "ext-1", "session_id": "sess\u{0}ion", "result_data": {"summary": "a\u{0}b"}});
