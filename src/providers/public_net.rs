@@ -73,17 +73,18 @@ pub fn refusal(url: &Url) -> Option<String> {
     })
 }
 
-/// The error a name resolving to no public address fails with.
+/// Why a request was kept off a private network: a name resolving to no public address, or
+/// a redirect to a private one.
 #[derive(Debug)]
-pub struct NoPublicAddress(pub String);
+struct KeptOut(String);
 
-impl std::fmt::Display for NoPublicAddress {
+impl std::fmt::Display for KeptOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} resolves to no public address", self.0)
+        f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for NoPublicAddress {}
+impl std::error::Error for KeptOut {}
 
 /// Resolves names as the system does, keeping only public addresses.
 struct PublicOnly;
@@ -97,7 +98,8 @@ impl Resolve for PublicOnly {
                 .filter(|addr| is_public(addr.ip()))
                 .collect();
             if public.is_empty() {
-                return Err(Box::new(NoPublicAddress(host)) as _);
+                let why = format!("{host} resolves to no public address");
+                return Err(Box::new(KeptOut(why)) as _);
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
@@ -113,7 +115,7 @@ pub fn restrict(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
             if attempt.previous().len() >= 10 {
                 attempt.error("too many redirects")
             } else if let Some(why) = refusal(attempt.url()) {
-                attempt.error(format!("redirected to a private address: {why}"))
+                attempt.error(KeptOut(format!("redirected to a private address: {why}")))
             } else {
                 attempt.follow()
             }
@@ -124,12 +126,8 @@ pub fn restrict(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
 pub fn kept_out(err: &reqwest::Error) -> Option<String> {
     let mut source: Option<&dyn std::error::Error> = Some(err);
     while let Some(current) = source {
-        if let Some(refused) = current.downcast_ref::<NoPublicAddress>() {
-            return Some(refused.to_string());
-        }
-        let text = current.to_string();
-        if text.starts_with("redirected to a private address") {
-            return Some(text);
+        if let Some(KeptOut(why)) = current.downcast_ref::<KeptOut>() {
+            return Some(why.clone());
         }
         source = current.source();
     }
@@ -177,6 +175,29 @@ mod tests {
         assert_eq!(
             refusal(&Url::parse("https://cdn.example.com/a.mp3").unwrap()),
             None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_private_address_is_not_followed() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // A server answering every request with a redirect into a private network.
+        let router = axum::Router::new().fallback(|| async {
+            axum::response::Redirect::temporary("http://10.0.0.1/latest/meta-data/")
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+
+        let client = restrict(reqwest::Client::builder()).build().unwrap();
+        let err = client
+            .get(format!("http://{addr}/a.mp3"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            kept_out(&err).as_deref(),
+            Some("redirected to a private address: 10.0.0.1 is not a public address")
         );
     }
 
