@@ -178,9 +178,16 @@ mod tests {
         );
     }
 
+    /// Why a restricted client's GET of `url` was kept out, if it was.
+    async fn kept_out_of(url: &str) -> Option<String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = restrict(reqwest::Client::builder()).build().unwrap();
+        let err = client.get(url).send().await.unwrap_err();
+        kept_out(&err)
+    }
+
     #[tokio::test]
     async fn a_redirect_to_a_private_address_is_not_followed() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         // A server answering every request with a redirect into a private network.
         let router = axum::Router::new().fallback(|| async {
             axum::response::Redirect::temporary("http://10.0.0.1/latest/meta-data/")
@@ -189,30 +196,19 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });
 
-        let client = restrict(reqwest::Client::builder()).build().unwrap();
-        let err = client
-            .get(format!("http://{addr}/a.mp3"))
-            .send()
-            .await
-            .unwrap_err();
         assert_eq!(
-            kept_out(&err).as_deref(),
+            kept_out_of(&format!("http://{addr}/a.mp3"))
+                .await
+                .as_deref(),
             Some("redirected to a private address: 10.0.0.1 is not a public address")
         );
     }
 
     #[tokio::test]
     async fn a_name_resolving_only_to_private_addresses_is_not_connected_to() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = restrict(reqwest::Client::builder()).build().unwrap();
         // Resolved by the system (the hosts file), so no network is needed.
-        let err = client
-            .get("http://localhost:9/a.mp3")
-            .send()
-            .await
-            .unwrap_err();
         assert_eq!(
-            kept_out(&err).as_deref(),
+            kept_out_of("http://localhost:9/a.mp3").await.as_deref(),
             Some("localhost resolves to no public address")
         );
     }
