@@ -492,19 +492,39 @@ fn walk_statuses() -> &'static [BotStatus] {
 }
 
 /// Both rows, or with `only` = "switchboard" or "floor" one of them (to profile it alone).
+/// With both, their walks alternate, so that the two rows see the same machine: on this
+/// shared one the cost of a loopback packet moves by 2x within a day, and rows run one after
+/// the other measured different moments as much as different servers.
 async fn latency(only: &str) {
     let subscribers = env_or("BENCH_SUBSCRIBERS", 1000);
-    let walks = env_or("BENCH_WALKS", 5);
-    println!("## status change → subscriber frame ({subscribers} subscribers on one bot, {walks} walks of {} changes)", walk_statuses().len());
+    let walks = env_or("BENCH_WALKS", 10);
+    println!("## status change → subscriber frame ({subscribers} subscribers on one bot, {walks} walks of {} changes, the two rows' walks alternating)", walk_statuses().len());
     println!("| server | frames | min ms | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/frame (user + system) | clients' CPU µs/frame (user + system) |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    let mut memory = String::new();
-    if only != "floor" {
-        memory = switchboard_walks(subscribers, walks).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    // The floor first: Switchboard's memory is read while nothing else is being set up.
+    let mut floor = match only {
+        "switchboard" => None,
+        _ => Some(RawFloor::connect(subscribers).await),
+    };
+    let mut switchboard = match only {
+        "floor" => None,
+        _ => Some(Switchboard::connect(subscribers).await),
+    };
+    let mut profiler = Profiler::from_env();
+    for walk in 0..walks {
+        if let Some(switchboard) = &mut switchboard {
+            switchboard.walk(walk, &mut profiler).await;
+        }
+        if let Some(floor) = &mut floor {
+            floor.walk(walk, &mut profiler).await;
+        }
     }
-    if only != "switchboard" {
-        raw_floor(subscribers, walks).await;
+    let mut memory = String::new();
+    if let Some(switchboard) = switchboard {
+        memory = switchboard.finish().await;
+    }
+    if let Some(floor) = floor {
+        floor.finish().await;
     }
     println!("\n{memory}\n");
 }
@@ -528,142 +548,207 @@ fn print_row(
     );
 }
 
+/// What one row measures: when each change was made, and the server's CPU time from then
+/// until every subscriber had the change's frame.
+struct Measured {
+    clients: Clients,
+    /// When each `(walk, sequence)` change was made.
+    sent: std::collections::HashMap<(usize, i64), u64>,
+    server_cpu: Cpu,
+}
+
+impl Measured {
+    fn new(clients: Clients) -> Self {
+        Self {
+            clients,
+            sent: Default::default(),
+            server_cpu: Cpu::default(),
+        }
+    }
+
+    /// Measures the change `make` makes, which is the `sequence`-th of `walk`.
+    async fn change(
+        &mut self,
+        profiler: &mut Profiler,
+        (walk, sequence): (usize, i64),
+        make: impl std::future::Future<Output = ()>,
+    ) {
+        profiler.command("enable\n");
+        let cpu_before = Cpu::now();
+        self.sent.insert((walk, sequence), now_ns());
+        make.await;
+        self.clients
+            .expect(&format!("frames {walk} {sequence}"))
+            .await;
+        self.server_cpu.add(Cpu::now().since(cpu_before));
+        profiler.command("disable\n");
+    }
+
+    async fn finish(self, server: &str) {
+        let (samples, clients_cpu, clients_frames) = self.clients.finish(&self.sent).await;
+        print_row(
+            server,
+            &samples,
+            self.server_cpu,
+            (clients_cpu, clients_frames),
+        );
+    }
+}
+
 /// Switchboard: GraphQL over WebSocket, each change written to the database and then pushed.
-/// Prints its row; returns what its memory did.
-async fn switchboard_walks(subscribers: usize, walks: usize) -> String {
-    let mut config = temp_config("latency");
-    config.sandbox = true;
-    config.auth.jwt_secret = Some("bench-secret-bench-secret-bench!".into());
-    let (app, addr) = boot(config).await;
-    let services = app.services().clone();
-    let token = services
-        .jwt
-        .issue("bench", Some("bench-org"), Role::Admin, 3600)
-        .unwrap();
-    let Caller::Known(viewer) = services.auth.from_credential(&token).await else {
-        unreachable!()
-    };
+struct Switchboard {
+    app: switchboard::App,
+    viewer: switchboard::auth::Viewer,
+    measured: Measured,
+    subscribers: usize,
+    /// Resident memory before the connections, once connected, and at most while subscribed.
+    rss: (u64, u64, u64),
+}
 
-    let rss_before = rss_kib();
-    let mut clients = Clients::spawn();
-    clients
-        .send(format!("connect {addr} {token} {subscribers}"))
-        .await;
-    clients.expect("connected").await;
-    let rss_connected = rss_kib();
+impl Switchboard {
+    async fn connect(subscribers: usize) -> Self {
+        let mut config = temp_config("latency");
+        config.sandbox = true;
+        config.auth.jwt_secret = Some("bench-secret-bench-secret-bench!".into());
+        let (app, addr) = boot(config).await;
+        let services = app.services().clone();
+        let token = services
+            .jwt
+            .issue("bench", Some("bench-org"), Role::Admin, 3600)
+            .unwrap();
+        let Caller::Known(viewer) = services.auth.from_credential(&token).await else {
+            unreachable!()
+        };
+        let rss_before = rss_kib();
+        let mut clients = Clients::spawn();
+        clients
+            .send(format!("connect {addr} {token} {subscribers}"))
+            .await;
+        clients.expect("connected").await;
+        let rss_connected = rss_kib();
+        Self {
+            app,
+            viewer,
+            measured: Measured::new(clients),
+            subscribers,
+            rss: (rss_before, rss_connected, 0),
+        }
+    }
 
-    // When each (walk, sequence) change was made.
-    let mut sent = std::collections::HashMap::new();
-    let mut profiler = Profiler::from_env();
-    let mut rss_subscribed = 0;
-    let mut server_cpu = Cpu::default();
-    for walk in 0..walks {
+    /// A new bot, followed by every subscriber, walked through its statuses.
+    async fn walk(&mut self, walk: usize, profiler: &mut Profiler) {
+        let services = self.app.services().clone();
         // Each walk's bot ends DONE, so one meeting code serves them all.
         let input = TriggerInput {
             meet_url: "https://meet.google.com/abc-defg-hij".into(),
             bot_name: "Bench".into(),
             idempotency_key: None,
         };
-        let bot = trigger(&services, &viewer, input).await.unwrap();
+        let bot = trigger(&services, &self.viewer, input).await.unwrap();
+        let clients = &mut self.measured.clients;
         clients.send(format!("subscribe {walk} {}", bot.id)).await;
         // Every subscriber has its first frame (the current state) before the walk starts.
         clients.expect(&format!("frames {walk} 1")).await;
         // Then a moment for the server to settle: the later subscribers hand their own
         // executions over to the shared one just after their first frame.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        rss_subscribed = rss_subscribed.max(rss_kib());
+        self.rss.2 = self.rss.2.max(rss_kib());
         for &status in walk_statuses() {
             let current = switchboard::meetings::service::load(&services.db, &bot.id)
                 .await
                 .unwrap();
-            let sequence = current.sequence + 1;
-            profiler.command("enable\n");
-            let cpu_before = Cpu::now();
-            sent.insert((walk, sequence), now_ns());
-            change_status(
-                &services,
-                &bot.id,
-                status,
-                ChangeSource::Webhook,
-                Transition::because("bench"),
-            )
-            .await
-            .unwrap();
-            clients.expect(&format!("frames {walk} {sequence}")).await;
-            server_cpu.add(Cpu::now().since(cpu_before));
-            profiler.command("disable\n");
+            let change = async {
+                change_status(
+                    &services,
+                    &bot.id,
+                    status,
+                    ChangeSource::Webhook,
+                    Transition::because("bench"),
+                )
+                .await
+                .unwrap();
+            };
+            self.measured
+                .change(profiler, (walk, current.sequence + 1), change)
+                .await;
         }
     }
-    let (samples, clients_cpu, clients_frames) = clients.finish(&sent).await;
-    app.shutdown_token().cancel();
-    print_row(
-        "Switchboard",
-        &samples,
-        server_cpu,
-        (clients_cpu, clients_frames),
-    );
-    format!(
-        "Switchboard's memory: {} KiB before, +{} KiB with {subscribers} connections, +{} KiB more once subscribed",
-        rss_before,
-        rss_connected.saturating_sub(rss_before),
-        rss_subscribed.saturating_sub(rss_connected)
-    )
+
+    /// Prints the row; returns what its memory did.
+    async fn finish(self) -> String {
+        self.measured.finish("Switchboard").await;
+        self.app.shutdown_token().cancel();
+        let (before, connected, subscribed) = self.rss;
+        format!(
+            "Switchboard's memory: {before} KiB before, +{} KiB with {} connections, +{} KiB more once subscribed",
+            connected.saturating_sub(before),
+            self.subscribers,
+            subscribed.saturating_sub(connected)
+        )
+    }
 }
 
 /// The floor under any server on this machine: the same clients reading the same frames from
 /// as many TCP connections, written by nothing but a task per socket with the frame already
 /// encoded (no database, no GraphQL, no WebSocket protocol).
-async fn raw_floor(subscribers: usize, walks: usize) {
-    use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut clients = Clients::spawn();
-    clients
-        .send(format!("connect-raw {addr} {subscribers}"))
-        .await;
-    let mut sockets = Vec::new();
-    for _ in 0..subscribers {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        socket.set_nodelay(true).unwrap();
-        let (sender, mut frames) = tokio::sync::mpsc::unbounded_channel::<Arc<[u8]>>();
-        sockets.push(sender);
-        tokio::spawn(async move {
-            while let Some(frame) = frames.recv().await {
-                if socket.write_all(&frame).await.is_err() {
-                    break;
+struct RawFloor {
+    sockets: Vec<tokio::sync::mpsc::UnboundedSender<Arc<[u8]>>>,
+    measured: Measured,
+}
+
+impl RawFloor {
+    async fn connect(subscribers: usize) -> Self {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Clients::spawn();
+        clients
+            .send(format!("connect-raw {addr} {subscribers}"))
+            .await;
+        let mut sockets = Vec::new();
+        for _ in 0..subscribers {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            socket.set_nodelay(true).unwrap();
+            let (sender, mut frames) = tokio::sync::mpsc::unbounded_channel::<Arc<[u8]>>();
+            sockets.push(sender);
+            tokio::spawn(async move {
+                while let Some(frame) = frames.recv().await {
+                    if socket.write_all(&frame).await.is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
+        clients.expect("connected").await;
+        Self {
+            sockets,
+            measured: Measured::new(clients),
+        }
     }
-    clients.expect("connected").await;
-    let mut sent = std::collections::HashMap::new();
-    let mut profiler = Profiler::from_env();
-    let mut server_cpu = Cpu::default();
-    for walk in 0..walks {
+
+    /// The frames Switchboard's subscribers get on a walk, written to every socket.
+    async fn walk(&mut self, walk: usize, profiler: &mut Profiler) {
         for (sequence, status) in (2..).zip(walk_statuses()) {
             let payload = json!({"data": {"botStatus": {"sequence": sequence, "status": status}}});
             let text = format!(r#"{{"type":"next","id":"{walk}","payload":{payload}}}"#);
-            profiler.command("enable\n");
-            let cpu_before = Cpu::now();
-            sent.insert((walk, sequence), now_ns());
-            let frame: Arc<[u8]> = server_text_frame(&text).into();
-            for socket in &sockets {
-                let _ = socket.send(frame.clone());
-            }
-            clients.expect(&format!("frames {walk} {sequence}")).await;
-            server_cpu.add(Cpu::now().since(cpu_before));
-            profiler.command("disable\n");
+            let sockets = &self.sockets;
+            let change = async move {
+                let frame: Arc<[u8]> = server_text_frame(&text).into();
+                for socket in sockets {
+                    let _ = socket.send(frame.clone());
+                }
+            };
+            self.measured
+                .change(profiler, (walk, sequence), change)
+                .await;
         }
     }
-    // The sockets close with their tasks, which ends the clients' reading.
-    drop(sockets);
-    let (samples, clients_cpu, clients_frames) = clients.finish(&sent).await;
-    print_row(
-        "raw TCP floor",
-        &samples,
-        server_cpu,
-        (clients_cpu, clients_frames),
-    );
+
+    async fn finish(mut self) {
+        // The sockets close with their tasks, which ends the clients' reading.
+        self.sockets.clear();
+        self.measured.finish("raw TCP floor").await;
+    }
 }
 
 async fn fake_bot_service(changing: Arc<std::sync::atomic::AtomicBool>) -> String {
