@@ -37,6 +37,12 @@ use crate::AppState;
 /// Frames taken from one operation before the others get their turn.
 const FRAMES_PER_TURN: usize = 16;
 
+/// How much may wait in a connection's outgoing queue before its operations stop being
+/// polled. A client reading slowly, or not at all, then holds back its own executions, and a
+/// shared execution's frames wait in their channel as shared payloads rather than as copies:
+/// its memory stays bounded by this, the socket's buffers and that channel.
+const QUEUE_HIGH_WATER: usize = 64 * 1024;
+
 /// How long a client may take to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -518,11 +524,15 @@ impl Connection {
         keep_alive: &mut tokio::time::Interval,
     ) -> Poll<Event> {
         let fired = self.sources.take_fired(cx.waker());
-        queue_ready_frames(&mut self.operations, self.ws.get_mut(), cx);
-        let cx = &mut Context::from_waker(&self.sources.socket);
-        if let Poll::Ready(Err(_)) = self.ws.get_mut().poll_send(cx) {
-            return Poll::Ready(Event::Gone);
+        let socket = self.ws.get_mut();
+        let held_back = queue_ready_frames(&mut self.operations, &mut socket.queued, cx);
+        match socket.poll_send(&mut Context::from_waker(&self.sources.socket)) {
+            Poll::Ready(Err(_)) => return Poll::Ready(Event::Gone),
+            // Drained: the frames held back come on the next turn.
+            Poll::Ready(Ok(())) if held_back => cx.waker().wake_by_ref(),
+            _ => {}
         }
+        let cx = &mut Context::from_waker(&self.sources.socket);
         if fired & SOCKET != 0 {
             if let Poll::Ready(message) = self.ws.poll_next_unpin(cx) {
                 return Poll::Ready(Event::Incoming(message));
@@ -655,27 +665,45 @@ impl Connection {
 }
 
 /// Queues every ready frame, and `complete` for an operation that has ended (which then
-/// leaves the connection). An operation with more than its turn's frames ready is polled
-/// again on the next wake-up, which it is given at once.
-fn queue_ready_frames(operations: &mut Vec<Operation>, socket: &mut Socket, cx: &mut Context<'_>) {
+/// leaves the connection), until `queued` reaches [`QUEUE_HIGH_WATER`]; returns whether it
+/// stopped there, leaving operations unpolled. An operation with more than its turn's frames
+/// ready is polled again on the next wake-up, which it is given at once.
+fn queue_ready_frames(
+    operations: &mut Vec<Operation>,
+    queued: &mut Vec<u8>,
+    cx: &mut Context<'_>,
+) -> bool {
+    let mut held_back = false;
     operations.retain_mut(|operation| {
         for taken in 1.. {
+            if queued.len() >= QUEUE_HIGH_WATER {
+                held_back = true;
+                break;
+            }
             if taken > FRAMES_PER_TURN {
                 cx.waker().wake_by_ref();
                 break;
             }
             match operation.frames.poll_next_unpin(cx) {
-                Poll::Ready(Some(frame)) => socket.queue_text(&[
-                    operation.envelope.as_bytes(),
-                    frame.payload.as_bytes(),
-                    b"}",
-                ]),
-                Poll::Ready(None) => {
-                    socket.queue_text(&[
-                        br#"{"type":"complete","id":"#,
-                        json_string(&operation.id).as_bytes(),
+                Poll::Ready(Some(frame)) => push_frame(
+                    queued,
+                    TEXT,
+                    &[
+                        operation.envelope.as_bytes(),
+                        frame.payload.as_bytes(),
                         b"}",
-                    ]);
+                    ],
+                ),
+                Poll::Ready(None) => {
+                    push_frame(
+                        queued,
+                        TEXT,
+                        &[
+                            br#"{"type":"complete","id":"#,
+                            json_string(&operation.id).as_bytes(),
+                            b"}",
+                        ],
+                    );
                     return false;
                 }
                 Poll::Pending => break,
@@ -683,6 +711,7 @@ fn queue_ready_frames(operations: &mut Vec<Operation>, socket: &mut Socket, cx: 
         }
         true
     });
+    held_back
 }
 
 /// The legacy protocol's keep-alive message.
@@ -739,6 +768,49 @@ mod tests {
         sources.take_fired(&task);
         sources.control.wake_by_ref();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    fn operation_of(frames: Vec<Frame>) -> Operation {
+        Operation {
+            id: "1".into(),
+            envelope: r#"{"type":"next","id":"1","payload":"#.into(),
+            frames: futures_util::stream::iter(frames).boxed(),
+        }
+    }
+
+    #[test]
+    fn a_full_outgoing_queue_takes_no_more_frames_until_it_drains() {
+        let waker = futures_util::task::noop_waker();
+        let cx = &mut Context::from_waker(&waker);
+        let payload: Arc<str> = format!(r#"{{"data":"{}"}}"#, "x".repeat(10 * 1024)).into();
+        let frame = Frame {
+            payload,
+            position: None,
+        };
+        let mut operations = vec![operation_of(vec![frame; 10])];
+
+        let mut queued = vec![0; QUEUE_HIGH_WATER];
+        assert!(queue_ready_frames(&mut operations, &mut queued, cx));
+        assert_eq!(queued.len(), QUEUE_HIGH_WATER, "nothing taken while full");
+
+        let nexts = |queued: &[u8]| {
+            String::from_utf8_lossy(queued)
+                .matches(r#""type":"next""#)
+                .count()
+        };
+        queued.clear();
+        assert!(queue_ready_frames(&mut operations, &mut queued, cx));
+        // Six frames of just over 10 KiB stay under the 64 KiB mark; the seventh crosses it.
+        assert_eq!(nexts(&queued), 7, "taken up to the mark");
+
+        queued.clear();
+        assert!(!queue_ready_frames(&mut operations, &mut queued, cx));
+        assert_eq!(nexts(&queued), 3, "the rest, once drained");
+        assert!(
+            String::from_utf8_lossy(&queued).ends_with(r#"{"type":"complete","id":"1"}"#),
+            "then the operation's end"
+        );
+        assert!(operations.is_empty());
     }
 
     #[test]
