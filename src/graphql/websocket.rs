@@ -4,8 +4,8 @@
 //! skip tungstenite: payloads arrive serialized from the gateway (shared between subscribers of
 //! the same subscription), and each is framed straight into the connection's outgoing queue,
 //! which tungstenite's own replies (pongs, a close's answer) join too, so frames stay whole and
-//! in order. An idle connection is pinged so proxies keep it open, and dropped once its client
-//! stops answering.
+//! in order; once enough waits there for a slow client, its operations are held back. An idle
+//! connection is pinged so proxies keep it open, and dropped once its client stops answering.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -524,17 +524,17 @@ impl Connection {
         keep_alive: &mut tokio::time::Interval,
     ) -> Poll<Event> {
         let fired = self.sources.take_fired(cx.waker());
+        let socket_cx = &mut Context::from_waker(&self.sources.socket);
         let socket = self.ws.get_mut();
         let held_back = queue_ready_frames(&mut self.operations, &mut socket.queued, cx);
-        match socket.poll_send(&mut Context::from_waker(&self.sources.socket)) {
+        match socket.poll_send(socket_cx) {
             Poll::Ready(Err(_)) => return Poll::Ready(Event::Gone),
             // Drained: the frames held back come on the next turn.
             Poll::Ready(Ok(())) if held_back => cx.waker().wake_by_ref(),
             _ => {}
         }
-        let cx = &mut Context::from_waker(&self.sources.socket);
         if fired & SOCKET != 0 {
-            if let Poll::Ready(message) = self.ws.poll_next_unpin(cx) {
+            if let Poll::Ready(message) = self.ws.poll_next_unpin(socket_cx) {
                 return Poll::Ready(Event::Incoming(message));
             }
         }
