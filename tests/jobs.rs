@@ -305,3 +305,81 @@ async fn a_job_abandoned_by_a_dead_instance_is_taken_again_after_its_lease() {
     wait_for_state(&rescuer, &id, state::SUCCEEDED).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+/// Records the error each `on_dead` call was given.
+struct Mourner {
+    deaths: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl JobHandler for Mourner {
+    fn kind(&self) -> &'static str {
+        "test.mourned"
+    }
+
+    async fn run(&self, _job: &ClaimedJob) -> Result<(), JobFailure> {
+        Ok(())
+    }
+
+    async fn on_dead(&self, job: &ClaimedJob, error: &str) {
+        self.deaths
+            .lock()
+            .unwrap()
+            .push(format!("{}: {error}", job.id));
+    }
+}
+
+#[tokio::test]
+async fn a_job_abandoned_on_its_last_attempt_dies_and_its_handler_hears_of_it_once() {
+    let db = TestDb::new().await;
+    let deaths = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rescuer = TestApp::builder()
+        .db(&db)
+        .config(|c| c.jobs.lease_secs = 1)
+        .job(Arc::new(Mourner {
+            deaths: deaths.clone(),
+        }))
+        .spawn()
+        .await;
+    // Enqueued without waking the worker's claim first: it is marked as held, on its one
+    // and last attempt, by an instance that no longer exists.
+    use sea_orm::{ConnectionTrait, Statement};
+    let id = rescuer
+        .services
+        .jobs
+        .enqueue(
+            NewJob::new("test.mourned", 1)
+                .unwrap()
+                .max_attempts(1)
+                .delay(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    let backend = rescuer.services.db.get_database_backend();
+    let sql = "UPDATE jobs SET state = 'running', locked_by = 'gone', locked_at = 0, attempts = 1";
+    rescuer
+        .services
+        .db
+        .execute_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap();
+
+    let job = wait_for_state(&rescuer, &id, state::DEAD).await;
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("abandoned by its worker on the last attempt")
+    );
+    // Its handler records the death where people look (a bot's ERROR, for the pipeline).
+    for _ in 0..100 {
+        if !deaths.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        *deaths.lock().unwrap(),
+        vec![format!("{id}: abandoned by its worker on the last attempt")],
+        "told once, though later sweeps look again"
+    );
+}

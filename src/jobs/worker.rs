@@ -225,14 +225,7 @@ impl Worker {
         let Some(row) = self.db.query_one_raw(self.statement(&sql, values)).await? else {
             return Ok(None);
         };
-        let payload: String = row.try_get("", "payload")?;
-        Ok(Some(ClaimedJob {
-            id: row.try_get("", "id")?,
-            kind: row.try_get("", "kind")?,
-            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-            attempt: row.try_get::<i32>("", "attempts")? as u32,
-            max_attempts: row.try_get::<i32>("", "max_attempts")? as u32,
-        }))
+        Ok(Some(claimed_job(&row)?))
     }
 
     async fn execute(&self, job: ClaimedJob) {
@@ -309,16 +302,37 @@ impl Worker {
     }
 
     /// Jobs whose instance stopped answering (lease expired) go back to the queue, or die
-    /// if that was their last attempt.
+    /// if that was their last attempt, and then their handler records it as for any death.
     async fn reclaim_abandoned(&self) -> AppResult<()> {
         let cutoff = now_millis() - self.config.lease_secs as i64 * 1000;
         let now = now_millis();
-        let dead = "UPDATE jobs SET state = 'dead', last_error = 'abandoned by its worker on the last attempt', \
-                    locked_by = NULL, locked_at = NULL, updated_at = $1 \
-                    WHERE state = 'running' AND locked_at < $2 AND attempts >= max_attempts";
-        self.db
-            .execute_raw(self.statement(dead, vec![now.into(), cutoff.into()]))
+        let last_attempts = "SELECT id, kind, payload, attempts, max_attempts FROM jobs \
+                             WHERE state = 'running' AND locked_at < $1 AND attempts >= max_attempts";
+        let rows = self
+            .db
+            .query_all_raw(self.statement(last_attempts, vec![cutoff.into()]))
             .await?;
+        for row in rows {
+            let job = claimed_job(&row)?;
+            // Conditional, so that of several instances reclaiming it one records its death.
+            let dead = "UPDATE jobs SET state = 'dead', last_error = $1, locked_by = NULL, \
+                        locked_at = NULL, updated_at = $2 \
+                        WHERE id = $3 AND state = 'running' AND locked_at < $4";
+            let values = vec![
+                ABANDONED.into(),
+                now.into(),
+                job.id.clone().into(),
+                cutoff.into(),
+            ];
+            let marked = self.db.execute_raw(self.statement(dead, values)).await?;
+            if marked.rows_affected() == 1 {
+                tracing::warn!(job = %job.id, kind = %job.kind, "job is dead: {ABANDONED}");
+                metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "dead").increment(1);
+                if let Some(handler) = self.handlers.get(job.kind.as_str()) {
+                    handler.on_dead(&job, ABANDONED).await;
+                }
+            }
+        }
         let requeue = "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_at = NULL, updated_at = $1 \
                        WHERE state = 'running' AND locked_at < $2";
         let requeued = self
@@ -347,4 +361,19 @@ impl Worker {
             .await?;
         Ok(result.rows_affected())
     }
+}
+
+/// Why a job died whose worker stopped answering on its last attempt.
+const ABANDONED: &str = "abandoned by its worker on the last attempt";
+
+/// A job row (id, kind, payload, attempts, max_attempts) as its handler sees it.
+fn claimed_job(row: &sea_orm::QueryResult) -> AppResult<ClaimedJob> {
+    let payload: String = row.try_get("", "payload")?;
+    Ok(ClaimedJob {
+        id: row.try_get("", "id")?,
+        kind: row.try_get("", "kind")?,
+        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+        attempt: row.try_get::<i32>("", "attempts")? as u32,
+        max_attempts: row.try_get::<i32>("", "max_attempts")? as u32,
+    })
 }
