@@ -64,7 +64,8 @@ async fn wait_for(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("job {id} never became {what}");
+    let job = app.services.jobs.get(id).await.unwrap().unwrap();
+    panic!("job {id} never became {what}: {job:?}");
 }
 
 async fn wait_for_state(app: &TestApp, id: &str, wanted: &str) -> switchboard::jobs::Job {
@@ -356,7 +357,8 @@ async fn a_job_abandoned_on_its_last_attempt_dies_and_its_handler_hears_of_it_on
         .await
         .unwrap();
     let backend = rescuer.services.db.get_database_backend();
-    let sql = "UPDATE jobs SET state = 'running', locked_by = 'gone', locked_at = 0, attempts = 1";
+    let sql = "UPDATE jobs SET state = 'running', locked_by = 'gone', locked_at = 0, attempts = 1 \
+               WHERE kind = 'test.mourned'";
     rescuer
         .services
         .db

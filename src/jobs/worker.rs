@@ -333,8 +333,10 @@ impl Worker {
                 }
             }
         }
+        // Not a last attempt, even one that became abandoned since the query above: the next
+        // sweep finds that one.
         let requeue = "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_at = NULL, updated_at = $1 \
-                       WHERE state = 'running' AND locked_at < $2";
+                       WHERE state = 'running' AND locked_at < $2 AND attempts < max_attempts";
         let requeued = self
             .db
             .execute_raw(self.statement(requeue, vec![now.into(), cutoff.into()]))
