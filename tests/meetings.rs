@@ -999,6 +999,33 @@ async fn stopping_a_bot_before_it_joins_finishes_it_and_tells_the_bot_service() 
 }
 
 #[tokio::test]
+async fn the_retention_purge_is_scheduled_even_where_status_sync_is_off() {
+    // Tests run with sync off (interval 0); the purge must not depend on it.
+    let app = TestApp::spawn().await;
+    assert_eq!(app.services.config.meetings.sync_interval_secs, 0);
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.services.db;
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM jobs WHERE kind = '{}' AND state = 'succeeded'",
+        switchboard::meetings::sync::PURGE_KIND
+    );
+    let mut purged = 0;
+    for _ in 0..200 {
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), &sql))
+            .await
+            .unwrap()
+            .unwrap();
+        purged = row.try_get::<i64>("", "n").unwrap();
+        if purged > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(purged, 1, "one purge, run at start-up");
+}
+
+#[tokio::test]
 async fn the_retention_job_purges_old_bots_with_their_history() {
     let Scene {
         fakes,

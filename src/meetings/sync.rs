@@ -1,7 +1,7 @@
 //! Keeps INITIALIZED … CONNECTED bots current with the bot service: a poll every few seconds
 //! (many bots at once, each on its own, so one slow or failing bot never holds the rest back),
 //! plus the timeouts that fail bots stuck before or at the door. Also the hourly retention
-//! purge, run as a job so one instance does it.
+//! purge, run as a job so one instance does it, scheduled even where sync is off.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,14 +31,33 @@ pub struct SyncReport {
     pub timed_out: usize,
 }
 
+/// The sync (unless its interval is 0) and the hourly retention purge, until shutdown.
 pub async fn run(s: Services, shutdown: CancellationToken) {
+    tokio::join!(
+        keep_in_sync(s.clone(), shutdown.clone()),
+        keep_purging(s, shutdown)
+    );
+}
+
+/// Schedules the purge at start-up and then every hour, whether or not this instance syncs.
+async fn keep_purging(s: Services, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => schedule_purge(&s).await,
+        }
+    }
+}
+
+async fn keep_in_sync(s: Services, shutdown: CancellationToken) {
     let period = s.config.meetings.sync_interval_secs;
     if period == 0 {
         return;
     }
     let mut ticker = tokio::time::interval(Duration::from_secs(period));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut next_purge = tokio::time::Instant::now();
     let mut leader = SyncLeader::new(&s);
     loop {
         tokio::select! {
@@ -50,10 +69,6 @@ pub async fn run(s: Services, shutdown: CancellationToken) {
         }
         if let Err(err) = sync_once(&s).await {
             tracing::warn!(error = ?err, "bot status sync failed");
-        }
-        if tokio::time::Instant::now() >= next_purge {
-            next_purge += Duration::from_secs(3600);
-            schedule_purge(&s).await;
         }
     }
 }
