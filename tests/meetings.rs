@@ -77,6 +77,14 @@ async fn scene() -> Scene {
     }
 }
 
+/// The scene's bot (`ext-1` at the service) and a second one in another meeting (`ext-2`).
+async fn scene_with_two_bots() -> (Scene, String) {
+    let scene = scene().await;
+    scene.fakes.bot_service_starts("ext-2").await;
+    let second = trigger_id(&scene.app, &scene.token, "https://zoom.us/j/812345678").await;
+    (scene, second)
+}
+
 async fn trigger_id(app: &TestApp, token: &str, url: &str) -> String {
     let response = trigger(app, token, url).await;
     response["data"]["triggerMeetingBot"]["id"]
@@ -865,15 +873,56 @@ async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
 }
 
 #[tokio::test]
+async fn a_bot_whose_service_answers_slowly_does_not_hold_up_the_others_sync() {
+    let (
+        Scene {
+            fakes,
+            app,
+            token,
+            bot: slow,
+        },
+        quick,
+    ) = scene_with_two_bots().await;
+    Mock::given(method("GET"))
+        .and(path("/bots/ext-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"bot_id": "ext-1", "status": "active"}))
+                .set_delay(Duration::from_secs(20)),
+        )
+        .with_priority(1)
+        .mount(&fakes.bots)
+        .await;
+    fakes.bot_reports("ext-2", "active", json!({})).await;
+
+    // With sync off in tests, a tick's bound is its 1 s minimum.
+    let started = std::time::Instant::now();
+    let report = sync_once(&app.services).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the tick waited {:?} for the slow bot",
+        started.elapsed()
+    );
+    assert_eq!((report.checked, report.failed), (2, 1));
+    assert_eq!(bot(&app, &token, &quick).await["status"], "CONNECTED");
+    assert_eq!(
+        bot(&app, &token, &slow).await["status"],
+        "INITIALIZED",
+        "asked again next tick"
+    );
+}
+
+#[tokio::test]
 async fn bots_stuck_connecting_or_in_the_waiting_room_time_out_with_a_reason_that_says_which() {
-    let Scene {
-        fakes,
-        app,
-        token,
-        bot: first,
-    } = scene().await;
-    fakes.bot_service_starts("ext-2").await;
-    let second = trigger_id(&app, &token, "https://zoom.us/j/812345678").await;
+    let (
+        Scene {
+            fakes,
+            app,
+            token,
+            bot: first,
+        },
+        second,
+    ) = scene_with_two_bots().await;
     fakes.bot_reports("ext-1", "joining", json!({})).await;
     fakes
         .bot_reports("ext-2", "awaiting_admission", json!({}))
@@ -1027,14 +1076,15 @@ async fn the_retention_purge_is_scheduled_even_where_status_sync_is_off() {
 
 #[tokio::test]
 async fn the_retention_job_purges_old_bots_with_their_history() {
-    let Scene {
-        fakes,
-        app,
-        token,
-        bot: old,
-    } = scene().await;
-    fakes.bot_service_starts("ext-2").await;
-    let fresh = trigger_id(&app, &token, "https://zoom.us/j/812345678").await;
+    let (
+        Scene {
+            fakes: _fakes,
+            app,
+            token,
+            bot: old,
+        },
+        fresh,
+    ) = scene_with_two_bots().await;
     use sea_orm::{ConnectionTrait, Statement};
     let db = &app.services.db;
     let backend = db.get_database_backend();

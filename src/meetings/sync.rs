@@ -138,82 +138,101 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
     }
     let now = Utc::now();
     let limits = &s.config.meetings;
+    // A bot whose answer takes longer than a tick counts as failed this tick and is asked
+    // again at the next, so that a slow one never delays the ticks of the rest.
+    let within = Duration::from_secs(limits.sync_interval_secs.max(1));
     let mut live = Vec::with_capacity(bots.len());
+    let mut expired = Vec::new();
     for bot in bots {
         let status = BotStatus::parse(&bot.status)?;
         let waited = (now - bot.created_at).num_seconds().max(0) as u64;
         let admission = (now - bot.status_changed_at).num_seconds().max(0) as u64;
-        let timeout = match status {
+        match status {
             BotStatus::Initialized | BotStatus::Connecting
                 if waited >= limits.connect_timeout_secs =>
             {
-                Some(format!(
-                    "timed out connecting: not in the meeting {} s after it was triggered",
-                    limits.connect_timeout_secs
-                ))
+                expired.push((
+                    bot,
+                    format!(
+                        "timed out connecting: not in the meeting {} s after it was triggered",
+                        limits.connect_timeout_secs
+                    ),
+                ));
             }
             BotStatus::AwaitingAdmission if admission >= limits.admission_timeout_secs => {
-                Some(format!(
-                    "timed out awaiting admission: nobody let the bot in within {} s",
-                    limits.admission_timeout_secs
-                ))
+                expired.push((
+                    bot,
+                    format!(
+                        "timed out awaiting admission: nobody let the bot in within {} s",
+                        limits.admission_timeout_secs
+                    ),
+                ));
             }
-            _ => None,
-        };
-        match timeout {
-            Some(reason) => {
-                report.timed_out += 1;
-                if let Some(reference) = service::bot_ref(&bot) {
-                    if let Ok(bot_service) = s.providers.bot_service() {
-                        let _ = bot_service.stop(&reference).await;
-                    }
-                }
-                if let Err(err) = change_status(
-                    s,
-                    &bot.id,
-                    BotStatus::Error,
-                    ChangeSource::System,
-                    Transition::failure(reason),
-                )
-                .await
-                {
-                    tracing::debug!(bot = %bot.id, error = ?err, "timeout not applied");
-                }
-            }
-            None => live.push(bot),
+            _ => live.push(bot),
         }
     }
-    let Ok(bot_service) = s.providers.bot_service() else {
-        return Ok(report);
-    };
+    report.timed_out = expired.len();
+    let bot_service = s.providers.bot_service().ok();
+    let concurrency = limits.sync_concurrency.max(1);
+    // The bot fails here first; asking the service to call it back is best effort.
+    let fail_expired = futures_util::stream::iter(expired)
+        .map(|(bot, reason)| async move {
+            let failed = change_status(
+                s,
+                &bot.id,
+                BotStatus::Error,
+                ChangeSource::System,
+                Transition::failure(reason),
+            )
+            .await;
+            if let Err(err) = failed {
+                tracing::debug!(bot = %bot.id, error = ?err, "timeout not applied");
+            }
+            if let (Some(reference), Some(bot_service)) = (service::bot_ref(&bot), bot_service) {
+                let _ = tokio::time::timeout(within, bot_service.stop(&reference)).await;
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<()>>();
     let references: Vec<_> = live.iter().filter_map(service::bot_ref).collect();
-    report.checked = references.len();
-    let answers = bot_service
-        .statuses(&references, limits.sync_concurrency)
-        .await;
     let by_external: std::collections::HashMap<&str, &bot::Model> = live
         .iter()
         .filter_map(|b| Some((b.external_bot_id.as_deref()?, b)))
         .collect();
-    let mut applying = Vec::new();
-    for (external_id, answer) in answers {
-        let Some(bot) = by_external.get(external_id.as_str()) else {
-            continue;
+    let failed = std::sync::atomic::AtomicUsize::new(0);
+    // Each answer is applied as it comes, in its own transaction, several at once.
+    let follow_live = async {
+        let Some(bot_service) = &bot_service else {
+            return;
         };
-        match answer {
-            Ok(remote) => applying
-                .push(async move { apply_remote(s, bot, &remote, ChangeSource::Sync).await }),
-            Err(err) => {
-                report.failed += 1;
-                tracing::debug!(bot = %bot.id, error = %err.describe(), "bot service did not answer for this bot");
-            }
-        }
+        bot_service
+            .statuses(&references, concurrency, within)
+            .filter_map(|(external_id, answer)| {
+                // Owned, which keeps the stream's futures free of borrowed arguments.
+                let bot = by_external.get(external_id.as_str()).map(|bot| (*bot).clone());
+                std::future::ready(bot.map(|bot| (bot, answer)))
+            })
+            .map(|(bot, answer)| {
+                let failed = &failed;
+                async move {
+                    match answer {
+                        Ok(remote) => apply_remote(s, &bot, &remote, ChangeSource::Sync).await,
+                        Err(err) => {
+                            failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::debug!(bot = %bot.id, error = %err.describe(), "bot service did not answer for this bot");
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(concurrency.min(16))
+            .collect::<Vec<()>>()
+            .await;
+    };
+    tokio::join!(fail_expired, follow_live);
+    if bot_service.is_some() {
+        report.checked = references.len();
     }
-    // Each bot's change is its own transaction; several at once keep Postgres busy.
-    futures_util::stream::iter(applying)
-        .buffer_unordered(limits.sync_concurrency.min(16))
-        .collect::<Vec<()>>()
-        .await;
+    report.failed = failed.into_inner();
     metrics::counter!("switchboard_bot_sync_checks_total").increment(report.checked as u64);
     Ok(report)
 }

@@ -2,8 +2,10 @@
 //! Vexa-compatible one (`POST /bots`, `GET /bots/status`, `DELETE /bots/{platform}/{id}`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use futures_util::{stream, StreamExt};
 use reqwest::Client;
 use serde::Deserialize;
@@ -81,22 +83,38 @@ pub trait BotService: Send + Sync + 'static {
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError>;
 
-    /// The state of many bots: one request each, `concurrency` at a time, each failing on
-    /// its own. A service that can list its bots answers in one request instead.
-    async fn statuses(
-        &self,
-        bots: &[BotRef],
+    /// The state of many bots, each as it comes: one request each, `concurrency` at a time,
+    /// each failing on its own and given up after `each_within`. A service that can list its
+    /// bots answers in one request instead.
+    fn statuses<'a>(
+        &'a self,
+        bots: &'a [BotRef],
         concurrency: usize,
-    ) -> Vec<(String, Result<RemoteBot, ProviderError>)> {
-        stream::iter(bots.iter().cloned())
-            .map(|bot| async move {
-                let result = self.status(&bot).await;
-                (bot.external_id, result)
+        each_within: Duration,
+    ) -> BoxStream<'a, (String, Result<RemoteBot, ProviderError>)> {
+        stream::iter(bots)
+            .map(move |bot| async move {
+                let result = within(each_within, self.status(bot)).await;
+                (bot.external_id.clone(), result)
             })
             .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await
+            .boxed()
     }
+}
+
+/// `request`'s answer, or a failure once `limit` has passed without one.
+async fn within<T>(
+    limit: Duration,
+    request: impl std::future::Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    tokio::time::timeout(limit, request)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ProviderError::new(
+                SERVICE,
+                format!("no answer within {} ms", limit.as_millis()),
+            ))
+        })
 }
 
 fn endpoint(base: &Url, path: &str) -> String {
@@ -247,10 +265,7 @@ impl BotService for VexaBotService {
     }
 
     async fn status(&self, bot: &BotRef) -> Result<RemoteBot, ProviderError> {
-        let mut all = self.statuses(std::slice::from_ref(bot), 1).await;
-        all.pop()
-            .map(|(_, result)| result)
-            .unwrap_or_else(|| Err(ProviderError::new(SERVICE, "no answer")))
+        Ok(self.running().await?.take(bot))
     }
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError> {
@@ -271,45 +286,64 @@ impl BotService for VexaBotService {
     }
 
     /// One `GET /bots/status` answers for every running bot.
-    async fn statuses(
-        &self,
-        bots: &[BotRef],
+    fn statuses<'a>(
+        &'a self,
+        bots: &'a [BotRef],
         _concurrency: usize,
-    ) -> Vec<(String, Result<RemoteBot, ProviderError>)> {
-        let listed: Result<VexaRunning, _> = http::json(
+        each_within: Duration,
+    ) -> BoxStream<'a, (String, Result<RemoteBot, ProviderError>)> {
+        stream::once(async move {
+            let answers: Vec<_> = match within(each_within, self.running()).await {
+                Err(err) => bots
+                    .iter()
+                    .map(|b| (b.external_id.clone(), Err(err.clone())))
+                    .collect(),
+                Ok(mut running) => bots
+                    .iter()
+                    .map(|bot| (bot.external_id.clone(), Ok(running.take(bot))))
+                    .collect(),
+            };
+            stream::iter(answers)
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+impl VexaBotService {
+    async fn running(&self) -> Result<Running, ProviderError> {
+        let listed: VexaRunning = http::json(
             SERVICE,
             with_key(
                 self.client.get(endpoint(&self.base, "bots/status")),
                 &self.secret,
             ),
         )
-        .await;
-        match listed {
-            Err(err) => bots
-                .iter()
-                .map(|b| (b.external_id.clone(), Err(err.clone())))
+        .await?;
+        Ok(Running(
+            listed
+                .running_bots
+                .into_iter()
+                .map(|m| m.into_remote())
+                .map(|r| (r.external_id.clone(), r))
                 .collect(),
-            Ok(listed) => {
-                let mut running: HashMap<String, RemoteBot> = listed
-                    .running_bots
-                    .into_iter()
-                    .map(|m| m.into_remote())
-                    .map(|r| (r.external_id.clone(), r))
-                    .collect();
-                bots.iter()
-                    .map(|bot| {
-                        let remote = running.remove(&bot.external_id).unwrap_or(RemoteBot {
-                            external_id: bot.external_id.clone(),
-                            state: RemoteState::Absent,
-                            session_id: None,
-                            reason: None,
-                            recording_url: None,
-                        });
-                        (bot.external_id.clone(), Ok(remote))
-                    })
-                    .collect()
-            }
-        }
+        ))
+    }
+}
+
+/// Vexa's running bots by id.
+struct Running(HashMap<String, RemoteBot>);
+
+impl Running {
+    /// The bot as listed, or absent: Vexa lists running bots only.
+    fn take(&mut self, bot: &BotRef) -> RemoteBot {
+        self.0.remove(&bot.external_id).unwrap_or(RemoteBot {
+            external_id: bot.external_id.clone(),
+            state: RemoteState::Absent,
+            session_id: None,
+            reason: None,
+            recording_url: None,
+        })
     }
 }
 
