@@ -374,8 +374,14 @@ pub async fn apply_remote(
         session_id: session_id.clone(),
         ..Transition::default()
     };
+    // Already there, with nothing new to record: no transaction needed to find that out,
+    // which is most bots at most ticks.
+    let unchanged = |status: BotStatus| status == current && session_id.is_none();
     let result = match &remote.state {
         RemoteState::Requested => return,
+        RemoteState::Joining if unchanged(BotStatus::Connecting) => return,
+        RemoteState::AwaitingAdmission if unchanged(BotStatus::AwaitingAdmission) => return,
+        RemoteState::Active if unchanged(BotStatus::Connected) => return,
         RemoteState::Joining => {
             change_status(
                 s,
