@@ -873,6 +873,33 @@ async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
 }
 
 #[tokio::test]
+async fn a_recording_that_can_never_be_processed_ends_the_bot_in_error_with_why() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    fakes.bot_reports("ext-1", "active", json!({})).await;
+    sync_once(&app.services).await.unwrap();
+    fakes
+        .bot_reports(
+            "ext-1",
+            "completed",
+            json!({"recording_url": "ftp://recordings.example/standup.wav"}),
+        )
+        .await;
+    sync_once(&app.services).await.unwrap();
+
+    let failed = bot(&app, &token, &id).await;
+    assert_eq!(failed["status"], "ERROR", "{failed}");
+    assert_eq!(
+        failed["errorMessage"],
+        "the recording could not be processed: audioUrl must be an http(s) URL"
+    );
+}
+
+#[tokio::test]
 async fn a_bot_whose_service_answers_slowly_does_not_hold_up_the_others_sync() {
     let (
         Scene {

@@ -414,7 +414,22 @@ pub async fn apply_remote(
         }
         RemoteState::Completed | RemoteState::Absent if current < BotStatus::Transcribing => {
             match &remote.recording_url {
-                Some(url) => super::pipeline::start(s, bot, url, source).await,
+                Some(url) => match super::pipeline::start(s, bot, url, source).await {
+                    // Asking again at every tick would change nothing: the bot says why.
+                    Err(AppError::BadInput(why) | AppError::NotConfigured(why)) => {
+                        change_status(
+                            s,
+                            &bot.id,
+                            BotStatus::Error,
+                            source,
+                            Transition::failure(format!(
+                                "the recording could not be processed: {why}"
+                            )),
+                        )
+                        .await
+                    }
+                    started => started,
+                },
                 None if remote.state == RemoteState::Absent && current != BotStatus::Connected => {
                     return
                 }
