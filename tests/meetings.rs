@@ -850,53 +850,35 @@ async fn a_bot_service_that_cannot_start_the_bot_leaves_it_in_error() {
 
 #[tokio::test]
 async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
-    let Scene {
-        fakes,
-        app,
-        token,
-        bot: id,
-    } = scene().await;
-    fakes
-        .bot_reports(
-            "ext-1",
-            "failed",
-            json!({"error": "meeting ended before the bot joined"}),
-        )
-        .await;
-    sync_once(&app.services).await.unwrap();
-    let failed = bot(&app, &token, &id).await;
-    assert_eq!(failed["status"], "ERROR");
-    assert_eq!(
-        failed["errorMessage"],
-        "bot service: meeting ended before the bot joined"
-    );
+    let scene = scene().await;
+    let error = json!({"error": "meeting ended before the bot joined"});
+    let failed = after_report(&scene, "failed", error).await;
+    assert_error(&failed, "bot service: meeting ended before the bot joined");
 }
 
 #[tokio::test]
 async fn a_recording_that_can_never_be_processed_ends_the_bot_in_error_with_why() {
-    let Scene {
-        fakes,
-        app,
-        token,
-        bot: id,
-    } = scene().await;
-    fakes.bot_reports("ext-1", "active", json!({})).await;
-    sync_once(&app.services).await.unwrap();
-    fakes
-        .bot_reports(
-            "ext-1",
-            "completed",
-            json!({"recording_url": "ftp://recordings.example/standup.wav"}),
-        )
-        .await;
-    sync_once(&app.services).await.unwrap();
-
-    let failed = bot(&app, &token, &id).await;
-    assert_eq!(failed["status"], "ERROR", "{failed}");
-    assert_eq!(
-        failed["errorMessage"],
-        "the recording could not be processed: audioUrl must be an http(s) URL"
+    let scene = scene().await;
+    after_report(&scene, "active", json!({})).await;
+    let recording = json!({"recording_url": "ftp://recordings.example/standup.wav"});
+    let failed = after_report(&scene, "completed", recording).await;
+    assert_error(
+        &failed,
+        "the recording could not be processed: audioUrl must be an http(s) URL",
     );
+}
+
+/// The scene's bot as it stands once the service reported `state` (with `extra`) and a sync
+/// ran.
+async fn after_report(scene: &Scene, state: &str, extra: Value) -> Value {
+    scene.fakes.bot_reports("ext-1", state, extra).await;
+    sync_once(&scene.app.services).await.unwrap();
+    bot(&scene.app, &scene.token, &scene.bot).await
+}
+
+fn assert_error(bot: &Value, message: &str) {
+    assert_eq!(bot["status"], "ERROR", "{bot}");
+    assert_eq!(bot["errorMessage"], message);
 }
 
 #[tokio::test]
