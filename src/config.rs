@@ -112,6 +112,14 @@ pub struct MeetingsConfig {
         default_value_t = 900
     )]
     pub admission_timeout_secs: u64,
+    /// A bot still CONNECTED this long after it joined fails: a meeting that never ends for
+    /// the service, or a service that lost the bot, would otherwise hold the meeting forever.
+    #[arg(
+        long = "bot-meeting-timeout-secs",
+        env = "BOT_MEETING_TIMEOUT_SECS",
+        default_value_t = 6 * 3600
+    )]
+    pub meeting_timeout_secs: u64,
     /// Bots (and their history, transcript and tasks) older than this are deleted.
     #[arg(
         long = "meeting-retention-days",

@@ -922,7 +922,7 @@ async fn a_bot_whose_service_answers_slowly_does_not_hold_up_the_others_sync() {
 }
 
 #[tokio::test]
-async fn bots_stuck_connecting_or_in_the_waiting_room_time_out_with_a_reason_that_says_which() {
+async fn bots_stuck_connecting_in_the_waiting_room_or_in_the_meeting_time_out_saying_which() {
     let (
         Scene {
             fakes,
@@ -932,16 +932,19 @@ async fn bots_stuck_connecting_or_in_the_waiting_room_time_out_with_a_reason_tha
         },
         second,
     ) = scene_with_two_bots().await;
+    fakes.bot_service_starts("ext-3").await;
+    let third = trigger_id(&app, &token, "https://zoom.us/j/823456789").await;
     fakes.bot_reports("ext-1", "joining", json!({})).await;
     fakes
         .bot_reports("ext-2", "awaiting_admission", json!({}))
         .await;
+    fakes.bot_reports("ext-3", "active", json!({})).await;
     sync_once(&app.services).await.unwrap();
 
-    // Age both bots past their limits.
+    // Age the bots past their limits (the meeting's is 6 hours).
     use sea_orm::{ConnectionTrait, Statement};
     let db = &app.services.db;
-    let old = chrono::Utc::now() - chrono::Duration::hours(2);
+    let old = chrono::Utc::now() - chrono::Duration::hours(7);
     let backend = db.get_database_backend();
     let sql = if backend == sea_orm::DbBackend::Postgres {
         "UPDATE meeting_bots SET created_at = $1, status_changed_at = $1"
@@ -957,7 +960,7 @@ async fn bots_stuck_connecting_or_in_the_waiting_room_time_out_with_a_reason_tha
         .await
         .unwrap();
     let report = sync_once(&app.services).await.unwrap();
-    assert_eq!(report.timed_out, 2);
+    assert_eq!(report.timed_out, 3);
 
     let first = bot(&app, &token, &first).await;
     assert_eq!(first["status"], "ERROR");
@@ -973,6 +976,10 @@ async fn bots_stuck_connecting_or_in_the_waiting_room_time_out_with_a_reason_tha
     assert_eq!(
         second["statusHistory"].as_array().unwrap().last().unwrap()["source"],
         "SYSTEM"
+    );
+    assert_error(
+        &bot(&app, &token, &third).await,
+        "timed out in the meeting: still there 21600 s after joining",
     );
 }
 

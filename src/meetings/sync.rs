@@ -1,6 +1,7 @@
 //! Keeps INITIALIZED … CONNECTED bots current with the bot service: a poll every few seconds
 //! (many bots at once, each on its own, so one slow or failing bot never holds the rest back),
-//! plus the timeouts that fail bots stuck before or at the door. Also the hourly retention
+//! plus the timeouts that fail bots stuck before or at the door, or in a meeting that never
+//! ends. Also the hourly retention
 //! purge, run as a job so one instance does it, scheduled even where sync is off.
 
 use std::sync::Arc;
@@ -146,7 +147,7 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
     for bot in bots {
         let status = BotStatus::parse(&bot.status)?;
         let waited = (now - bot.created_at).num_seconds().max(0) as u64;
-        let admission = (now - bot.status_changed_at).num_seconds().max(0) as u64;
+        let in_status = (now - bot.status_changed_at).num_seconds().max(0) as u64;
         match status {
             BotStatus::Initialized | BotStatus::Connecting
                 if waited >= limits.connect_timeout_secs =>
@@ -159,12 +160,21 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
                     ),
                 ));
             }
-            BotStatus::AwaitingAdmission if admission >= limits.admission_timeout_secs => {
+            BotStatus::AwaitingAdmission if in_status >= limits.admission_timeout_secs => {
                 expired.push((
                     bot,
                     format!(
                         "timed out awaiting admission: nobody let the bot in within {} s",
                         limits.admission_timeout_secs
+                    ),
+                ));
+            }
+            BotStatus::Connected if in_status >= limits.meeting_timeout_secs => {
+                expired.push((
+                    bot,
+                    format!(
+                        "timed out in the meeting: still there {} s after joining",
+                        limits.meeting_timeout_secs
                     ),
                 ));
             }
