@@ -329,6 +329,14 @@ pub struct ProvidersConfig {
         default_value_t = 30
     )]
     pub timeout_secs: u64,
+    /// Seconds a recording's download, and then its transcription, may each take: far longer
+    /// than other calls, since a 25 MB file goes up and an hour of speech is transcribed.
+    #[arg(
+        long = "transcription-timeout-secs",
+        env = "TRANSCRIPTION_TIMEOUT_SECS",
+        default_value_t = 600
+    )]
+    pub transcription_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -849,6 +849,27 @@ async fn a_bot_service_that_cannot_start_the_bot_leaves_it_in_error() {
 }
 
 #[tokio::test]
+async fn a_transcription_may_take_longer_than_other_provider_calls() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes
+        .transcription_answers_after(Duration::from_millis(2500))
+        .await;
+    fakes.llm_answers().await;
+    fakes.jira_creates().await;
+    let app = app_with_and(&fakes, |c| {
+        c.providers.timeout_secs = 1;
+        c.providers.transcription_timeout_secs = 10;
+    })
+    .await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    walk_through_meeting(&app, &fakes).await;
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    assert_eq!(done["transcript"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
 async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
     let scene = scene().await;
     let error = json!({"error": "meeting ended before the bot joined"});

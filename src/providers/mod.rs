@@ -104,6 +104,7 @@ impl Providers {
                 api_key: p.openai_api_key.clone(),
                 model: p.transcription_model.clone(),
                 max_audio_bytes: config.meetings.audio_max_bytes,
+                timeout: Duration::from_secs(p.transcription_timeout_secs),
             }) as Arc<dyn Transcriber>
         });
         let tasks: Option<Arc<dyn TaskTracker>> = if p.jira_complete()? {

@@ -41,6 +41,8 @@ pub struct OpenAiTranscriber {
     pub api_key: Option<String>,
     pub model: String,
     pub max_audio_bytes: u64,
+    /// For the download and for the transcription, each: longer than other providers' calls.
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Deserialize)]
@@ -75,7 +77,7 @@ impl OpenAiTranscriber {
         } else {
             &self.client
         };
-        let response = match client.get(url.clone()).send().await {
+        let response = match client.get(url.clone()).timeout(self.timeout).send().await {
             Ok(response) if response.status().is_success() => response,
             Ok(response) => return Err(http::failure(DOWNLOAD, response).await),
             Err(err) => {
@@ -134,7 +136,7 @@ impl Transcriber for OpenAiTranscriber {
             "{}/audio/transcriptions",
             self.base.as_str().trim_end_matches('/')
         );
-        let mut request = self.client.post(url).multipart(form);
+        let mut request = self.client.post(url).multipart(form).timeout(self.timeout);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }

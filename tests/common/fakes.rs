@@ -1,5 +1,7 @@
 //! Local fake outside services for the meetings flow, answering with the real shapes.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use switchboard::config::Config;
 use wiremock::matchers::{method, path};
@@ -81,9 +83,13 @@ impl Fakes {
     }
 
     pub async fn transcription_answers(&self) {
+        self.transcription_answers_after(Duration::ZERO).await;
+    }
+
+    pub async fn transcription_answers_after(&self, delay: Duration) {
         Mock::given(method("POST"))
             .and(path("/v1/audio/transcriptions"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            .respond_with(ResponseTemplate::new(200).set_delay(delay).set_body_json(json!({
                 "task": "transcribe", "language": "english", "duration": 12.0,
                 "text": "Boris will fix the tests. Chen will write the notes.",
                 "segments": [
