@@ -1005,6 +1005,35 @@ async fn bots_stuck_connecting_in_the_waiting_room_or_in_the_meeting_time_out_sa
 }
 
 #[tokio::test]
+async fn a_push_for_a_service_id_used_before_reaches_the_newest_bot() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: last_week,
+    } = scene().await;
+    let done = json!({"bot_id": last_week, "session_id": "s-1", "result_data": {}});
+    assert_eq!(
+        signed_done_callback(&app, BOT_SECRET, &done).await.status(),
+        200
+    );
+    // Vexa's bot id is the meeting's: a weekly meeting's next bot gets the same one.
+    fakes.bot_service_starts("ext-1").await;
+    let this_week = trigger_id(&app, &token, "https://zoom.us/j/812345678").await;
+
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/meet/webhook"))
+        .header("x-webhook-secret", BOT_SECRET)
+        .body(json!({"bot_id": "ext-1", "status": "active"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(bot(&app, &token, &this_week).await["status"], "CONNECTED");
+    assert_eq!(bot(&app, &token, &last_week).await["status"], "DONE");
+}
+
+#[tokio::test]
 async fn an_out_of_order_report_never_moves_a_bot_backwards() {
     let Scene {
         fakes: _fakes,

@@ -82,7 +82,9 @@ pub async fn get(db: &DatabaseConnection, viewer: &Viewer, id: &str) -> AppResul
     Ok(bot)
 }
 
-/// A bot by our id or the bot service's, for callbacks that may know either.
+/// A bot by our id or the bot service's, for callbacks that may know either. A service id
+/// can come back (Vexa's is the meeting's, and a weekly meeting keeps it): the newest bot is
+/// the one the service means.
 pub async fn find_for_callback(db: &DatabaseConnection, id: &str) -> AppResult<MeetingBot> {
     bot::Entity::find()
         .filter(
@@ -90,6 +92,7 @@ pub async fn find_for_callback(db: &DatabaseConnection, id: &str) -> AppResult<M
                 .add(bot::Column::Id.eq(id))
                 .add(bot::Column::ExternalBotId.eq(id)),
         )
+        .order_by_desc(bot::Column::CreatedAt)
         .one(db)
         .await?
         .ok_or_else(|| AppError::not_found("meeting bot"))
