@@ -271,6 +271,20 @@ async fn shutdown_releases_a_job_still_running_without_spending_its_attempt() {
     assert!(job.locked_by.is_none());
 }
 
+/// Marks the jobs of `kind` as running their first attempt for an instance that stopped
+/// answering long ago.
+async fn abandon(app: &TestApp, kind: &str) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.services.db;
+    let sql = format!(
+        "UPDATE jobs SET state = 'running', locked_by = 'gone', locked_at = 0, attempts = 1 \
+         WHERE kind = '{kind}'"
+    );
+    db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_job_abandoned_by_a_dead_instance_is_taken_again_after_its_lease() {
     let db = TestDb::new().await;
@@ -286,16 +300,7 @@ async fn a_job_abandoned_by_a_dead_instance_is_taken_again_after_its_lease() {
         .enqueue(NewJob::new("test.lease", 1).unwrap())
         .await
         .unwrap();
-    // Mark it as held by an instance that no longer exists, long ago.
-    use sea_orm::{ConnectionTrait, Statement};
-    let backend = crashed.services.db.get_database_backend();
-    let sql = "UPDATE jobs SET state = 'running', locked_by = 'gone', locked_at = 0, attempts = 1";
-    crashed
-        .services
-        .db
-        .execute_raw(Statement::from_string(backend, sql))
-        .await
-        .unwrap();
+    abandon(&crashed, "test.lease").await;
     let (handler, runs) = flaky("test.lease", 0);
     let rescuer = TestApp::builder()
         .db(&db)
@@ -342,9 +347,7 @@ async fn a_job_abandoned_on_its_last_attempt_dies_and_its_handler_hears_of_it_on
         }))
         .spawn()
         .await;
-    // Enqueued without waking the worker's claim first: it is marked as held, on its one
-    // and last attempt, by an instance that no longer exists.
-    use sea_orm::{ConnectionTrait, Statement};
+    // Not due for an hour, so this worker never claims it: the abandoning instance did.
     let id = rescuer
         .services
         .jobs
@@ -356,15 +359,7 @@ async fn a_job_abandoned_on_its_last_attempt_dies_and_its_handler_hears_of_it_on
         )
         .await
         .unwrap();
-    let backend = rescuer.services.db.get_database_backend();
-    let sql = "UPDATE jobs SET state = 'running', locked_by = 'gone', locked_at = 0, attempts = 1 \
-               WHERE kind = 'test.mourned'";
-    rescuer
-        .services
-        .db
-        .execute_raw(Statement::from_string(backend, sql))
-        .await
-        .unwrap();
+    abandon(&rescuer, "test.mourned").await;
 
     let job = wait_for_state(&rescuer, &id, state::DEAD).await;
     assert_eq!(

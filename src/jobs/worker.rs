@@ -244,12 +244,10 @@ impl Worker {
                 self.finish(&job, state::SUCCEEDED, None, None).await
             }
             Err(failure) if failure.permanent || job.is_last_attempt() => {
-                tracing::warn!(job = %job.id, kind = %job.kind, error = %failure.message, "job is dead");
-                metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "dead").increment(1);
                 let recorded = self
                     .finish(&job, state::DEAD, Some(&failure.message), None)
                     .await;
-                handler.on_dead(&job, &failure.message).await;
+                mourn(Some(handler.as_ref()), &job, &failure.message).await;
                 recorded
             }
             Err(failure) => {
@@ -326,11 +324,8 @@ impl Worker {
             ];
             let marked = self.db.execute_raw(self.statement(dead, values)).await?;
             if marked.rows_affected() == 1 {
-                tracing::warn!(job = %job.id, kind = %job.kind, "job is dead: {ABANDONED}");
-                metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "dead").increment(1);
-                if let Some(handler) = self.handlers.get(job.kind.as_str()) {
-                    handler.on_dead(&job, ABANDONED).await;
-                }
+                let handler = self.handlers.get(job.kind.as_str());
+                mourn(handler.map(|h| h.as_ref()), &job, ABANDONED).await;
             }
         }
         // Not a last attempt, even one that became abandoned since the query above: the next
@@ -362,6 +357,16 @@ impl Worker {
             )
             .await?;
         Ok(result.rows_affected())
+    }
+}
+
+/// A job has died: said in the log and the metrics, and to its handler where this instance
+/// has one.
+async fn mourn(handler: Option<&dyn JobHandler>, job: &ClaimedJob, error: &str) {
+    tracing::warn!(job = %job.id, kind = %job.kind, error, "job is dead");
+    metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "dead").increment(1);
+    if let Some(handler) = handler {
+        handler.on_dead(job, error).await;
     }
 }
 

@@ -424,12 +424,11 @@ impl JobHandler for Pipeline {
         let Ok(payload) = job.payload::<Payload>() else {
             return;
         };
-        let result = change_status(
+        let result = service::fail(
             &self.services,
             &payload.bot_id,
-            BotStatus::Error,
             ChangeSource::Pipeline,
-            Transition::failure(error),
+            error,
         )
         .await;
         if let Err(err) = result {

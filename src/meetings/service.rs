@@ -206,14 +206,7 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
                 "the bot service could not start the bot: {}",
                 err.describe()
             );
-            change_status(
-                s,
-                &id,
-                BotStatus::Error,
-                ChangeSource::User,
-                Transition::failure(message),
-            )
-            .await?;
+            fail(s, &id, ChangeSource::User, message).await?;
             Err(err.into())
         }
     }
@@ -237,6 +230,23 @@ async fn find_by_idempotency_key(
 /// writers never both apply; then subscribers are told. Asking for the current status again
 /// changes nothing; an invalid transition is logged and refused with CONFLICT. Answers the
 /// bot as written.
+/// The bot ends in ERROR, `reason` becoming its error message.
+pub async fn fail(
+    s: &Services,
+    bot_id: &str,
+    source: ChangeSource,
+    reason: impl Into<String>,
+) -> AppResult<MeetingBot> {
+    change_status(
+        s,
+        bot_id,
+        BotStatus::Error,
+        source,
+        Transition::failure(reason),
+    )
+    .await
+}
+
 pub async fn change_status(
     s: &Services,
     bot_id: &str,
@@ -420,16 +430,8 @@ pub async fn apply_remote(
                 Some(url) => match super::pipeline::start(s, bot, url, source).await {
                     // Asking again at every tick would change nothing: the bot says why.
                     Err(AppError::BadInput(why) | AppError::NotConfigured(why)) => {
-                        change_status(
-                            s,
-                            &bot.id,
-                            BotStatus::Error,
-                            source,
-                            Transition::failure(format!(
-                                "the recording could not be processed: {why}"
-                            )),
-                        )
-                        .await
+                        let reason = format!("the recording could not be processed: {why}");
+                        fail(s, &bot.id, source, reason).await
                     }
                     started => started,
                 },
@@ -455,14 +457,7 @@ pub async fn apply_remote(
                 .reason
                 .clone()
                 .unwrap_or_else(|| "the bot service reported a failure".into());
-            change_status(
-                s,
-                &bot.id,
-                BotStatus::Error,
-                source,
-                Transition::failure(format!("bot service: {reason}")),
-            )
-            .await
+            fail(s, &bot.id, source, format!("bot service: {reason}")).await
         }
         RemoteState::Unknown(state) => {
             tracing::debug!(bot = %bot.id, state, "bot service reported a state we do not know");

@@ -1,8 +1,8 @@
 //! Keeps INITIALIZED … CONNECTED bots current with the bot service: a poll every few seconds
 //! (many bots at once, each on its own, so one slow or failing bot never holds the rest back),
 //! plus the timeouts that fail bots stuck before or at the door, or in a meeting that never
-//! ends. Also the hourly retention
-//! purge, run as a job so one instance does it, scheduled even where sync is off.
+//! ends. Also the hourly retention purge, run as a job so one instance does it, scheduled
+//! even where sync is off.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
 
 use super::entity::bot;
-use super::service::{self, apply_remote, change_status, Transition};
+use super::service::{self, apply_remote};
 use super::status::{BotStatus, ChangeSource};
 use crate::error::AppResult;
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
@@ -187,15 +187,7 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
     // The bot fails here first; asking the service to call it back is best effort.
     let fail_expired = futures_util::stream::iter(expired)
         .map(|(bot, reason)| async move {
-            let failed = change_status(
-                s,
-                &bot.id,
-                BotStatus::Error,
-                ChangeSource::System,
-                Transition::failure(reason),
-            )
-            .await;
-            if let Err(err) = failed {
+            if let Err(err) = service::fail(s, &bot.id, ChangeSource::System, reason).await {
                 tracing::debug!(bot = %bot.id, error = ?err, "timeout not applied");
             }
             if let (Some(reference), Some(bot_service)) = (service::bot_ref(&bot), bot_service) {
@@ -209,11 +201,11 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
         .iter()
         .filter_map(|b| Some((b.external_bot_id.as_deref()?, b)))
         .collect();
-    let failed = std::sync::atomic::AtomicUsize::new(0);
-    // Each answer is applied as it comes, in its own transaction, several at once.
+    // Each answer is applied as it comes, in its own transaction, several at once; the
+    // bots the service did not answer for are counted.
     let follow_live = async {
         let Some(bot_service) = &bot_service else {
-            return;
+            return 0;
         };
         bot_service
             .statuses(&references, concurrency, within)
@@ -222,27 +214,28 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
                 let bot = by_external.get(external_id.as_str()).map(|bot| (*bot).clone());
                 std::future::ready(bot.map(|bot| (bot, answer)))
             })
-            .map(|(bot, answer)| {
-                let failed = &failed;
-                async move {
-                    match answer {
-                        Ok(remote) => apply_remote(s, &bot, &remote, ChangeSource::Sync).await,
-                        Err(err) => {
-                            failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            tracing::debug!(bot = %bot.id, error = %err.describe(), "bot service did not answer for this bot");
-                        }
+            .map(|(bot, answer)| async move {
+                match answer {
+                    Ok(remote) => {
+                        apply_remote(s, &bot, &remote, ChangeSource::Sync).await;
+                        false
+                    }
+                    Err(err) => {
+                        tracing::debug!(bot = %bot.id, error = %err.describe(), "bot service did not answer for this bot");
+                        true
                     }
                 }
             })
             .buffer_unordered(concurrency.min(16))
-            .collect::<Vec<()>>()
-            .await;
+            .filter(|unanswered| std::future::ready(*unanswered))
+            .count()
+            .await
     };
-    tokio::join!(fail_expired, follow_live);
+    let (_, failed) = tokio::join!(fail_expired, follow_live);
     if bot_service.is_some() {
         report.checked = references.len();
     }
-    report.failed = failed.into_inner();
+    report.failed = failed;
     metrics::counter!("switchboard_bot_sync_checks_total").increment(report.checked as u64);
     Ok(report)
 }
