@@ -551,18 +551,26 @@ async fn subscribe(
 
 /// Reads `next` frames until `complete`, after those already `seen`; returns
 /// (sequence, status) pairs.
-async fn read_until_complete(
+async fn read_until_complete(ws: &mut common::Ws, seen: Vec<(i64, String)>) -> Vec<(i64, String)> {
+    read_field_until_complete(ws, seen, "botStatus", "status").await
+}
+
+/// Reads `next` frames of the `subscription` field until `complete`, after those already
+/// `seen`; returns (sequence, `value`) pairs.
+async fn read_field_until_complete(
     ws: &mut common::Ws,
     mut seen: Vec<(i64, String)>,
+    subscription: &str,
+    value: &str,
 ) -> Vec<(i64, String)> {
     loop {
         let frame = ws.next_json().await;
         match frame["type"].as_str() {
             Some("next") => {
-                let change = &frame["payload"]["data"]["botStatus"];
+                let item = &frame["payload"]["data"][subscription];
                 seen.push((
-                    change["sequence"].as_i64().unwrap(),
-                    change["status"].as_str().unwrap().to_string(),
+                    item["sequence"].as_i64().unwrap(),
+                    item[value].as_str().unwrap().to_string(),
                 ));
             }
             Some("complete") => return seen,
@@ -616,6 +624,53 @@ async fn subscribers_joining_mid_flow_or_resuming_see_every_status_once_in_order
     );
 }
 
+const TRANSCRIPT: &str = "subscription($id: ID!, $after: Int) { meetingTranscript(botId: $id, after: $after) { sequence speaker text } }";
+
+/// A `meetingTranscript` subscription. One that cannot end at once (a transcript still to
+/// come) is live when the subscription gauge counts it.
+async fn follow_transcript(app: &TestApp, token: &str, id: &str, after: Option<i64>) -> common::Ws {
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.authenticate(token).await;
+    ws.send(json!({"id": "t", "type": "subscribe", "payload": {"query": TRANSCRIPT, "variables": {"id": id, "after": after}}})).await;
+    ws
+}
+
+/// The (sequence, speaker) pairs received until `complete`.
+async fn read_transcript_until_complete(ws: &mut common::Ws) -> Vec<(i64, String)> {
+    read_field_until_complete(ws, Vec::new(), "meetingTranscript", "speaker").await
+}
+
+#[tokio::test]
+async fn transcript_subscribers_see_every_segment_once_then_the_stream_ends() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    fakes.pipeline_succeeds().await;
+    let mut early = follow_transcript(&app, &token, &id, None).await;
+    wait_for_executions(&app, 1).await;
+
+    walk_through_meeting(&app, &fakes).await;
+    wait_for_status(&app, &token, &id, "DONE").await;
+
+    let whole = vec![(1, "Boris".to_string()), (2, "Chen".to_string())];
+    assert_eq!(read_transcript_until_complete(&mut early).await, whole);
+    let mut late = follow_transcript(&app, &token, &id, None).await;
+    assert_eq!(
+        read_transcript_until_complete(&mut late).await,
+        whole,
+        "a finished meeting's whole transcript, then the end"
+    );
+    let mut resumed = follow_transcript(&app, &token, &id, Some(1)).await;
+    assert_eq!(
+        read_transcript_until_complete(&mut resumed).await,
+        whole[1..],
+        "exactly what came after sequence 1"
+    );
+}
+
 #[tokio::test]
 async fn a_transcription_refusal_ends_in_error_naming_the_step() {
     let fakes = Fakes::start().await;
@@ -630,12 +685,19 @@ async fn a_transcription_refusal_ends_in_error_naming_the_step() {
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
     let id = trigger_id(&app, &token, MEET).await;
+    let mut transcript = follow_transcript(&app, &token, &id, None).await;
+    wait_for_executions(&app, 1).await;
     app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     let message = failed["errorMessage"].as_str().unwrap();
     assert!(
         message.starts_with("transcription failed: transcription answered 400"),
         "{message}"
+    );
+    assert_eq!(
+        read_transcript_until_complete(&mut transcript).await,
+        [],
+        "a transcript that will never come ends its subscribers' streams"
     );
     assert!(message.contains("Invalid file format"), "{message}");
     // A 400 is not retried.

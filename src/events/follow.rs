@@ -25,6 +25,26 @@ pub trait Timeline: Send + Sync + 'static {
     fn is_final(&self, _item: &Self::Item) -> bool {
         false
     }
+
+    /// For a timeline whose end is not one of its own items: a topic whose events may mean it
+    /// is complete, checked then with [`Timeline::is_complete`].
+    fn completion_topic(&self) -> Option<String> {
+        None
+    }
+
+    /// Whether nothing will be added after what is stored now.
+    async fn is_complete(&self) -> AppResult<bool> {
+        Ok(false)
+    }
+}
+
+/// What woke a follower up.
+enum Wake {
+    Received(Received),
+    /// Something happened on the completion topic.
+    MaybeComplete,
+    /// The timeline is complete: what is stored now is all there is.
+    Complete,
 }
 
 /// Counts open subscriptions for `/metrics` while the stream lives.
@@ -53,6 +73,7 @@ pub fn follow<T: Timeline>(
         // Subscribe before reading the database, so a change committed in between is seen
         // on the channel (and dropped there as already sent) rather than lost.
         let mut receiver = bus.subscribe(&timeline.topic());
+        let mut completion = timeline.completion_topic().map(|topic| bus.subscribe(&topic));
         let first = match after {
             None => timeline.snapshot().await?,
             Some(sequence) => timeline.after(sequence).await?,
@@ -66,14 +87,27 @@ pub fn follow<T: Timeline>(
                 yield item;
             }
         }
+        let mut complete = completion.is_some() && timeline.is_complete().await?;
         while !finished {
-            let next = match receiver.recv().await {
-                Received::Event(envelope) if envelope.sequence <= last => continue,
-                Received::Event(envelope) if envelope.sequence == last + 1 => {
+            let wake = match &mut completion {
+                _ if complete => Wake::Complete,
+                None => Wake::Received(receiver.recv().await),
+                Some(completion) => tokio::select! {
+                    received = receiver.recv() => Wake::Received(received),
+                    _ = completion.recv() => Wake::MaybeComplete,
+                },
+            };
+            let next = match wake {
+                Wake::MaybeComplete => {
+                    complete = timeline.is_complete().await?;
+                    continue;
+                }
+                Wake::Received(Received::Event(envelope)) if envelope.sequence <= last => continue,
+                Wake::Received(Received::Event(envelope)) if envelope.sequence == last + 1 => {
                     envelope.decode::<T::Item>().map(|item| vec![item])
                 }
-                // A gap, a payload too large to travel, a lag or a lost link.
-                _ => None,
+                // A gap, a payload too large to travel, a lag, a lost link, or the end.
+                Wake::Received(_) | Wake::Complete => None,
             };
             let items = match next {
                 Some(items) => items,
@@ -89,6 +123,7 @@ pub fn follow<T: Timeline>(
                     }
                 }
             }
+            finished |= complete;
         }
     }
 }
@@ -201,5 +236,81 @@ mod tests {
         stored.append(9);
         bus.publish(stored.append(10)).await;
         assert_eq!(collect(stream).await, (2..=10).collect::<Vec<_>>());
+    }
+
+    /// [`Stored`] whose end is announced on another topic, as a transcript's is by its bot.
+    #[derive(Clone, Default)]
+    struct Ending {
+        stored: Stored,
+        over: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Over;
+
+    impl Event for Over {
+        fn topic(&self) -> String {
+            "over".into()
+        }
+        fn sequence(&self) -> i64 {
+            1
+        }
+    }
+
+    #[async_trait]
+    impl Timeline for Ending {
+        type Item = Step;
+        fn topic(&self) -> String {
+            self.stored.topic()
+        }
+        async fn snapshot(&self) -> AppResult<Vec<Step>> {
+            self.stored.after(0).await
+        }
+        async fn after(&self, sequence: i64) -> AppResult<Vec<Step>> {
+            self.stored.after(sequence).await
+        }
+        fn completion_topic(&self) -> Option<String> {
+            Some("over".into())
+        }
+        async fn is_complete(&self) -> AppResult<bool> {
+            Ok(self.over.load(std::sync::atomic::Ordering::SeqCst))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeline_completed_elsewhere_ends_after_everything_stored() {
+        let bus = EventBus::local(64);
+        let ending = Ending::default();
+        ending.stored.append(1);
+        let mut stream = Box::pin(follow(bus.clone(), ending.clone(), None));
+        assert_eq!(stream.next().await.unwrap().unwrap().seq, 1);
+        bus.publish(ending.stored.append(2)).await;
+        // Stored but never published, then the end is announced.
+        ending.stored.append(3);
+        bus.publish(Over).await;
+        let unrelated = tokio::time::timeout(std::time::Duration::from_millis(50), stream.next());
+        assert_eq!(
+            unrelated.await.unwrap().unwrap().unwrap().seq,
+            2,
+            "an announcement while not complete changes nothing"
+        );
+        ending.over.store(true, std::sync::atomic::Ordering::SeqCst);
+        bus.publish(Over).await;
+        assert_eq!(collect(stream).await, vec![3]);
+    }
+
+    #[tokio::test]
+    async fn a_timeline_already_complete_ends_after_its_stored_items() {
+        let bus = EventBus::local(64);
+        let ending = Ending::default();
+        for seq in 1..=3 {
+            ending.stored.append(seq);
+        }
+        ending.over.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            collect(follow(bus.clone(), ending.clone(), None)).await,
+            vec![1, 2, 3]
+        );
+        assert_eq!(collect(follow(bus, ending, Some(1))).await, vec![2, 3]);
     }
 }

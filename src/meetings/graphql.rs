@@ -337,6 +337,15 @@ impl Timeline for TranscriptTimeline {
     async fn after(&self, sequence: i64) -> AppResult<Vec<TranscriptSegment>> {
         service::transcript(&self.services.db, &self.bot_id, sequence).await
     }
+
+    /// The bot's status changes say when the transcript is complete.
+    fn completion_topic(&self) -> Option<String> {
+        Some(status_topic(&self.bot_id))
+    }
+
+    async fn is_complete(&self) -> AppResult<bool> {
+        service::transcript_is_complete(&self.services.db, &self.bot_id).await
+    }
 }
 
 #[derive(Default)]
@@ -363,7 +372,9 @@ impl MeetingsSubscription {
         ))
     }
 
-    /// The transcript so far, then each new segment as it is stored.
+    /// The transcript so far, then each new segment as it is stored; ends once the transcript
+    /// is complete (the bot moved past TRANSCRIBING, or finished without one).
+    /// Reconnecting with `after: <last sequence seen>` delivers exactly what was missed.
     async fn meeting_transcript(
         &self,
         ctx: &Context<'_>,

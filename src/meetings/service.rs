@@ -586,6 +586,22 @@ pub async fn transcript(
         .collect())
 }
 
+/// Whether the bot's transcript is all stored: the pipeline stores it in one transaction
+/// before the bot moves past TRANSCRIBING, and a finished bot gets none later. A purged bot's
+/// transcript is complete too (empty).
+pub async fn transcript_is_complete(db: &DatabaseConnection, bot_id: &str) -> AppResult<bool> {
+    let status = bot::Entity::find_by_id(bot_id.to_string())
+        .select_only()
+        .column(bot::Column::Status)
+        .into_tuple::<String>()
+        .one(db)
+        .await?;
+    Ok(match status {
+        Some(status) => BotStatus::parse(&status)? > BotStatus::Transcribing,
+        None => true,
+    })
+}
+
 pub async fn tasks(db: &DatabaseConnection, bot_id: &str) -> AppResult<Vec<task::Model>> {
     Ok(task::Entity::find()
         .filter(task::Column::BotId.eq(bot_id))
