@@ -97,6 +97,23 @@ async fn bot(app: &TestApp, token: &str, id: &str) -> Value {
     app.gql(Some(token), BOT, json!({"id": id})).await["data"]["meetingBot"].clone()
 }
 
+/// `processMeetingAudio`: the recording at `url` handed over by hand.
+async fn process_audio(app: &TestApp, token: &str, id: &str, url: &str) -> Value {
+    let mutation = "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }";
+    app.gql(Some(token), mutation, json!({"id": id, "url": url}))
+        .await
+}
+
+/// An app talking to `fakes`, a manager of acme (their token) and their bot (its id), whose
+/// recording they handed over.
+async fn recording_handed_over(fakes: &Fakes) -> (TestApp, String, String) {
+    let app = app_with(fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    process_audio(&app, &token, &id, &fakes.audio_url()).await;
+    (app, token, id)
+}
+
 /// Polls until the bot reaches `status` (the pipeline runs on the job worker).
 async fn wait_for_status(app: &TestApp, token: &str, id: &str, status: &str) -> Value {
     for _ in 0..300 {
@@ -687,7 +704,7 @@ async fn a_transcription_refusal_ends_in_error_naming_the_step() {
     let id = trigger_id(&app, &token, MEET).await;
     let mut transcript = follow_transcript(&app, &token, &id, None).await;
     wait_for_executions(&app, 1).await;
-    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    process_audio(&app, &token, &id, &fakes.audio_url()).await;
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     let message = failed["errorMessage"].as_str().unwrap();
     assert!(
@@ -736,10 +753,7 @@ async fn nul_characters_in_providers_answers_are_dropped_before_they_are_stored(
         })))
         .mount(&fakes.jira)
         .await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
-    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    let (app, token, id) = recording_handed_over(&fakes).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["transcript"][0]["text"], "Fix it.");
     assert_eq!(done["transcript"][0]["speaker"], "Boris");
@@ -762,7 +776,7 @@ async fn a_callers_recording_url_must_be_public_while_the_bot_services_may_be_pr
         "http://localhost:9/a.mp3".into(),
         "http://169.254.169.254/latest/meta-data/".into(),
     ] {
-        let response = app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": url})).await;
+        let response = process_audio(&app, &token, &id, &url).await;
         assert_eq!(error_code(&response), "BAD_USER_INPUT", "{url}: {response}");
     }
     let rest = reqwest::Client::new()
@@ -791,10 +805,7 @@ async fn an_llm_that_keeps_failing_is_retried_then_the_bot_errors() {
         .respond_with(ResponseTemplate::new(503).set_body_string("overloaded"))
         .mount(&fakes.openai)
         .await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
-    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    let (app, token, id) = recording_handed_over(&fakes).await;
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     assert_eq!(
         failed["errorMessage"],
@@ -836,16 +847,74 @@ async fn a_jira_429_is_waited_out_for_its_retry_after_then_succeeds() {
         .mount(&fakes.jira)
         .await;
     fakes.jira_creates().await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
-    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    let (app, token, id) = recording_handed_over(&fakes).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["resultData"]["tasks_created"], 2);
     let jira = fakes.jira.received_requests().await.unwrap();
     assert_eq!(jira.len(), 2);
     let openai = fakes.openai.received_requests().await.unwrap();
     assert_eq!(openai.len(), 2, "transcription and analysis ran once each");
+}
+
+/// How many issues a Jira bulk request asked for.
+fn bulk_size(request: &wiremock::Request) -> usize {
+    serde_json::from_slice::<Value>(&request.body).unwrap()["issueUpdates"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn issues_created_before_a_later_jira_batch_fails_are_not_created_again() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.transcription_answers().await;
+    let items: Vec<Value> = (1..=51)
+        .map(|n| json!({"title": format!("Task {n}"), "description": "", "assignee": null}))
+        .collect();
+    fakes
+        .llm_answers_with(json!({"summary": "A long list.", "action_items": items}))
+        .await;
+    // The second batch (the 51st task) meets an outage once.
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/bulk"))
+        .and(|request: &wiremock::Request| bulk_size(request) == 1)
+        .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fakes.jira)
+        .await;
+    let next_key = std::sync::atomic::AtomicUsize::new(1);
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/bulk"))
+        .respond_with(move |request: &wiremock::Request| {
+            let issues: Vec<Value> = (0..bulk_size(request))
+                .map(|_| {
+                    let n = next_key.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    json!({"id": n.to_string(), "key": format!("OPS-{n}"), "self": "x"})
+                })
+                .collect();
+            ResponseTemplate::new(201).set_body_json(json!({"issues": issues, "errors": []}))
+        })
+        .mount(&fakes.jira)
+        .await;
+    let (app, token, id) = recording_handed_over(&fakes).await;
+
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    assert_eq!(done["resultData"]["tasks_created"], 51);
+    assert_eq!(done["tasks"][50]["jiraKey"], "OPS-51");
+    let sizes: Vec<usize> = fakes
+        .jira
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(bulk_size)
+        .collect();
+    assert_eq!(
+        sizes,
+        [50, 1, 1],
+        "a batch of 50, then the 51st task failing once and sent again alone"
+    );
 }
 
 #[tokio::test]
@@ -863,10 +932,7 @@ async fn jira_partial_failures_are_mapped_back_to_their_tasks() {
         })))
         .mount(&fakes.jira)
         .await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
-    app.gql(Some(&token), "mutation($id: ID!, $url: String!) { processMeetingAudio(input: {botId: $id, audioUrl: $url}) { status } }", json!({"id": id, "url": fakes.audio_url()})).await;
+    let (app, token, id) = recording_handed_over(&fakes).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["tasks"][0]["jiraKey"], Value::Null);
     assert_eq!(done["tasks"][0]["error"], "summary: Summary is too long");

@@ -253,23 +253,28 @@ impl Pipeline {
         if pending.is_empty() {
             return Ok(());
         }
-        let issues: Vec<NewIssue> = pending.iter().map(|t| new_issue(&bot, t)).collect();
-        let outcomes = s
-            .providers
-            .tasks()?
-            .create_issues(&issues)
-            .await
-            .map_err(|err| step_failure("creating Jira tasks", err))?;
-        for (task, outcome) in pending.into_iter().zip(outcomes) {
-            let mut row: task::ActiveModel = task.into();
-            match outcome {
-                IssueOutcome::Created { key, url } => {
-                    row.jira_key = Set(Some(key));
-                    row.jira_url = Set(Some(url));
+        let tracker = s.providers.tasks()?;
+        for batch in pending.chunks(tracker.batch_limit().max(1)) {
+            let issues: Vec<NewIssue> = batch.iter().map(|t| new_issue(&bot, t)).collect();
+            let outcomes = tracker
+                .create_issues(&issues)
+                .await
+                .map_err(|err| step_failure("creating Jira tasks", err))?;
+            // Stored before the next batch is sent, so a retry after a later batch fails
+            // does not create these issues a second time.
+            let txn = s.db.begin().await?;
+            for (task, outcome) in batch.iter().cloned().zip(outcomes) {
+                let mut row: task::ActiveModel = task.into();
+                match outcome {
+                    IssueOutcome::Created { key, url } => {
+                        row.jira_key = Set(Some(key));
+                        row.jira_url = Set(Some(url));
+                    }
+                    IssueOutcome::Failed { message } => row.error = Set(Some(message)),
                 }
-                IssueOutcome::Failed { message } => row.error = Set(Some(message)),
+                row.update(&txn).await?;
             }
-            row.update(&s.db).await?;
+            txn.commit().await?;
         }
         Ok(())
     }

@@ -10,7 +10,8 @@ use url::Url;
 use super::http::{self, ProviderError};
 
 const SERVICE: &str = "Jira";
-const BULK_LIMIT: usize = 50;
+/// Jira Cloud's limit on issues in one bulk create.
+pub const BULK_LIMIT: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct NewIssue {
@@ -26,8 +27,11 @@ pub enum IssueOutcome {
 
 #[async_trait]
 pub trait TaskTracker: Send + Sync + 'static {
-    /// One outcome per issue, in order. An error means nothing in the failing request was
-    /// created and it may be sent again.
+    /// The most issues one [`TaskTracker::create_issues`] call takes.
+    fn batch_limit(&self) -> usize;
+
+    /// Creates up to [`TaskTracker::batch_limit`] issues in one request: one outcome per
+    /// issue, in order. An error means none was created and the batch may be sent again.
     async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError>;
 }
 
@@ -93,8 +97,19 @@ fn error_text(errors: &Value) -> String {
     }
 }
 
-impl JiraCloud {
-    async fn create_chunk(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
+#[async_trait]
+impl TaskTracker for JiraCloud {
+    fn batch_limit(&self) -> usize {
+        BULK_LIMIT
+    }
+
+    async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
+        if issues.len() > BULK_LIMIT {
+            return Err(ProviderError::new(
+                SERVICE,
+                format!("at most {BULK_LIMIT} issues go in one bulk request"),
+            ));
+        }
         let updates: Vec<Value> = issues
             .iter()
             .map(|issue| {
@@ -164,17 +179,6 @@ impl JiraCloud {
                 }
             })
             .collect())
-    }
-}
-
-#[async_trait]
-impl TaskTracker for JiraCloud {
-    async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
-        let mut outcomes = Vec::with_capacity(issues.len());
-        for chunk in issues.chunks(BULK_LIMIT) {
-            outcomes.extend(self.create_chunk(chunk).await?);
-        }
-        Ok(outcomes)
     }
 }
 

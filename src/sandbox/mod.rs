@@ -191,6 +191,10 @@ pub struct SandboxJira {
 
 #[async_trait]
 impl TaskTracker for SandboxJira {
+    fn batch_limit(&self) -> usize {
+        crate::providers::jira::BULK_LIMIT
+    }
+
     async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
         Ok(issues

@@ -102,13 +102,18 @@ impl Fakes {
     }
 
     pub async fn llm_answers(&self) {
-        let content = json!({
+        self.llm_answers_with(json!({
             "summary": "The team agreed on two fixes before the release.",
             "action_items": [
                 {"title": "Fix the flaky tests", "description": "Payment tests fail at random.", "assignee": "Boris"},
                 {"title": "Write the release notes", "description": "For customers.", "assignee": "Chen"}
             ]
-        });
+        }))
+        .await;
+    }
+
+    /// The chat completions API answers with `content` as the assistant's JSON.
+    pub async fn llm_answers_with(&self, content: Value) {
         Mock::given(method("POST"))
             .and(path("/v1/chat/completions"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
