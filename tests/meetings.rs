@@ -1411,9 +1411,12 @@ async fn without_a_bot_service_triggering_says_not_configured() {
     );
 }
 
-#[tokio::test]
-async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_list() {
-    let fakes = Fakes::start().await;
+/// An app whose bot service is Vexa, which answers a start with meeting record 17.
+async fn vexa_app(fakes: &Fakes) -> TestApp {
+    let app = app_with_and(fakes, |c| {
+        c.providers.bot_service_kind = switchboard::config::BotServiceKind::Vexa
+    })
+    .await;
     Mock::given(method("POST"))
         .and(path("/bots"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
@@ -1421,23 +1424,19 @@ async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_l
         })))
         .mount(&fakes.bots)
         .await;
+    app
+}
+
+#[tokio::test]
+async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_list() {
+    let fakes = Fakes::start().await;
+    let app = vexa_app(&fakes).await;
     Mock::given(method("GET"))
         .and(path("/bots/status"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"running_bots": [
             {"platform": "google_meet", "native_meeting_id": "abc-defg-hij", "status": "awaiting_admission"}
         ]})))
         .mount(&fakes.bots)
-        .await;
-    let providers = {
-        let mut template =
-            switchboard::config::Config::for_tests("sqlite::memory:", std::path::Path::new("."));
-        fakes.configure(&mut template);
-        template.providers.bot_service_kind = switchboard::config::BotServiceKind::Vexa;
-        template.providers
-    };
-    let app = TestApp::builder()
-        .config(move |c| c.providers = providers)
-        .spawn()
         .await;
     let token = app.token("ann", "acme", Role::Manager);
     let id = trigger_id(&app, &token, MEET).await;
@@ -1465,6 +1464,76 @@ async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_l
         )
         .await;
     assert_eq!(stopped["data"]["stopMeetingBot"]["status"], "DONE");
+}
+
+/// Vexa's own shapes: `GET /bots/status` lists running containers ("Up 2 minutes"), and
+/// the meeting record (`GET /meetings/17`) holds the bot's state: `records` are (listed as
+/// running, the record's status and data), one a sync.
+async fn vexa_bot_through(records: &[(bool, Value)]) -> Value {
+    let fakes = Fakes::start().await;
+    let app = vexa_app(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    for (running, record) in records {
+        fakes.bots.reset().await;
+        let container = json!({
+            "container_id": "3f2f9b1", "container_name": "vexa-bot-google_meet-17",
+            "platform": "google_meet", "native_meeting_id": "abc-defg-hij",
+            "status": "Up 2 minutes", "normalized_status": "Up",
+            "labels": {"vexa.user_id": "1", "vexa.meeting_id": "17"}, "meeting_id_from_name": "17"
+        });
+        let listed = if *running { vec![container] } else { vec![] };
+        Mock::given(method("GET"))
+            .and(path("/bots/status"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"running_bots": listed})))
+            .mount(&fakes.bots)
+            .await;
+        let mut meeting = json!({"id": 17, "user_id": 1, "platform": "google_meet",
+            "native_meeting_id": "abc-defg-hij", "constructed_meeting_url": MEET});
+        meeting
+            .as_object_mut()
+            .unwrap()
+            .extend(record.as_object().unwrap().clone());
+        Mock::given(method("GET"))
+            .and(path("/meetings/17"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(meeting))
+            .mount(&fakes.bots)
+            .await;
+        sync_once(&app.services).await.unwrap();
+    }
+    bot(&app, &token, &id).await
+}
+
+#[tokio::test]
+async fn a_vexa_bot_that_failed_and_left_the_running_list_ends_in_error_with_its_reason() {
+    let failed = vexa_bot_through(&[
+        (true, json!({"status": "awaiting_admission", "data": {}})),
+        (false, json!({"status": "failed", "data": {"failure_reason": "admission rejected by the host"}})),
+    ])
+    .await;
+    assert_eq!(
+        statuses(&failed),
+        ["INITIALIZED", "AWAITING_ADMISSION", "ERROR"],
+        "the state came from the meeting record, not the container's \"Up 2 minutes\""
+    );
+    assert_error(&failed, "bot service: admission rejected by the host");
+}
+
+#[tokio::test]
+async fn a_vexa_meeting_completed_without_a_recording_is_done_saying_how_it_ended() {
+    let done = vexa_bot_through(&[
+        (true, json!({"status": "active", "data": {}})),
+        (
+            false,
+            json!({"status": "completed", "data": {"completion_reason": "left_alone"}}),
+        ),
+    ])
+    .await;
+    assert_eq!(statuses(&done), ["INITIALIZED", "CONNECTED", "DONE"]);
+    assert_eq!(
+        done["statusHistory"][2]["reason"],
+        "the meeting ended with no recording (left_alone)"
+    );
 }
 
 #[tokio::test]

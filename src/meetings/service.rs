@@ -69,6 +69,7 @@ pub fn bot_ref(bot: &MeetingBot) -> Option<BotRef> {
         external_id: bot.external_bot_id.clone()?,
         platform: bot.platform.clone(),
         native_meeting_id: bot.native_meeting_id.clone(),
+        session_id: bot.session_id.clone(),
     })
 }
 
@@ -439,7 +440,10 @@ pub async fn apply_remote(
                     return
                 }
                 None => {
-                    let reason = "the meeting ended with no recording";
+                    let reason = match &remote.reason {
+                        Some(why) => format!("the meeting ended with no recording ({why})"),
+                        None => "the meeting ended with no recording".to_string(),
+                    };
                     change_status(
                         s,
                         &bot.id,

@@ -1,5 +1,6 @@
 //! Meeting-bot services: the seed's own (`POST /bots/start`, `GET /bots/{id}`) and a
-//! Vexa-compatible one (`POST /bots`, `GET /bots/status`, `DELETE /bots/{platform}/{id}`).
+//! Vexa-compatible one (`POST /bots`, `GET /bots/status`, `DELETE /bots/{platform}/{id}`, and
+//! `GET /meetings/{id}` for a bot the running list cannot tell about).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub struct BotRef {
     pub external_id: String,
     pub platform: String,
     pub native_meeting_id: String,
+    /// The service's id of this run, when it gave one (Vexa's meeting record id).
+    pub session_id: Option<String>,
 }
 
 pub struct StartBot {
@@ -69,7 +72,7 @@ pub struct RemoteBot {
     pub external_id: String,
     pub state: RemoteState,
     pub session_id: Option<String>,
-    /// Why it failed, when it did.
+    /// Why it failed or ended, when the service says.
     pub reason: Option<String>,
     /// Where the recording can be fetched, once there is one.
     pub recording_url: Option<String>,
@@ -242,7 +245,9 @@ impl VexaMeeting {
             session_id: self
                 .id
                 .map(|id| id.to_string().trim_matches('"').to_string()),
-            reason: text("failure_reason").or_else(|| text("error")),
+            reason: ["failure_reason", "error", "last_error", "completion_reason"]
+                .into_iter()
+                .find_map(text),
             recording_url: text("recording_url"),
         }
     }
@@ -265,7 +270,10 @@ impl BotService for VexaBotService {
     }
 
     async fn status(&self, bot: &BotRef) -> Result<RemoteBot, ProviderError> {
-        Ok(self.running().await?.take(bot))
+        match self.running().await?.take(bot) {
+            Some(listed) => Ok(listed),
+            None => self.meeting(bot).await,
+        }
     }
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError> {
@@ -285,25 +293,38 @@ impl BotService for VexaBotService {
         Ok(())
     }
 
-    /// One `GET /bots/status` answers for every running bot.
+    /// One `GET /bots/status` answers for every bot listed in a state of its life; the
+    /// meeting record answers for the rest, `concurrency` at a time.
     fn statuses<'a>(
         &'a self,
         bots: &'a [BotRef],
-        _concurrency: usize,
+        concurrency: usize,
         each_within: Duration,
     ) -> BoxStream<'a, (String, Result<RemoteBot, ProviderError>)> {
         stream::once(async move {
-            let answers: Vec<_> = match within(each_within, self.running()).await {
-                Err(err) => bots
-                    .iter()
-                    .map(|b| (b.external_id.clone(), Err(err.clone())))
-                    .collect(),
-                Ok(mut running) => bots
-                    .iter()
-                    .map(|bot| (bot.external_id.clone(), Ok(running.take(bot))))
-                    .collect(),
+            let mut running = match within(each_within, self.running()).await {
+                Ok(running) => running,
+                Err(err) => {
+                    let failed = bots
+                        .iter()
+                        .map(move |b| (b.external_id.clone(), Err(err.clone())));
+                    return stream::iter(failed).boxed();
+                }
             };
-            stream::iter(answers)
+            let (listed, unlisted): (Vec<_>, Vec<_>) = bots
+                .iter()
+                .map(|bot| (bot, running.take(bot)))
+                .partition(|(_, listed)| listed.is_some());
+            let listed = listed
+                .into_iter()
+                .filter_map(|(bot, remote)| Some((bot.external_id.clone(), Ok(remote?))));
+            let looked_up = stream::iter(unlisted)
+                .map(move |(bot, _)| async move {
+                    let result = within(each_within, self.meeting(bot)).await;
+                    (bot.external_id.clone(), result)
+                })
+                .buffer_unordered(concurrency.max(1));
+            stream::iter(listed).chain(looked_up).boxed()
         })
         .flatten()
         .boxed()
@@ -311,6 +332,27 @@ impl BotService for VexaBotService {
 }
 
 impl VexaBotService {
+    /// The bot's meeting record (`GET /meetings/{id}`), which outlives the running bot and
+    /// says how it ended; a bot with no record id is taken as not running.
+    async fn meeting(&self, bot: &BotRef) -> Result<RemoteBot, ProviderError> {
+        let Some(record) = &bot.session_id else {
+            return Ok(RemoteBot {
+                external_id: bot.external_id.clone(),
+                state: RemoteState::Absent,
+                session_id: None,
+                reason: None,
+                recording_url: None,
+            });
+        };
+        let path = format!("meetings/{}", urlencode(record));
+        let meeting: VexaMeeting = http::json(
+            SERVICE,
+            with_key(self.client.get(endpoint(&self.base, &path)), &self.secret),
+        )
+        .await?;
+        Ok(meeting.into_remote())
+    }
+
     async fn running(&self) -> Result<Running, ProviderError> {
         let listed: VexaRunning = http::json(
             SERVICE,
@@ -335,15 +377,12 @@ impl VexaBotService {
 struct Running(HashMap<String, RemoteBot>);
 
 impl Running {
-    /// The bot as listed, or absent: Vexa lists running bots only.
-    fn take(&mut self, bot: &BotRef) -> RemoteBot {
-        self.0.remove(&bot.external_id).unwrap_or(RemoteBot {
-            external_id: bot.external_id.clone(),
-            state: RemoteState::Absent,
-            session_id: None,
-            reason: None,
-            recording_url: None,
-        })
+    /// The bot as listed, when the list names a state of its life: Vexa lists running bots
+    /// only, and may give a container's state ("Up 2 minutes") instead.
+    fn take(&mut self, bot: &BotRef) -> Option<RemoteBot> {
+        self.0
+            .remove(&bot.external_id)
+            .filter(|listed| !matches!(listed.state, RemoteState::Unknown(_)))
     }
 }
 
