@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::fakes::{Fakes, BOT_SECRET};
-use common::{error_code, TestApp};
+use common::{error_code, TestApp, WALK};
 use serde_json::{json, Value};
 use switchboard::auth::Role;
 use switchboard::meetings::sync::sync_once;
@@ -526,18 +526,6 @@ async fn another_organisation_cannot_read_stop_or_follow_a_bot_and_viewers_canno
         "viewers may read"
     );
 }
-
-/// Every status of a bot that goes all the way, in order.
-const WALK: [&str; 8] = [
-    "INITIALIZED",
-    "CONNECTING",
-    "AWAITING_ADMISSION",
-    "CONNECTED",
-    "TRANSCRIBING",
-    "ANALYZING_MEETING",
-    "CREATING_TASKS",
-    "DONE",
-];
 
 /// [`WALK`] as the (sequence, status) pairs a `botStatus` subscriber receives.
 fn walk_with_sequences() -> Vec<(i64, String)> {

@@ -16,6 +16,18 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+/// Every status of a bot that goes all the way, in order.
+pub const WALK: [&str; 8] = [
+    "INITIALIZED",
+    "CONNECTING",
+    "AWAITING_ADMISSION",
+    "CONNECTED",
+    "TRANSCRIBING",
+    "ANALYZING_MEETING",
+    "CREATING_TASKS",
+    "DONE",
+];
+
 /// One database that one or more apps share.
 #[derive(Clone)]
 pub struct TestDb {
@@ -139,14 +151,7 @@ impl TestApp {
     }
 
     pub async fn ws(&self, protocol: &str) -> Ws {
-        let mut request = format!("ws://{}/graphql/ws", self.addr)
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", protocol.parse().unwrap());
-        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        Ws { stream }
+        Ws::connect(self.addr, protocol).await
     }
 }
 
@@ -208,6 +213,18 @@ pub enum Frame {
 }
 
 impl Ws {
+    /// A WebSocket to the GraphQL endpoint of the server at `addr`, speaking `protocol`.
+    pub async fn connect(addr: SocketAddr, protocol: &str) -> Self {
+        let mut request = format!("ws://{addr}/graphql/ws")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        Ws { stream }
+    }
+
     pub async fn send(&mut self, message: Value) {
         self.stream
             .send(Message::Text(message.to_string().into()))
