@@ -1230,6 +1230,42 @@ async fn stopping_a_bot_before_it_joins_finishes_it_and_tells_the_bot_service() 
 }
 
 #[tokio::test]
+async fn a_stop_the_service_fails_leaves_the_bot_but_one_it_no_longer_knows_finishes_it() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    Mock::given(method("DELETE"))
+        .and(path("/bots/ext-1"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("overloaded"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fakes.bots)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/bots/ext-1"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"detail": "Bot not found"})))
+        .mount(&fakes.bots)
+        .await;
+    let stop = "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }";
+
+    let failed = app.gql(Some(&token), stop, json!({"id": id})).await;
+    assert_eq!(error_code(&failed), "PROVIDER_ERROR", "{failed}");
+    assert_eq!(
+        bot(&app, &token, &id).await["status"],
+        "INITIALIZED",
+        "nothing changes when the service could not be asked"
+    );
+    let stopped = app.gql(Some(&token), stop, json!({"id": id})).await;
+    assert_eq!(
+        stopped["data"]["stopMeetingBot"]["status"], "DONE",
+        "{stopped}"
+    );
+}
+
+#[tokio::test]
 async fn the_retention_purge_is_scheduled_even_where_status_sync_is_off() {
     // Tests run with sync off (interval 0); the purge must not depend on it.
     let app = TestApp::spawn().await;

@@ -489,7 +489,13 @@ pub async fn stop(s: &Services, viewer: &Viewer, id: &str) -> AppResult<MeetingB
         ));
     }
     if let Some(reference) = bot_ref(&bot) {
-        s.providers.bot_service()?.stop(&reference).await?;
+        match s.providers.bot_service()?.stop(&reference).await {
+            // The service knows no such bot: it has left already, which is what was asked.
+            Err(err) if err.status == Some(404) => {
+                tracing::info!(bot = %bot.id, error = %err.message, "bot service no longer knows the bot it was asked to stop");
+            }
+            stopped => stopped?,
+        }
     }
     if status < BotStatus::Connected {
         let reason = format!("stopped by {} before it joined", viewer.user_id);
