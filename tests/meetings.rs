@@ -19,6 +19,8 @@ const TRIGGER: &str = "mutation($url: String!, $key: String) {
   triggerMeetingBot(input: {meetUrl: $url, botName: \"Scribe\", idempotencyKey: $key}) { id status platform nativeMeetingId }
 }";
 
+const STOP: &str = "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }";
+
 const BOT: &str = "query($id: ID!) { meetingBot(id: $id) {
   status errorMessage resultData summary
   statusHistory { sequence status source reason }
@@ -489,13 +491,7 @@ async fn another_organisation_cannot_read_stop_or_follow_a_bot_and_viewers_canno
 
     let read = app.gql(Some(&eve), BOT, json!({"id": id})).await;
     assert_eq!(error_code(&read), "NOT_FOUND");
-    let stop = app
-        .gql(
-            Some(&eve),
-            "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }",
-            json!({"id": id}),
-        )
-        .await;
+    let stop = app.gql(Some(&eve), STOP, json!({"id": id})).await;
     assert_eq!(error_code(&stop), "NOT_FOUND");
     let listed = app
         .gql(
@@ -1202,13 +1198,7 @@ async fn stopping_a_bot_before_it_joins_finishes_it_and_tells_the_bot_service() 
     let app = app_with(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
     let id = trigger_id(&app, &token, MEET).await;
-    let stopped = app
-        .gql(
-            Some(&token),
-            "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }",
-            json!({"id": id}),
-        )
-        .await;
+    let stopped = app.gql(Some(&token), STOP, json!({"id": id})).await;
     assert_eq!(stopped["data"]["stopMeetingBot"]["status"], "DONE");
     let deletes = fakes
         .bots
@@ -1219,13 +1209,7 @@ async fn stopping_a_bot_before_it_joins_finishes_it_and_tells_the_bot_service() 
         .filter(|r| r.method.as_str() == "DELETE")
         .count();
     assert_eq!(deletes, 1);
-    let again = app
-        .gql(
-            Some(&token),
-            "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }",
-            json!({"id": id}),
-        )
-        .await;
+    let again = app.gql(Some(&token), STOP, json!({"id": id})).await;
     assert_eq!(error_code(&again), "CONFLICT");
 }
 
@@ -1249,16 +1233,15 @@ async fn a_stop_the_service_fails_leaves_the_bot_but_one_it_no_longer_knows_fini
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"detail": "Bot not found"})))
         .mount(&fakes.bots)
         .await;
-    let stop = "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }";
 
-    let failed = app.gql(Some(&token), stop, json!({"id": id})).await;
+    let failed = app.gql(Some(&token), STOP, json!({"id": id})).await;
     assert_eq!(error_code(&failed), "PROVIDER_ERROR", "{failed}");
     assert_eq!(
         bot(&app, &token, &id).await["status"],
         "INITIALIZED",
         "nothing changes when the service could not be asked"
     );
-    let stopped = app.gql(Some(&token), stop, json!({"id": id})).await;
+    let stopped = app.gql(Some(&token), STOP, json!({"id": id})).await;
     assert_eq!(
         stopped["data"]["stopMeetingBot"]["status"], "DONE",
         "{stopped}"
@@ -1480,13 +1463,7 @@ async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_l
         .respond_with(ResponseTemplate::new(202))
         .mount(&fakes.bots)
         .await;
-    let stopped = app
-        .gql(
-            Some(&token),
-            "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }",
-            json!({"id": id}),
-        )
-        .await;
+    let stopped = app.gql(Some(&token), STOP, json!({"id": id})).await;
     assert_eq!(stopped["data"]["stopMeetingBot"]["status"], "DONE");
 }
 
