@@ -1538,6 +1538,53 @@ async fn a_vexa_meeting_completed_without_a_recording_is_done_saying_how_it_ende
 }
 
 #[tokio::test]
+async fn bots_the_service_names_alike_each_get_their_own_answer() {
+    // Vexa names a bot by its meeting; two organisations' bots in one meeting share the name
+    // and differ by their meeting records, 17 and 18.
+    let fakes = Fakes::start().await;
+    let app = app_with_and(&fakes, |c| {
+        c.providers.bot_service_kind = switchboard::config::BotServiceKind::Vexa
+    })
+    .await;
+    let next_record = std::sync::atomic::AtomicU64::new(17);
+    Mock::given(method("POST"))
+        .and(path("/bots"))
+        .respond_with(move |_: &wiremock::Request| {
+            let id = next_record.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ResponseTemplate::new(201).set_body_json(json!({
+                "id": id, "platform": "google_meet", "native_meeting_id": "abc-defg-hij", "status": "requested"
+            }))
+        })
+        .mount(&fakes.bots)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/bots/status"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"running_bots": []})))
+        .mount(&fakes.bots)
+        .await;
+    for (record, status) in [(17, "active"), (18, "joining")] {
+        Mock::given(method("GET"))
+            .and(path(format!("/meetings/{record}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": record, "platform": "google_meet", "native_meeting_id": "abc-defg-hij", "status": status
+            })))
+            .mount(&fakes.bots)
+            .await;
+    }
+    let acme = app.token("ann", "acme", Role::Manager);
+    let globex = app.token("gil", "globex", Role::Manager);
+    let acme_bot = trigger_id(&app, &acme, MEET).await;
+    let globex_bot = trigger_id(&app, &globex, MEET).await;
+
+    sync_once(&app.services).await.unwrap();
+    assert_eq!(bot(&app, &acme, &acme_bot).await["status"], "CONNECTED");
+    assert_eq!(
+        bot(&app, &globex, &globex_bot).await["status"],
+        "CONNECTING"
+    );
+}
+
+#[tokio::test]
 async fn only_one_instance_on_a_database_runs_the_status_sync() {
     let db = common::TestDb::new().await;
     let first = TestApp::builder().db(&db).spawn().await;

@@ -196,11 +196,10 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
         })
         .buffer_unordered(concurrency)
         .collect::<Vec<()>>();
-    let references: Vec<_> = live.iter().filter_map(service::bot_ref).collect();
-    let by_external: std::collections::HashMap<&str, &bot::Model> = live
+    let (references, followed): (Vec<_>, Vec<_>) = live
         .iter()
-        .filter_map(|b| Some((b.external_bot_id.as_deref()?, b)))
-        .collect();
+        .filter_map(|bot| Some((service::bot_ref(bot)?, bot)))
+        .unzip();
     // Each answer is applied as it comes, in its own transaction, several at once; the
     // bots the service did not answer for are counted.
     let follow_live = async {
@@ -209,9 +208,9 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
         };
         bot_service
             .statuses(&references, concurrency, within)
-            .filter_map(|(external_id, answer)| {
+            .filter_map(|(position, answer)| {
                 // Owned, which keeps the stream's futures free of borrowed arguments.
-                let bot = by_external.get(external_id.as_str()).map(|bot| (*bot).clone());
+                let bot = followed.get(position).map(|bot| (*bot).clone());
                 std::future::ready(bot.map(|bot| (bot, answer)))
             })
             .map(|(bot, answer)| async move {

@@ -86,19 +86,18 @@ pub trait BotService: Send + Sync + 'static {
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError>;
 
-    /// The state of many bots, each as it comes: one request each, `concurrency` at a time,
-    /// each failing on its own and given up after `each_within`. A service that can list its
-    /// bots answers in one request instead.
+    /// The state of many bots, each as it comes with its position in `bots`: one request
+    /// each, `concurrency` at a time, each failing on its own and given up after
+    /// `each_within`. A service that can list its bots answers in one request instead.
     fn statuses<'a>(
         &'a self,
         bots: &'a [BotRef],
         concurrency: usize,
         each_within: Duration,
-    ) -> BoxStream<'a, (String, Result<RemoteBot, ProviderError>)> {
-        stream::iter(bots)
-            .map(move |bot| async move {
-                let result = within(each_within, self.status(bot)).await;
-                (bot.external_id.clone(), result)
+    ) -> BoxStream<'a, (usize, Result<RemoteBot, ProviderError>)> {
+        stream::iter(bots.iter().enumerate())
+            .map(move |(position, bot)| async move {
+                (position, within(each_within, self.status(bot)).await)
             })
             .buffer_unordered(concurrency.max(1))
             .boxed()
@@ -300,28 +299,26 @@ impl BotService for VexaBotService {
         bots: &'a [BotRef],
         concurrency: usize,
         each_within: Duration,
-    ) -> BoxStream<'a, (String, Result<RemoteBot, ProviderError>)> {
+    ) -> BoxStream<'a, (usize, Result<RemoteBot, ProviderError>)> {
         stream::once(async move {
             let mut running = match within(each_within, self.running()).await {
                 Ok(running) => running,
                 Err(err) => {
-                    let failed = bots
-                        .iter()
-                        .map(move |b| (b.external_id.clone(), Err(err.clone())));
+                    let failed = (0..bots.len()).map(move |position| (position, Err(err.clone())));
                     return stream::iter(failed).boxed();
                 }
             };
             let (listed, unlisted): (Vec<_>, Vec<_>) = bots
                 .iter()
-                .map(|bot| (bot, running.take(bot)))
-                .partition(|(_, listed)| listed.is_some());
+                .enumerate()
+                .map(|(position, bot)| (position, bot, running.take(bot)))
+                .partition(|(_, _, listed)| listed.is_some());
             let listed = listed
                 .into_iter()
-                .filter_map(|(bot, remote)| Some((bot.external_id.clone(), Ok(remote?))));
+                .filter_map(|(position, _, remote)| Some((position, Ok(remote?))));
             let looked_up = stream::iter(unlisted)
-                .map(move |(bot, _)| async move {
-                    let result = within(each_within, self.meeting(bot)).await;
-                    (bot.external_id.clone(), result)
+                .map(move |(position, bot, _)| async move {
+                    (position, within(each_within, self.meeting(bot)).await)
                 })
                 .buffer_unordered(concurrency.max(1));
             stream::iter(listed).chain(looked_up).boxed()
