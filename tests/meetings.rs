@@ -1538,6 +1538,67 @@ async fn a_vexa_meeting_completed_without_a_recording_is_done_saying_how_it_ende
 }
 
 #[tokio::test]
+async fn vexa_webhook_events_move_the_bot_of_their_meeting_record() {
+    let fakes = Fakes::start().await;
+    let app = vexa_app(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    let push = |credential: &str, event: Value| {
+        reqwest::Client::new()
+            .post(app.url("/api/v1/meet/webhook"))
+            .bearer_auth(credential)
+            .json(&event)
+            .send()
+    };
+    let meeting = |status: &str, data: Value| {
+        json!({"event_type": "meeting.status_change", "meeting": {
+            "id": 17, "user_id": 1, "platform": "google_meet", "native_meeting_id": "abc-defg-hij",
+            "constructed_meeting_url": MEET, "status": status, "data": data
+        }})
+    };
+
+    let forged = push("not-the-secret", meeting("active", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let active = push(BOT_SECRET, meeting("active", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(active.status(), 200);
+    assert_eq!(bot(&app, &token, &id).await["status"], "CONNECTED");
+    let other = push(
+        BOT_SECRET,
+        json!({"event_type": "recording.ready", "recording": {"id": 3}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        other.status(),
+        200,
+        "an event with no meeting is acknowledged"
+    );
+    let again = push(BOT_SECRET, meeting("active", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "a repeated event changes nothing");
+    let failed = push(
+        BOT_SECRET,
+        meeting(
+            "failed",
+            json!({"failure_reason": "the bot was removed by the host"}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed.status(), 200);
+
+    let failed = bot(&app, &token, &id).await;
+    assert_eq!(statuses(&failed), ["INITIALIZED", "CONNECTED", "ERROR"]);
+    assert_error(&failed, "bot service: the bot was removed by the host");
+    assert_eq!(failed["statusHistory"][2]["source"], "WEBHOOK");
+}
+
+#[tokio::test]
 async fn bots_the_service_names_alike_each_get_their_own_answer() {
     // Vexa names a bot by its meeting; two organisations' bots in one meeting share the name
     // and differ by their meeting records, 17 and 18.

@@ -13,7 +13,7 @@ use super::service::{self, Transition, TriggerInput};
 use super::status::{BotStatus, ChangeSource};
 use crate::auth::{webhook, Caller, Role, Viewer};
 use crate::error::{AppError, AppResult};
-use crate::providers::bot_service::{RemoteBot, RemoteState};
+use crate::providers::bot_service::{RemoteBot, RemoteState, VexaMeeting};
 use crate::rest::{self, JsonBody};
 use crate::AppState;
 
@@ -187,19 +187,55 @@ struct StatusPush {
     recording_url: Option<String>,
 }
 
+/// Vexa's webhook: `{event_type, meeting: {id, platform, native_meeting_id, status, data}}`
+/// (the meeting under `data` for some events).
+#[derive(Deserialize)]
+struct VexaEvent {
+    event_type: String,
+    #[serde(default)]
+    meeting: Option<VexaMeeting>,
+    #[serde(default)]
+    data: Option<VexaEventData>,
+}
+
+#[derive(Deserialize)]
+struct VexaEventData {
+    #[serde(default)]
+    meeting: Option<VexaMeeting>,
+}
+
+/// The bot service's push: the seed's `{bot_id, status, …}` or a Vexa event. Events that
+/// carry no meeting are acknowledged and ignored, so the service does not send them again.
 async fn webhook_status(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    let push: StatusPush = from_bot_service(&app, &headers, &body)?;
-    let bot = service::find_for_callback(&app.services.db, &push.bot_id).await?;
-    let remote = RemoteBot {
-        external_id: push.bot_id,
-        state: RemoteState::parse(&push.status),
-        session_id: push.session_id,
-        reason: push.error,
-        recording_url: push.recording_url,
+    let push: Value = from_bot_service(&app, &headers, &body)?;
+    let (remote, bot) = if push.get("event_type").is_some() {
+        let event: VexaEvent = rest::parse(&body)?;
+        let Some(meeting) = event.meeting.or(event.data.and_then(|d| d.meeting)) else {
+            return Ok(Json(json!({"success": true, "ignored": event.event_type})));
+        };
+        let remote = meeting.into_remote();
+        let bot = service::find_pushed(
+            &app.services.db,
+            &remote.external_id,
+            remote.session_id.as_deref(),
+        )
+        .await?;
+        (remote, bot)
+    } else {
+        let push: StatusPush = rest::parse(&body)?;
+        let bot = service::find_for_callback(&app.services.db, &push.bot_id).await?;
+        let remote = RemoteBot {
+            external_id: push.bot_id,
+            state: RemoteState::parse(&push.status),
+            session_id: push.session_id,
+            reason: push.error,
+            recording_url: push.recording_url,
+        };
+        (remote, bot)
     };
     service::apply_remote(&app.services, &bot, &remote, ChangeSource::Webhook).await;
     let bot = service::find_for_callback(&app.services.db, &bot.id).await?;

@@ -99,6 +99,24 @@ pub async fn find_for_callback(db: &DatabaseConnection, id: &str) -> AppResult<M
         .ok_or_else(|| AppError::not_found("meeting bot"))
 }
 
+/// The bot a push names by the service's id for it and, when given, the service's id of the
+/// run (a Vexa meeting record): the newest such bot.
+pub async fn find_pushed(
+    db: &DatabaseConnection,
+    external_id: &str,
+    session_id: Option<&str>,
+) -> AppResult<MeetingBot> {
+    let mut query = bot::Entity::find().filter(bot::Column::ExternalBotId.eq(external_id));
+    if let Some(session_id) = session_id {
+        query = query.filter(bot::Column::SessionId.eq(session_id));
+    }
+    query
+        .order_by_desc(bot::Column::CreatedAt)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("meeting bot"))
+}
+
 pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppResult<MeetingBot> {
     viewer.require(Role::Manager)?;
     let link = link::parse(&input.meet_url)?;

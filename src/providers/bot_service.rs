@@ -217,8 +217,9 @@ pub struct VexaBotService {
     pub secret: Option<String>,
 }
 
+/// A Vexa meeting record, as `POST /bots`, `GET /meetings/{id}` and its webhooks give it.
 #[derive(Deserialize)]
-struct VexaMeeting {
+pub struct VexaMeeting {
     #[serde(default)]
     id: Option<serde_json::Value>,
     platform: String,
@@ -235,7 +236,7 @@ struct VexaRunning {
 }
 
 impl VexaMeeting {
-    fn into_remote(self) -> RemoteBot {
+    pub fn into_remote(self) -> RemoteBot {
         let data = self.data.unwrap_or_default();
         let text = |key: &str| data.get(key).and_then(|v| v.as_str()).map(str::to_string);
         RemoteBot {
