@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::fakes::{Fakes, BOT_SECRET};
+use common::fakes::{Fakes, JiraIssues, BOT_SECRET};
 use common::{error_code, TestApp, WALK};
 use serde_json::{json, Value};
 use switchboard::auth::Role;
@@ -830,12 +830,17 @@ async fn a_jira_429_is_waited_out_for_its_retry_after_then_succeeds() {
         .with_priority(1)
         .mount(&fakes.jira)
         .await;
-    fakes.jira_creates().await;
+    let jira = JiraIssues::default();
+    fakes.jira_serves(&jira).await;
     let (app, token, id) = recording_handed_over(&fakes).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["resultData"]["tasks_created"], 2);
-    let jira = fakes.jira.received_requests().await.unwrap();
-    assert_eq!(jira.len(), 2);
+    assert_eq!(
+        bulk_sizes(&fakes).await,
+        [2, 2],
+        "refused once, then sent again"
+    );
+    assert_eq!(jira.all().len(), 2);
     let openai = fakes.openai.received_requests().await.unwrap();
     assert_eq!(openai.len(), 2, "transcription and analysis ran once each");
 }
@@ -845,6 +850,72 @@ fn bulk_size(request: &wiremock::Request) -> usize {
     serde_json::from_slice::<Value>(&request.body).unwrap()["issueUpdates"]
         .as_array()
         .map_or(0, Vec::len)
+}
+
+/// The size of each bulk create Jira received, in order.
+async fn bulk_sizes(fakes: &Fakes) -> Vec<usize> {
+    let requests = fakes.jira.received_requests().await.unwrap();
+    requests
+        .iter()
+        .filter(|request| request.url.path() == "/rest/api/3/issue/bulk")
+        .map(bulk_size)
+        .collect()
+}
+
+#[tokio::test]
+async fn issues_jira_made_before_its_answer_was_lost_are_found_by_label_not_made_again() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.transcription_answers().await;
+    fakes.llm_answers().await;
+    let jira = JiraIssues::default();
+    // Jira makes both issues, but a gateway times out before its answer comes back.
+    let made = jira.clone();
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/bulk"))
+        .respond_with(move |request: &wiremock::Request| {
+            made.make(request);
+            ResponseTemplate::new(504).set_body_string("Gateway Timeout")
+        })
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fakes.jira)
+        .await;
+    fakes.jira_serves(&jira).await;
+    let (app, token, id) = recording_handed_over(&fakes).await;
+
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    assert_eq!(
+        bulk_sizes(&fakes).await,
+        [2],
+        "the batch was not sent again"
+    );
+    let made = jira.all();
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert!(
+        made.iter()
+            .all(|issue| issue.labels == [format!("switchboard-{id}")]),
+        "every issue is labelled with its bot: {made:?}"
+    );
+    assert_eq!(done["resultData"]["tasks_created"], 2);
+    assert_eq!(done["tasks"][0]["title"], "Fix the flaky tests");
+    assert_eq!(done["tasks"][0]["jiraKey"], "OPS-1");
+    assert_eq!(done["tasks"][1]["jiraKey"], "OPS-2");
+    let searches = fakes.jira.received_requests().await.unwrap();
+    let search = searches
+        .iter()
+        .find(|request| request.url.path() == "/rest/api/3/search/jql")
+        .expect("the retry searched Jira first");
+    let jql: String = search
+        .url
+        .query_pairs()
+        .find(|(name, _)| name == "jql")
+        .map(|(_, value)| value.into_owned())
+        .unwrap();
+    assert_eq!(
+        jql,
+        format!("project = \"OPS\" AND labels = \"switchboard-{id}\" ORDER BY created ASC")
+    );
 }
 
 #[tokio::test]
@@ -858,7 +929,7 @@ async fn issues_created_before_a_later_jira_batch_fails_are_not_created_again() 
     fakes
         .llm_answers_with(json!({"summary": "A long list.", "action_items": items}))
         .await;
-    // The second batch (the 51st task) meets an outage once.
+    // The second batch (the 51st task) meets an outage once, before Jira made anything.
     Mock::given(method("POST"))
         .and(path("/rest/api/3/issue/bulk"))
         .and(|request: &wiremock::Request| bulk_size(request) == 1)
@@ -867,33 +938,15 @@ async fn issues_created_before_a_later_jira_batch_fails_are_not_created_again() 
         .with_priority(1)
         .mount(&fakes.jira)
         .await;
-    let next_key = std::sync::atomic::AtomicUsize::new(1);
-    Mock::given(method("POST"))
-        .and(path("/rest/api/3/issue/bulk"))
-        .respond_with(move |request: &wiremock::Request| {
-            let issues: Vec<Value> = (0..bulk_size(request))
-                .map(|_| {
-                    let n = next_key.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    json!({"id": n.to_string(), "key": format!("OPS-{n}"), "self": "x"})
-                })
-                .collect();
-            ResponseTemplate::new(201).set_body_json(json!({"issues": issues, "errors": []}))
-        })
-        .mount(&fakes.jira)
-        .await;
+    let jira = JiraIssues::default();
+    fakes.jira_serves(&jira).await;
     let (app, token, id) = recording_handed_over(&fakes).await;
 
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["resultData"]["tasks_created"], 51);
     assert_eq!(done["tasks"][50]["jiraKey"], "OPS-51");
-    let sizes: Vec<usize> = fakes
-        .jira
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(bulk_size)
-        .collect();
+    assert_eq!(jira.all().len(), 51, "each task made once");
+    let sizes = bulk_sizes(&fakes).await;
     assert_eq!(
         sizes,
         [50, 1, 1],

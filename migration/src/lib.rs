@@ -2,6 +2,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_foundation;
 mod m20261122_000002_meetings;
+mod m20261129_000003_task_requests;
 
 pub struct Migrator;
 
@@ -11,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_meetings::Migration),
+            Box::new(m20261129_000003_task_requests::Migration),
         ]
     }
 }

@@ -107,6 +107,8 @@ pub mod task {
         #[sea_orm(column_type = "Text", nullable)]
         pub error: Option<String>,
         pub created_at: DateTimeUtc,
+        /// When the task last went to Jira in a request whose answer may not have been stored.
+        pub jira_requested_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

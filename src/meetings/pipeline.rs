@@ -18,7 +18,7 @@ use super::service::{self, change_status, MeetingBot, Transition};
 use super::status::{BotStatus, ChangeSource};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
-use crate::providers::jira::{IssueOutcome, NewIssue};
+use crate::providers::jira::{FoundIssue, IssueOutcome, NewIssue};
 use crate::providers::{public_net, ProviderError};
 use crate::Services;
 
@@ -226,6 +226,7 @@ impl Pipeline {
                 jira_url: Set(None),
                 error: Set(None),
                 created_at: Set(now),
+                jira_requested_at: Set(None),
             }
             .insert(&txn)
             .await?;
@@ -245,36 +246,40 @@ impl Pipeline {
     async fn create_tasks(&self, bot_id: &str) -> Result<(), JobFailure> {
         let s = &self.services;
         let bot = load(s, bot_id).await?;
-        let pending: Vec<task::Model> = service::tasks(&s.db, bot_id)
-            .await?
-            .into_iter()
+        let tasks = service::tasks(&s.db, bot_id).await?;
+        let mut pending: Vec<task::Model> = tasks
+            .iter()
             .filter(|t| t.jira_key.is_none() && t.error.is_none())
+            .cloned()
             .collect();
         if pending.is_empty() {
             return Ok(());
         }
         let tracker = s.providers.tasks()?;
+        let failed = |err| step_failure("creating Jira tasks", err);
+        if pending.iter().any(|t| t.jira_requested_at.is_some()) {
+            // Sent before, but the answer never got stored (lost to a timeout, an outage
+            // answering for Jira, or a crash): Jira may have made them, so look first.
+            let found = tracker
+                .find_issues(&issue_label(bot_id))
+                .await
+                .map_err(failed)?;
+            let recovered = made_earlier(&bot, &tasks, found);
+            pending.retain(|t| !recovered.iter().any(|(task, _)| task.id == t.id));
+            store_outcomes(s, recovered).await?;
+        }
         for batch in pending.chunks(tracker.batch_limit().max(1)) {
             let issues: Vec<NewIssue> = batch.iter().map(|t| new_issue(&bot, t)).collect();
-            let outcomes = tracker
-                .create_issues(&issues)
-                .await
-                .map_err(|err| step_failure("creating Jira tasks", err))?;
+            // Marked before it goes, so that a retry knows to look for what it made.
+            task::Entity::update_many()
+                .col_expr(task::Column::JiraRequestedAt, Expr::value(Utc::now()))
+                .filter(task::Column::Id.is_in(batch.iter().map(|t| t.id.clone())))
+                .exec(&s.db)
+                .await?;
+            let outcomes = tracker.create_issues(&issues).await.map_err(failed)?;
             // Stored before the next batch is sent, so a retry after a later batch fails
             // does not create these issues a second time.
-            let txn = s.db.begin().await?;
-            for (task, outcome) in batch.iter().cloned().zip(outcomes) {
-                let mut row: task::ActiveModel = task.into();
-                match outcome {
-                    IssueOutcome::Created { key, url } => {
-                        row.jira_key = Set(Some(key));
-                        row.jira_url = Set(Some(url));
-                    }
-                    IssueOutcome::Failed { message } => row.error = Set(Some(message)),
-                }
-                row.update(&txn).await?;
-            }
-            txn.commit().await?;
+            store_outcomes(s, batch.iter().cloned().zip(outcomes).collect()).await?;
         }
         Ok(())
     }
@@ -377,6 +382,66 @@ fn transcript_text(segments: &[TranscriptSegment]) -> String {
     format!("{head}\n[… middle of the meeting omitted …]\n{tail}")
 }
 
+/// The label on every Jira issue made for the bot's meeting.
+fn issue_label(bot_id: &str) -> String {
+    format!("switchboard-{bot_id}")
+}
+
+/// Each task's outcome, in one transaction.
+async fn store_outcomes(
+    s: &Services,
+    outcomes: Vec<(task::Model, IssueOutcome)>,
+) -> Result<(), JobFailure> {
+    let txn = s.db.begin().await?;
+    for (task, outcome) in outcomes {
+        let mut row: task::ActiveModel = task.into();
+        match outcome {
+            IssueOutcome::Created { key, url } => {
+                row.jira_key = Set(Some(key));
+                row.jira_url = Set(Some(url));
+            }
+            IssueOutcome::Failed { message } => row.error = Set(Some(message)),
+        }
+        row.update(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The tasks sent before whose issues `found` holds: each matched, in order, to a found issue
+/// with the summary it was sent with that no task holds yet (two tasks of the same title are
+/// alike, so either may take either issue).
+fn made_earlier(
+    bot: &MeetingBot,
+    tasks: &[task::Model],
+    found: Vec<FoundIssue>,
+) -> Vec<(task::Model, IssueOutcome)> {
+    let mut unclaimed: Vec<FoundIssue> = found
+        .into_iter()
+        .filter(|issue| {
+            !tasks
+                .iter()
+                .any(|t| t.jira_key.as_ref() == Some(&issue.key))
+        })
+        .collect();
+    tasks
+        .iter()
+        .filter(|t| t.jira_requested_at.is_some() && t.jira_key.is_none() && t.error.is_none())
+        .filter_map(|task| {
+            let summary = new_issue(bot, task).summary;
+            let at = unclaimed
+                .iter()
+                .position(|issue| issue.summary.trim() == summary.trim())?;
+            let issue = unclaimed.remove(at);
+            let outcome = IssueOutcome::Created {
+                key: issue.key,
+                url: issue.url,
+            };
+            Some((task.clone(), outcome))
+        })
+        .collect()
+}
+
 fn new_issue(bot: &MeetingBot, task: &task::Model) -> NewIssue {
     let mut description = task.description.clone();
     if let Some(assignee) = &task.assignee {
@@ -390,6 +455,7 @@ fn new_issue(bot: &MeetingBot, task: &task::Model) -> NewIssue {
     NewIssue {
         summary: task.title.clone(),
         description,
+        label: issue_label(&bot.id),
     }
 }
 

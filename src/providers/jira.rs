@@ -1,5 +1,7 @@
 //! Jira Cloud: issues created in bulk (50 a request), descriptions in Atlassian Document
-//! Format, each failed element mapped back to its task.
+//! Format, each failed element mapped back to its task. Each issue carries a label naming
+//! what it was made for, so that issues Jira made without our hearing of it (an answer lost
+//! to a timeout or a crash) can be found again by a JQL search rather than made twice.
 
 use async_trait::async_trait;
 use reqwest::Client;
@@ -13,10 +15,25 @@ const SERVICE: &str = "Jira";
 /// Jira Cloud's limit on issues in one bulk create.
 pub const BULK_LIMIT: usize = 50;
 
+/// Issues a search returns at most per page: Jira's own cap for a search asking for few fields.
+const SEARCH_PAGE: usize = 100;
+/// Pages a search reads at most: labels name one meeting's tasks, far fewer than this allows.
+const SEARCH_PAGES: usize = 20;
+
 #[derive(Debug, Clone)]
 pub struct NewIssue {
     pub summary: String,
     pub description: String,
+    /// A Jira label (no spaces) that [`TaskTracker::find_issues`] finds the issue by.
+    pub label: String,
+}
+
+/// An issue a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundIssue {
+    pub key: String,
+    pub url: String,
+    pub summary: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +50,10 @@ pub trait TaskTracker: Send + Sync + 'static {
     /// Creates up to [`TaskTracker::batch_limit`] issues in one request: one outcome per
     /// issue, in order. An error means none was created and the batch may be sent again.
     async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError>;
+
+    /// The issues carrying `label`, oldest first. Jira's search index may lag a creation by
+    /// a moment, which a retry's backoff covers.
+    async fn find_issues(&self, label: &str) -> Result<Vec<FoundIssue>, ProviderError>;
 }
 
 pub struct JiraCloud {
@@ -55,6 +76,28 @@ struct BulkAnswer {
 #[derive(Deserialize)]
 struct CreatedIssue {
     key: String,
+}
+
+#[derive(Deserialize)]
+struct SearchPage {
+    #[serde(default)]
+    issues: Vec<SearchedIssue>,
+    /// Absent on the last page.
+    #[serde(default, rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SearchedIssue {
+    key: String,
+    #[serde(default)]
+    fields: SearchedFields,
+}
+
+#[derive(Deserialize, Default)]
+struct SearchedFields {
+    #[serde(default)]
+    summary: String,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +140,24 @@ fn error_text(errors: &Value) -> String {
     }
 }
 
+impl JiraCloud {
+    fn api(&self, path: &str) -> String {
+        format!(
+            "{}/rest/api/3/{path}",
+            self.base.as_str().trim_end_matches('/')
+        )
+    }
+
+    fn browse(&self, key: &str) -> String {
+        format!("{}/browse/{key}", self.base.as_str().trim_end_matches('/'))
+    }
+}
+
+/// `text` as a JQL string literal.
+fn jql_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 #[async_trait]
 impl TaskTracker for JiraCloud {
     fn batch_limit(&self) -> usize {
@@ -118,16 +179,13 @@ impl TaskTracker for JiraCloud {
                     "summary": issue.summary,
                     "description": adf(&issue.description),
                     "issuetype": {"name": self.issue_type},
+                    "labels": [issue.label],
                 }})
             })
             .collect();
-        let url = format!(
-            "{}/rest/api/3/issue/bulk",
-            self.base.as_str().trim_end_matches('/')
-        );
         let request = self
             .client
-            .post(url)
+            .post(self.api("issue/bulk"))
             .basic_auth(&self.email, Some(&self.api_token))
             .json(&json!({"issueUpdates": updates}));
         // Jira answers 201 when all were made and 400 with the same body when some were not.
@@ -165,11 +223,7 @@ impl TaskTracker for JiraCloud {
                     },
                     None => match created.next() {
                         Some(issue) => IssueOutcome::Created {
-                            url: format!(
-                                "{}/browse/{}",
-                                self.base.as_str().trim_end_matches('/'),
-                                issue.key
-                            ),
+                            url: self.browse(&issue.key),
                             key: issue.key,
                         },
                         None => IssueOutcome::Failed {
@@ -180,11 +234,62 @@ impl TaskTracker for JiraCloud {
             })
             .collect())
     }
+
+    async fn find_issues(&self, label: &str) -> Result<Vec<FoundIssue>, ProviderError> {
+        let jql = format!(
+            "project = {} AND labels = {} ORDER BY created ASC",
+            jql_string(&self.project_key),
+            jql_string(label)
+        );
+        let mut found = Vec::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..SEARCH_PAGES {
+            let mut url = Url::parse(&self.api("search/jql"))
+                .map_err(|_| ProviderError::new(SERVICE, "the base URL cannot take a path"))?;
+            {
+                let mut query = url.query_pairs_mut();
+                query
+                    .append_pair("jql", &jql)
+                    .append_pair("fields", "summary")
+                    .append_pair("maxResults", &SEARCH_PAGE.to_string());
+                if let Some(token) = page_token.take() {
+                    query.append_pair("nextPageToken", &token);
+                }
+            }
+            let request = self
+                .client
+                .get(url)
+                .basic_auth(&self.email, Some(&self.api_token));
+            let page: SearchPage = http::json(SERVICE, request).await?;
+            found.extend(page.issues.into_iter().map(|issue| FoundIssue {
+                url: self.browse(&issue.key),
+                key: issue.key,
+                summary: issue.fields.summary,
+            }));
+            match page.next_page_token {
+                Some(token) => page_token = Some(token),
+                None => return Ok(found),
+            }
+        }
+        Err(ProviderError::new(
+            SERVICE,
+            format!(
+                "more than {} issues carry the label {label}",
+                SEARCH_PAGE * SEARCH_PAGES
+            ),
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_and_keys_are_quoted_as_jql_strings() {
+        assert_eq!(jql_string("switchboard-1"), r#""switchboard-1""#);
+        assert_eq!(jql_string(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
 
     #[test]
     fn text_becomes_one_adf_paragraph_per_line() {

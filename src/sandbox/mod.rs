@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use crate::providers::bot_service::{BotRef, BotService, RemoteBot, RemoteState, StartBot};
-use crate::providers::jira::{IssueOutcome, NewIssue, TaskTracker};
+use crate::providers::jira::{FoundIssue, IssueOutcome, NewIssue, TaskTracker};
 use crate::providers::llm::Llm;
 use crate::providers::transcription::{Segment, Transcriber};
 use crate::providers::{ProviderError, Providers};
@@ -184,9 +184,10 @@ fn capitalise(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A simulated Jira that remembers what it made, so that a search finds it as Jira's would.
 #[derive(Default)]
 pub struct SandboxJira {
-    next: Mutex<u32>,
+    made: Mutex<Vec<(NewIssue, FoundIssue)>>,
 }
 
 #[async_trait]
@@ -196,17 +197,29 @@ impl TaskTracker for SandboxJira {
     }
 
     async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
-        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         Ok(issues
             .iter()
-            .map(|_| {
-                *next += 1;
-                let key = format!("SANDBOX-{}", *next);
-                IssueOutcome::Created {
-                    url: format!("https://sandbox.invalid/browse/{key}"),
-                    key,
-                }
+            .map(|issue| {
+                let key = format!("SANDBOX-{}", made.len() + 1);
+                let url = format!("https://sandbox.invalid/browse/{key}");
+                let found = FoundIssue {
+                    key: key.clone(),
+                    url: url.clone(),
+                    summary: issue.summary.clone(),
+                };
+                made.push((issue.clone(), found));
+                IssueOutcome::Created { url, key }
             })
+            .collect())
+    }
+
+    async fn find_issues(&self, label: &str) -> Result<Vec<FoundIssue>, ProviderError> {
+        let made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(made
+            .iter()
+            .filter(|(issue, _)| issue.label == label)
+            .map(|(_, found)| found.clone())
             .collect())
     }
 }

@@ -1,5 +1,6 @@
 //! Local fake outside services for the meetings flow, answering with the real shapes.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -144,6 +145,91 @@ impl Fakes {
         self.transcription_answers().await;
         self.llm_answers().await;
         self.jira_creates().await;
+    }
+}
+
+/// The issues a fake Jira has made, which its search finds by label as Jira's does.
+#[derive(Clone, Default)]
+pub struct JiraIssues(Arc<Mutex<Vec<MadeIssue>>>);
+
+#[derive(Clone, Debug)]
+pub struct MadeIssue {
+    pub key: String,
+    pub summary: String,
+    pub labels: Vec<String>,
+}
+
+impl JiraIssues {
+    /// Makes every issue of a bulk request: the body Jira answers it with.
+    pub fn make(&self, request: &wiremock::Request) -> Value {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let mut made = self.0.lock().unwrap();
+        let updates = body["issueUpdates"].as_array().cloned().unwrap_or_default();
+        let issues: Vec<Value> = updates
+            .iter()
+            .map(|update| {
+                let n = 10_000 + made.len() + 1;
+                let key = format!("OPS-{}", made.len() + 1);
+                let labels = update["fields"]["labels"].as_array().cloned().unwrap_or_default();
+                made.push(MadeIssue {
+                    key: key.clone(),
+                    summary: update["fields"]["summary"].as_str().unwrap_or_default().into(),
+                    labels: labels.iter().filter_map(|l| Some(l.as_str()?.to_string())).collect(),
+                });
+                json!({"id": n.to_string(), "key": key, "self": format!("https://jira.invalid/rest/api/3/issue/{n}")})
+            })
+            .collect();
+        json!({"issues": issues, "errors": []})
+    }
+
+    pub fn all(&self) -> Vec<MadeIssue> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// A JQL search's answer: the issues whose labels hold the one `labels = "…"` names. The
+    /// last page carries no `nextPageToken`, as Jira Cloud's does.
+    fn search(&self, request: &wiremock::Request) -> Value {
+        let jql = request
+            .url
+            .query_pairs()
+            .find(|(name, _)| name == "jql")
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default();
+        let label = jql
+            .split("labels = \"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let issues: Vec<Value> = self
+            .all()
+            .into_iter()
+            .filter(|issue| issue.labels.contains(&label))
+            .map(|issue| json!({"id": "1", "key": issue.key, "fields": {"summary": issue.summary}}))
+            .collect();
+        json!({"issues": issues, "isLast": true})
+    }
+}
+
+impl Fakes {
+    /// Jira makes every issue it is sent, and its search finds them.
+    pub async fn jira_serves(&self, issues: &JiraIssues) {
+        let made = issues.clone();
+        Mock::given(method("POST"))
+            .and(path("/rest/api/3/issue/bulk"))
+            .respond_with(move |request: &wiremock::Request| {
+                ResponseTemplate::new(201).set_body_json(made.make(request))
+            })
+            .mount(&self.jira)
+            .await;
+        let found = issues.clone();
+        Mock::given(method("GET"))
+            .and(path("/rest/api/3/search/jql"))
+            .respond_with(move |request: &wiremock::Request| {
+                ResponseTemplate::new(200).set_body_json(found.search(request))
+            })
+            .mount(&self.jira)
+            .await;
     }
 }
 
