@@ -3,6 +3,8 @@
 //! what it was made for, so that issues Jira made without our hearing of it (an answer lost
 //! to a timeout or a crash) can be found again by a JQL search rather than made twice.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
 use reqwest::Client;
 use serde::Deserialize;
@@ -63,6 +65,9 @@ pub struct JiraCloud {
     pub api_token: String,
     pub project_key: String,
     pub issue_type: String,
+    /// Set once the project refused the label (its create screen has no Labels field): issues
+    /// are then made without one, and cannot be found again after a lost answer.
+    pub labels_refused: AtomicBool,
 }
 
 #[derive(Deserialize)]
@@ -141,46 +146,25 @@ fn error_text(errors: &Value) -> String {
 }
 
 impl JiraCloud {
-    fn api(&self, path: &str) -> String {
-        format!(
-            "{}/rest/api/3/{path}",
-            self.base.as_str().trim_end_matches('/')
-        )
-    }
-
-    fn browse(&self, key: &str) -> String {
-        format!("{}/browse/{key}", self.base.as_str().trim_end_matches('/'))
-    }
-}
-
-/// `text` as a JQL string literal.
-fn jql_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-#[async_trait]
-impl TaskTracker for JiraCloud {
-    fn batch_limit(&self) -> usize {
-        BULK_LIMIT
-    }
-
-    async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
-        if issues.len() > BULK_LIMIT {
-            return Err(ProviderError::new(
-                SERVICE,
-                format!("at most {BULK_LIMIT} issues go in one bulk request"),
-            ));
-        }
+    /// One bulk create: each issue's outcome, and whether Jira refused it for its label alone.
+    async fn bulk(
+        &self,
+        issues: &[NewIssue],
+        labelled: bool,
+    ) -> Result<Vec<(IssueOutcome, bool)>, ProviderError> {
         let updates: Vec<Value> = issues
             .iter()
             .map(|issue| {
-                json!({"fields": {
+                let mut fields = json!({
                     "project": {"key": self.project_key},
                     "summary": issue.summary,
                     "description": adf(&issue.description),
                     "issuetype": {"name": self.issue_type},
-                    "labels": [issue.label],
-                }})
+                });
+                if labelled {
+                    fields["labels"] = json!([issue.label]);
+                }
+                json!({ "fields": fields })
             })
             .collect();
         let request = self
@@ -218,21 +202,85 @@ impl TaskTracker for JiraCloud {
                     .iter()
                     .find(|e| e.failed_element_number == index)
                 {
-                    Some(error) => IssueOutcome::Failed {
-                        message: error_text(&error.element_errors),
-                    },
+                    Some(error) => (
+                        IssueOutcome::Failed {
+                            message: error_text(&error.element_errors),
+                        },
+                        labelled && refuses_only_labels(&error.element_errors),
+                    ),
                     None => match created.next() {
-                        Some(issue) => IssueOutcome::Created {
-                            url: self.browse(&issue.key),
-                            key: issue.key,
-                        },
-                        None => IssueOutcome::Failed {
-                            message: "Jira did not report this issue".into(),
-                        },
+                        Some(issue) => (
+                            IssueOutcome::Created {
+                                url: self.browse(&issue.key),
+                                key: issue.key,
+                            },
+                            false,
+                        ),
+                        None => (
+                            IssueOutcome::Failed {
+                                message: "Jira did not report this issue".into(),
+                            },
+                            false,
+                        ),
                     },
                 }
             })
             .collect())
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!(
+            "{}/rest/api/3/{path}",
+            self.base.as_str().trim_end_matches('/')
+        )
+    }
+
+    fn browse(&self, key: &str) -> String {
+        format!("{}/browse/{key}", self.base.as_str().trim_end_matches('/'))
+    }
+}
+
+/// Whether an element's errors are about its labels and nothing else.
+fn refuses_only_labels(errors: &Value) -> bool {
+    let fields = errors.get("errors").and_then(Value::as_object);
+    let messages = errors.get("errorMessages").and_then(Value::as_array);
+    fields.is_some_and(|fields| fields.len() == 1 && fields.contains_key("labels"))
+        && messages.is_none_or(|messages| messages.is_empty())
+}
+
+/// `text` as a JQL string literal.
+fn jql_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[async_trait]
+impl TaskTracker for JiraCloud {
+    fn batch_limit(&self) -> usize {
+        BULK_LIMIT
+    }
+
+    async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {
+        if issues.len() > BULK_LIMIT {
+            return Err(ProviderError::new(
+                SERVICE,
+                format!("at most {BULK_LIMIT} issues go in one bulk request"),
+            ));
+        }
+        let labelled = !self.labels_refused.load(Ordering::Relaxed);
+        let mut outcomes = self.bulk(issues, labelled).await?;
+        let refused: Vec<usize> = (0..outcomes.len())
+            .filter(|&index| outcomes[index].1)
+            .collect();
+        if !refused.is_empty() {
+            tracing::warn!(project = %self.project_key, "Jira refused the issue label; issues are made without one from now on");
+            self.labels_refused.store(true, Ordering::Relaxed);
+            let again: Vec<NewIssue> = refused.iter().map(|&index| issues[index].clone()).collect();
+            let retried = self.bulk(&again, false).await?;
+            for (index, outcome) in refused.into_iter().zip(retried) {
+                outcomes[index] = outcome;
+            }
+        }
+        Ok(outcomes.into_iter().map(|(outcome, _)| outcome).collect())
     }
 
     async fn find_issues(&self, label: &str) -> Result<Vec<FoundIssue>, ProviderError> {
@@ -284,6 +332,19 @@ impl TaskTracker for JiraCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_element_refused_for_its_labels_alone_is_sent_again_unlabelled() {
+        let labels =
+            json!({"errorMessages": [], "errors": {"labels": "Field 'labels' cannot be set."}});
+        let summary_too =
+            json!({"errors": {"labels": "cannot be set", "summary": "Summary is required"}});
+        let message_too = json!({"errorMessages": ["No permission"], "errors": {"labels": "x"}});
+        assert!(refuses_only_labels(&labels));
+        assert!(!refuses_only_labels(&summary_too));
+        assert!(!refuses_only_labels(&message_too));
+        assert!(!refuses_only_labels(&json!({})));
+    }
 
     #[test]
     fn labels_and_keys_are_quoted_as_jql_strings() {

@@ -115,6 +115,7 @@ impl Providers {
                 api_token: p.jira_api_token.clone().expect("checked complete"),
                 project_key: p.jira_project_key.clone().expect("checked complete"),
                 issue_type: p.jira_issue_type.clone(),
+                labels_refused: Default::default(),
             }))
         } else {
             None
