@@ -257,14 +257,18 @@ impl Pipeline {
         }
         let tracker = s.providers.tasks()?;
         let failed = |err| step_failure("creating Jira tasks", err);
-        if pending.iter().any(|t| t.jira_requested_at.is_some()) {
-            // Sent before, but the answer never got stored (lost to a timeout, an outage
-            // answering for Jira, or a crash): Jira may have made them, so look first.
+        // Sent before, but the answer never got stored (lost to a timeout, an outage answering
+        // for Jira, or a crash): Jira may have made them, so look first.
+        let unanswered: Vec<&task::Model> = pending
+            .iter()
+            .filter(|t| t.jira_requested_at.is_some())
+            .collect();
+        if !unanswered.is_empty() {
             let found = tracker
                 .find_issues(&issue_label(bot_id))
                 .await
                 .map_err(failed)?;
-            let recovered = made_earlier(&bot, &tasks, found);
+            let recovered = made_earlier(&bot, &tasks, &unanswered, found);
             pending.retain(|t| !recovered.iter().any(|(task, _)| task.id == t.id));
             store_outcomes(s, recovered).await?;
         }
@@ -408,12 +412,13 @@ async fn store_outcomes(
     Ok(())
 }
 
-/// The tasks sent before whose issues `found` holds: each matched, in order, to a found issue
-/// with the summary it was sent with that no task holds yet (two tasks of the same title are
-/// alike, so either may take either issue).
+/// The `unanswered` tasks whose issues `found` holds: each matched, in order, to a found issue
+/// with the summary it was sent with that none of the bot's `tasks` holds yet (two tasks of
+/// the same title are alike, so either may take either issue).
 fn made_earlier(
     bot: &MeetingBot,
     tasks: &[task::Model],
+    unanswered: &[&task::Model],
     found: Vec<FoundIssue>,
 ) -> Vec<(task::Model, IssueOutcome)> {
     let mut unclaimed: Vec<FoundIssue> = found
@@ -424,10 +429,9 @@ fn made_earlier(
                 .any(|t| t.jira_key.as_ref() == Some(&issue.key))
         })
         .collect();
-    tasks
+    unanswered
         .iter()
-        .filter(|t| t.jira_requested_at.is_some() && t.jira_key.is_none() && t.error.is_none())
-        .filter_map(|task| {
+        .filter_map(|&task| {
             let summary = new_issue(bot, task).summary;
             let at = unclaimed
                 .iter()

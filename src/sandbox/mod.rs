@@ -184,10 +184,11 @@ fn capitalise(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A simulated Jira that remembers what it made, so that a search finds it as Jira's would.
+/// A simulated Jira that remembers what it made, by label, so that a search finds it as
+/// Jira's would.
 #[derive(Default)]
 pub struct SandboxJira {
-    made: Mutex<Vec<(NewIssue, FoundIssue)>>,
+    made: Mutex<Vec<(String, FoundIssue)>>,
 }
 
 #[async_trait]
@@ -208,7 +209,7 @@ impl TaskTracker for SandboxJira {
                     url: url.clone(),
                     summary: issue.summary.clone(),
                 };
-                made.push((issue.clone(), found));
+                made.push((issue.label.clone(), found));
                 IssueOutcome::Created { url, key }
             })
             .collect())
@@ -218,7 +219,7 @@ impl TaskTracker for SandboxJira {
         let made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         Ok(made
             .iter()
-            .filter(|(issue, _)| issue.label == label)
+            .filter(|(made_for, _)| made_for == label)
             .map(|(_, found)| found.clone())
             .collect())
     }
