@@ -11,8 +11,6 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use url::Url;
 
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/switchboard.db?mode=rwc";
-
 #[derive(Args, Debug, Clone)]
 pub struct Config {
     /// Address to listen on.
@@ -22,9 +20,10 @@ pub struct Config {
         default_value = "127.0.0.1:8000"
     )]
     pub bind: SocketAddr,
-    /// SQLite (`sqlite://…`) or Postgres (`postgres://…`) database.
-    #[arg(long = "database-url", env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    /// SQLite (`sqlite://…`) or Postgres (`postgres://…`) database; by default an SQLite file
+    /// in the data directory (see [`Config::database_url`]).
+    #[arg(long = "database-url", env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Connections in the database pool.
     #[arg(
         long = "database-max-connections",
@@ -387,7 +386,7 @@ impl Config {
     pub fn for_tests(database_url: &str, data_dir: &Path) -> Self {
         use clap::Parser;
         let mut config = DefaultsOnly::parse_from(["switchboard"]).config;
-        config.database_url = database_url.to_string();
+        config.database_url = Some(database_url.to_string());
         config.data_dir = data_dir.to_path_buf();
         config.bind = "127.0.0.1:0".parse().expect("literal address");
         config.auth = AuthConfig {
@@ -406,8 +405,8 @@ impl Config {
     /// Checks everything that can be checked before start-up, so a bad setting stops the
     /// server with a message instead of failing the first request that needs it.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
-        {
+        let database_url = self.database_url();
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             bail!("DATABASE_URL must start with sqlite: or postgres://");
         }
         if self.database_max_connections == 0 {
@@ -452,15 +451,26 @@ impl Config {
         Ok(())
     }
 
+    /// The database to use: the one set, or the embedded SQLite file in the data directory,
+    /// which moves with the data directory (two servers with their own never share one).
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("switchboard.db").display()
+            )
+        })
+    }
+
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres")
+        self.database_url().starts_with("postgres")
     }
 
     /// Creates the data directory, and the directory of an SQLite file, before first use.
     pub fn prepare_dirs(&self) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating {}", self.data_dir.display()))?;
-        if let Some(path) = sqlite_file(&self.database_url) {
+        if let Some(path) = sqlite_file(&self.database_url()) {
             if let Some(parent) = Path::new(&path).parent() {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
@@ -493,6 +503,28 @@ mod tests {
             Some("/tmp/y.db")
         );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn the_embedded_database_lives_in_the_data_directory_unless_one_is_set() {
+        let mut config = Config::for_tests("sqlite::memory:", Path::new("/srv/switchboard"));
+        config.database_url = None;
+        assert_eq!(
+            config.database_url(),
+            "sqlite:///srv/switchboard/switchboard.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_file(&config.database_url()).as_deref(),
+            Some("/srv/switchboard/switchboard.db")
+        );
+        config.data_dir = PathBuf::from("./data");
+        assert_eq!(
+            config.database_url(),
+            "sqlite://./data/switchboard.db?mode=rwc",
+            "the default data directory keeps the file where it always was"
+        );
+        config.database_url = Some("postgres://db/switchboard".into());
+        assert_eq!(config.database_url(), "postgres://db/switchboard");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use crate::config::Config;
 
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(config.database_url.clone());
+    let mut options = ConnectOptions::new(config.database_url());
     options
         .max_connections(config.database_max_connections)
         .min_connections(1)

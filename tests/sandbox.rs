@@ -137,6 +137,10 @@ async fn the_sandbox_server_walks_a_triggered_bot_through_to_jira_issues_and_sto
         String::from_utf8_lossy(&token.stderr)
     );
     let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    assert!(
+        server.data_dir.join("switchboard.db").exists(),
+        "the server's embedded database is its own, in its data directory"
+    );
 
     let trigger = gql(
         &server,
