@@ -1,14 +1,16 @@
 //! Issue "Meetings" benchmarks.
 //!
-//! 1. From a status change to the subscriber's frame: one bot followed by 1,000
-//!    graphql-transport-ws subscribers on loopback, in a client process of their own (this
-//!    binary again, `BENCH_ROLE=clients`); p50 / p99 over every frame of several status walks,
-//!    the CPU each side spends per frame, and the server's memory per open subscription.
+//! 1. From a status change to the subscriber's frame: 1,000 graphql-transport-ws subscribers
+//!    on loopback, in a client process of their own (this binary again,
+//!    `BENCH_ROLE=clients`), all following one bot, then each following a bot of its own while
+//!    all the bots change; p50 / p99 over every frame of several status walks, the CPU each
+//!    side spends per frame, and the server's memory per open subscription.
 //! 2. How many active bots one sync tick keeps current against a fake bot service on
 //!    loopback (unchanged statuses, and every bot changing).
 //!
-//! `cargo bench --bench meetings` (BENCH_SUBSCRIBERS, BENCH_WALKS, BENCH_BOTS to change it;
-//! BENCH_ONLY=latency or sync for one half, switchboard or floor for one latency row).
+//! `cargo bench --bench meetings` (BENCH_SUBSCRIBERS, BENCH_WALKS, BENCH_EACH_WALKS,
+//! BENCH_RATE, BENCH_BOTS to change it; BENCH_ONLY=latency or sync for one half, switchboard
+//! or floor for one row of the one-bot latency, each for the bot-per-subscriber latency).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -154,16 +156,25 @@ fn temp_config(name: &str) -> Config {
     Config::for_tests(&url, &dir)
 }
 
-/// The `(walk, sequence)` a `next` frame carries: the subscription id is the walk. Read
-/// without a full JSON parse so that the clients cost little next to the server.
-fn frame_position(text: &str) -> Option<(usize, i64)> {
+/// Which change a `next` frame carries: the walk and, when each subscriber follows a bot of its
+/// own, which subscriber's bot (both from the subscription id, `<walk>` or `<walk>-<subscriber>`),
+/// and the bot's sequence.
+type Position = (usize, Option<usize>, i64);
+
+/// The position a `next` frame carries. Read without a full JSON parse so that the clients
+/// cost little next to the server.
+fn frame_position(text: &str) -> Option<Position> {
     let after = |key: &str| text.find(key).map(|at| &text[at + key.len()..]);
-    let walk = after("\"id\":\"")?.split('"').next()?.parse().ok()?;
+    let id = after("\"id\":\"")?.split('"').next()?;
+    let (walk, subscriber) = match id.split_once('-') {
+        Some((walk, subscriber)) => (walk.parse().ok()?, Some(subscriber.parse().ok()?)),
+        None => (id.parse().ok()?, None),
+    };
     let digits = after("\"sequence\":")?;
     let end = digits
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(digits.len());
-    Some((walk, digits[..end].parse().ok()?))
+    Some((walk, subscriber, digits[..end].parse().ok()?))
 }
 
 /// One frame from the server at the start of `buffer` (servers do not mask): its opcode,
@@ -203,17 +214,17 @@ fn server_text_frame(text: &str) -> Vec<u8> {
     frame
 }
 
-/// How many subscribers have each `(walk, sequence)`.
+/// How many subscribers have each `(walk, sequence)`, whichever bot they follow.
 type Counts = Arc<std::sync::Mutex<std::collections::HashMap<(usize, i64), usize>>>;
 
-/// One subscriber's socket, read until the server closes it: each `next` frame's
-/// `(walk, sequence)` and arrival time. Once all `subscribers` have a frame, says so on `out`.
+/// One subscriber's socket, read until the server closes it: each `next` frame's position and
+/// arrival time. Once all `subscribers` have a walk's `sequence`, says so on `out`.
 fn spawn_reader(
     mut reader: tokio::net::tcp::OwnedReadHalf,
     counts: Counts,
     out: tokio::sync::mpsc::UnboundedSender<String>,
     subscribers: usize,
-) -> tokio::task::JoinHandle<Vec<((usize, i64), u64)>> {
+) -> tokio::task::JoinHandle<Vec<(Position, u64)>> {
     use tokio::io::AsyncReadExt;
     tokio::spawn(async move {
         let mut arrivals = Vec::new();
@@ -230,11 +241,12 @@ fn spawn_reader(
                 buffer.drain(..used);
                 let Some(position) = position else { continue };
                 arrivals.push((position, arrived));
+                let (walk, _, sequence) = position;
                 let mut counts = counts.lock().unwrap();
-                let count = counts.entry(position).or_default();
+                let count = counts.entry((walk, sequence)).or_default();
                 *count += 1;
                 if *count == subscribers {
-                    let _ = out.send(format!("frames {} {}", position.0, position.1));
+                    let _ = out.send(format!("frames {walk} {sequence}"));
                 }
             }
         }
@@ -302,6 +314,13 @@ async fn raw_socket(addr: &str) -> tokio::net::TcpStream {
     socket
 }
 
+/// A graphql-transport-ws `subscribe` to one bot's status, under subscription `id`.
+fn subscribe_message(id: &str, bot_id: &str) -> String {
+    let query = "subscription($id: ID!) { botStatus(botId: $id) { sequence status } }";
+    json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": {"id": bot_id}}})
+        .to_string()
+}
+
 /// The subscribers, in a process of their own (as browsers would be), on one thread.
 /// Commands arrive on stdin, one per line; progress and, at the end, every frame's arrival
 /// time go to stdout.
@@ -309,8 +328,11 @@ async fn raw_socket(addr: &str) -> tokio::net::TcpStream {
 ///   connect <addr> <token> <n>  → `connected` (n GraphQL WebSocket connections)
 ///   connect-raw <addr> <n>      → `connected` (n plain TCP connections)
 ///   subscribe <walk> <bot id>   → `frames <walk> <sequence>` each time all n have a frame
-///   finish                      → `arrival <walk> <sequence> <ns>` lines, `cpu <user µs>
-///                                 <system µs>`, then `done`
+///   subscribe-each <walk> <bot id>… (n of them: subscriber i follows the i-th bot)
+///                               → `frames <walk> <sequence>` each time all n bots' frame of
+///                                 that sequence has arrived
+///   finish                      → `arrival <walk> <subscriber or -> <sequence> <ns>` lines,
+///                                 `cpu <user µs> <system µs> <frames>`, then `done`
 async fn clients() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let mut commands = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -356,11 +378,19 @@ async fn clients() {
                 out_tx.send("connected".into()).unwrap();
             }
             ["subscribe", walk, bot_id] => {
-                let query = "subscription($id: ID!) { botStatus(botId: $id) { sequence status } }";
-                let subscribe = json!({"id": walk, "type": "subscribe", "payload": {"query": query, "variables": {"id": bot_id}}}).to_string();
-                let frame = client_text_frame(&subscribe);
+                let frame = client_text_frame(&subscribe_message(walk, bot_id));
                 for writer in &mut writers {
                     writer.write_all(&frame).await.unwrap();
+                }
+            }
+            ["subscribe-each", walk, bot_ids @ ..] => {
+                assert_eq!(bot_ids.len(), writers.len(), "one bot per subscriber");
+                for (subscriber, (writer, bot_id)) in writers.iter_mut().zip(bot_ids).enumerate() {
+                    let message = subscribe_message(&format!("{walk}-{subscriber}"), bot_id);
+                    writer
+                        .write_all(&client_text_frame(&message))
+                        .await
+                        .unwrap();
                 }
             }
             ["finish"] => {
@@ -374,9 +404,10 @@ async fn clients() {
                 // Before the report, which is no part of the clients' work.
                 let spent = Cpu::now().since(cpu_at_start.unwrap_or_default());
                 let frames = arrivals.len();
-                for ((walk, sequence), at) in arrivals {
+                for ((walk, subscriber, sequence), at) in arrivals {
+                    let subscriber = subscriber.map_or("-".into(), |s| s.to_string());
                     out_tx
-                        .send(format!("arrival {walk} {sequence} {at}"))
+                        .send(format!("arrival {walk} {subscriber} {sequence} {at}"))
                         .unwrap();
                 }
                 out_tx
@@ -429,12 +460,12 @@ impl Clients {
         self.stdin.flush().await.unwrap();
     }
 
-    /// Ends the run: how long each frame took from its change (`sent`, by `(walk, sequence)`)
+    /// Ends the run: how long each frame took from its change (`sent`, by position)
     /// to its subscriber, sorted; the CPU the clients spent, and on how many frames (the
     /// measured ones and the first frame of each subscription).
     async fn finish(
         mut self,
-        sent: &std::collections::HashMap<(usize, i64), u64>,
+        sent: &std::collections::HashMap<Position, u64>,
     ) -> (Vec<f64>, Cpu, usize) {
         self.send("finish".into()).await;
         let mut samples = Vec::new();
@@ -458,8 +489,12 @@ impl Clients {
                 };
                 frames = read.parse().unwrap_or(0);
             }
-            if let ["arrival", walk, sequence, at] = words.as_slice() {
-                let key = (walk.parse().unwrap(), sequence.parse().unwrap());
+            if let ["arrival", walk, subscriber, sequence, at] = words.as_slice() {
+                let key = (
+                    walk.parse().unwrap(),
+                    subscriber.parse().ok(),
+                    sequence.parse().unwrap(),
+                );
                 let at: u64 = at.parse().unwrap();
                 if let Some(sent) = sent.get(&key) {
                     samples.push(at.saturating_sub(*sent) as f64 / 1e6);
@@ -491,11 +526,23 @@ fn walk_statuses() -> &'static [BotStatus] {
     &BotStatus::ALL[1..=7]
 }
 
-/// Both rows, or with `only` = "switchboard" or "floor" one of them (to profile it alone).
-/// With both, their walks alternate, so that the two rows see the same machine: on this
-/// shared one the cost of a loopback packet moves by 2x within a day, and rows run one after
-/// the other measured different moments as much as different servers.
+/// All subscribers on one bot, then each on a bot of its own; with `only` = "switchboard" or
+/// "floor" one row of the first (to profile it alone), with "each" the second alone.
 async fn latency(only: &str) {
+    if only != "each" {
+        latency_one_bot(only).await;
+    }
+    if matches!(only, "" | "latency" | "each") {
+        latency_bot_each().await;
+    }
+}
+
+/// Every subscriber following one bot, the worst case: each change is a frame to every
+/// connection at once. Switchboard's row and the floor's, or with `only` one of them. Their
+/// walks alternate, so that the two rows see the same machine: on this shared one the cost
+/// of a loopback packet moves by 2x within a day, and rows run one after the other measured
+/// different moments as much as different servers.
+async fn latency_one_bot(only: &str) {
     let subscribers = env_or("BENCH_SUBSCRIBERS", 1000);
     let walks = env_or("BENCH_WALKS", 10);
     println!("## status change → subscriber frame ({subscribers} subscribers on one bot, {walks} walks of {} changes, the two rows' walks alternating)", walk_statuses().len());
@@ -521,11 +568,32 @@ async fn latency(only: &str) {
     }
     let mut memory = String::new();
     if let Some(switchboard) = switchboard {
-        memory = switchboard.finish().await;
+        memory = switchboard.finish("Switchboard").await;
     }
     if let Some(floor) = floor {
         floor.finish().await;
     }
+    println!("\n{memory}\n");
+}
+
+/// Each subscriber following a bot of its own, as each user's frontend follows the bot it
+/// started (the seeds' clients polled their own bot's status), while all the bots change at
+/// BENCH_RATE changes a second.
+async fn latency_bot_each() {
+    let subscribers = env_or("BENCH_SUBSCRIBERS", 1000);
+    let walks = env_or("BENCH_EACH_WALKS", 3);
+    let rate = env_or("BENCH_RATE", 1000);
+    println!("## status change → subscriber frame ({subscribers} subscribers each on a bot of its own, {walks} walks of {} changes to every bot, {rate} changes a second)", walk_statuses().len());
+    println!("| server | frames | min ms | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/frame (user + system) | clients' CPU µs/frame (user + system) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut switchboard = Switchboard::connect(subscribers).await;
+    let mut profiler = Profiler::from_env();
+    for walk in 0..walks {
+        switchboard
+            .walk_each(walk, rate as f64, &mut profiler)
+            .await;
+    }
+    let memory = switchboard.finish("Switchboard").await;
     println!("\n{memory}\n");
 }
 
@@ -553,7 +621,7 @@ fn print_row(
 struct Measured {
     clients: Clients,
     /// When each `(walk, sequence)` change was made.
-    sent: std::collections::HashMap<(usize, i64), u64>,
+    sent: std::collections::HashMap<Position, u64>,
     server_cpu: Cpu,
 }
 
@@ -575,7 +643,7 @@ impl Measured {
     ) {
         profiler.command("enable\n");
         let cpu_before = Cpu::now();
-        self.sent.insert((walk, sequence), now_ns());
+        self.sent.insert((walk, None, sequence), now_ns());
         make.await;
         self.clients
             .expect(&format!("frames {walk} {sequence}"))
@@ -645,14 +713,8 @@ impl Switchboard {
             idempotency_key: None,
         };
         let bot = trigger(&services, &self.viewer, input).await.unwrap();
-        let clients = &mut self.measured.clients;
-        clients.send(format!("subscribe {walk} {}", bot.id)).await;
-        // Every subscriber has its first frame (the current state) before the walk starts.
-        clients.expect(&format!("frames {walk} 1")).await;
-        // Then a moment for the server to settle: the later subscribers hand their own
-        // executions over to the shared one just after their first frame.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        self.rss.2 = self.rss.2.max(rss_kib());
+        self.subscribe(walk, format!("subscribe {walk} {}", bot.id))
+            .await;
         for &status in walk_statuses() {
             let current = switchboard::meetings::service::load(&services.db, &bot.id)
                 .await
@@ -674,9 +736,73 @@ impl Switchboard {
         }
     }
 
+    /// Sends the clients' `subscribe` command for `walk` and waits until every subscriber has
+    /// its first frame (the current state), and a moment more for the server to settle: the
+    /// later subscribers to a bot hand their own executions over to the shared one just after
+    /// their first frame.
+    async fn subscribe(&mut self, walk: usize, command: String) {
+        let clients = &mut self.measured.clients;
+        clients.send(command).await;
+        clients.expect(&format!("frames {walk} 1")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.rss.2 = self.rss.2.max(rss_kib());
+    }
+
+    /// As many new bots as subscribers, each followed by one subscriber (as each frontend
+    /// follows its own user's bot), walked through their statuses together: open loop, one
+    /// change every `1 / rate` s whether or not the earlier ones have arrived, so that a slow
+    /// change delays no later one's start and the queueing it causes is measured.
+    async fn walk_each(&mut self, walk: usize, rate: f64, profiler: &mut Profiler) {
+        let services = self.app.services().clone();
+        let mut bot_ids = Vec::with_capacity(self.subscribers);
+        for n in 0..self.subscribers {
+            // The walk before left its bots DONE, so the meeting codes come free again.
+            let input = TriggerInput {
+                meet_url: format!("https://zoom.us/j/{}", 100_000_000 + n),
+                bot_name: "Bench".into(),
+                idempotency_key: None,
+            };
+            bot_ids.push(trigger(&services, &self.viewer, input).await.unwrap().id);
+        }
+        self.subscribe(walk, format!("subscribe-each {walk} {}", bot_ids.join(" ")))
+            .await;
+        profiler.command("enable\n");
+        let cpu_before = Cpu::now();
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let start = tokio::time::Instant::now();
+        let mut changes = tokio::task::JoinSet::new();
+        let mut next_at = start;
+        for (sequence, &status) in (2..).zip(walk_statuses()) {
+            for (subscriber, bot_id) in bot_ids.iter().enumerate() {
+                tokio::time::sleep_until(next_at).await;
+                next_at += period;
+                self.measured
+                    .sent
+                    .insert((walk, Some(subscriber), sequence), now_ns());
+                let (services, bot_id) = (services.clone(), bot_id.clone());
+                changes.spawn(async move {
+                    let change = Transition::because("bench");
+                    change_status(&services, &bot_id, status, ChangeSource::Webhook, change)
+                        .await
+                        .unwrap();
+                });
+            }
+        }
+        while let Some(done) = changes.join_next().await {
+            done.unwrap();
+        }
+        let last = 1 + walk_statuses().len();
+        self.measured
+            .clients
+            .expect(&format!("frames {walk} {last}"))
+            .await;
+        self.measured.server_cpu.add(Cpu::now().since(cpu_before));
+        profiler.command("disable\n");
+    }
+
     /// Prints the row; returns what its memory did.
-    async fn finish(self) -> String {
-        self.measured.finish("Switchboard").await;
+    async fn finish(self, row: &str) -> String {
+        self.measured.finish(row).await;
         self.app.shutdown_token().cancel();
         let (before, connected, subscribed) = self.rss;
         format!(
@@ -861,9 +987,10 @@ fn main() {
         .build()
         .unwrap();
     // BENCH_ONLY=latency or BENCH_ONLY=sync runs one half, BENCH_ONLY=switchboard or
-    // BENCH_ONLY=floor one latency row (to profile it alone).
+    // BENCH_ONLY=floor one latency row (to profile it alone), BENCH_ONLY=each the latency
+    // with a bot per subscriber.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let latency_only = matches!(only.as_str(), "latency" | "switchboard" | "floor");
+    let latency_only = matches!(only.as_str(), "latency" | "switchboard" | "floor" | "each");
     runtime.block_on(async {
         if only != "sync" {
             latency(&only).await;
