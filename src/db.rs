@@ -16,15 +16,16 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     if !config.is_postgres() {
-        // WAL lets readers run beside the one writer; the busy timeout makes a writer wait
-        // for the lock instead of failing at once.
+        // WAL lets readers run beside the one writer.
         options.map_sqlx_sqlite_opts(|opts| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .create_if_missing(true)
+        });
+        options.map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|connection, _| Box::pin(sqlite_busy::retry_soon_on(connection)))
         });
     }
     let db = Database::connect(options).await?;
@@ -36,6 +37,107 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How a SQLite writer waits for another's write lock. SQLite's own busy handler (what
+/// `busy_timeout` installs) sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between
+/// tries: with status changes, job claims and webhooks writing at once, a change whose lock
+/// was held for a fraction of a millisecond waited tens of milliseconds, at times hundreds
+/// (`cargo bench --bench meetings`, a bot per subscriber). This handler tries again every
+/// 50 µs for the first 20 ms, then every millisecond, and gives up after 10 s as the busy
+/// timeout did, which fails the statement with "database is locked".
+mod sqlite_busy {
+    use std::ffi::{c_int, c_void};
+    use std::time::Duration;
+
+    use sea_orm::sqlx::sqlite::SqliteConnection;
+    use sea_orm::sqlx::Error;
+
+    const QUICK_TRIES: c_int = 400;
+    const QUICK_WAIT: Duration = Duration::from_micros(50);
+    const SLOW_TRIES: c_int = 10_000;
+    const SLOW_WAIT: Duration = Duration::from_millis(1);
+
+    /// SQLite calls this on the connection's own thread (sqlx's worker, not the async
+    /// runtime's), with how many times it has already been called for this lock: non-zero
+    /// means try again.
+    extern "C" fn wait_and_retry(_: *mut c_void, tries: c_int) -> c_int {
+        match tries {
+            t if t < QUICK_TRIES => std::thread::sleep(QUICK_WAIT),
+            t if t < QUICK_TRIES + SLOW_TRIES => std::thread::sleep(SLOW_WAIT),
+            _ => return 0,
+        }
+        1
+    }
+
+    pub(super) async fn retry_soon_on(connection: &mut SqliteConnection) -> Result<(), Error> {
+        let mut handle = connection.lock_handle().await?;
+        // SAFETY: the locked handle keeps sqlx's worker thread off this connection while the
+        // handler is set, and the handler is a plain function that needs no argument.
+        let code = unsafe {
+            libsqlite3_sys::sqlite3_busy_handler(
+                handle.as_raw_handle().as_ptr(),
+                Some(wait_and_retry),
+                std::ptr::null_mut(),
+            )
+        };
+        if code == libsqlite3_sys::SQLITE_OK {
+            Ok(())
+        } else {
+            Err(Error::Protocol(format!(
+                "setting the SQLite busy handler failed with code {code}"
+            )))
+        }
+    }
+}
+
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_writer_blocked_by_another_waits_and_writes_once_the_lock_is_free() {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-db-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/busy.db?mode=rwc", dir.display());
+        let db = connect(&Config::for_tests(&url, &dir)).await.unwrap();
+        db.execute_unprepared("CREATE TABLE notes (n INTEGER)")
+            .await
+            .unwrap();
+
+        let holder = db.begin().await.unwrap();
+        holder
+            .execute_unprepared("INSERT INTO notes VALUES (1)")
+            .await
+            .unwrap();
+        let waiter = tokio::spawn({
+            let db = db.clone();
+            async move { db.execute_unprepared("INSERT INTO notes VALUES (2)").await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiter.is_finished(),
+            "the second writer neither failed nor wrote while the first held the lock"
+        );
+        holder.commit().await.unwrap();
+        waiter.await.unwrap().unwrap();
+
+        let count = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM notes",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(count, 2);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
