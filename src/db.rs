@@ -41,9 +41,9 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// `busy_timeout` installs) sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between
 /// tries: with status changes, job claims and webhooks writing at once, a change whose lock
 /// was held for a fraction of a millisecond waited tens of milliseconds, at times hundreds
-/// (`cargo bench --bench meetings`, a bot per subscriber). This handler tries again every
-/// 50 µs for the first 20 ms, then every millisecond, and gives up after 10 s as the busy
-/// timeout did, which fails the statement with "database is locked".
+/// (`cargo bench --bench meetings`, a bot per subscriber). This handler tries again after
+/// 50 µs, then waits twice as long each time up to a millisecond, and gives up after 10 s as
+/// the busy timeout did, which fails the statement with "database is locked".
 mod sqlite_busy {
     use std::ffi::{c_int, c_void};
     use std::time::Duration;
@@ -51,20 +51,22 @@ mod sqlite_busy {
     use sea_orm::sqlx::sqlite::SqliteConnection;
     use sea_orm::sqlx::Error;
 
-    const QUICK_TRIES: c_int = 400;
-    const QUICK_WAIT: Duration = Duration::from_micros(50);
-    const SLOW_TRIES: c_int = 10_000;
-    const SLOW_WAIT: Duration = Duration::from_millis(1);
+    const FIRST_WAIT: Duration = Duration::from_micros(50);
+    const LONGEST_WAIT: Duration = Duration::from_millis(1);
+    /// About 10 s of waits: a few short ones, then LONGEST_WAIT each.
+    const TRIES: c_int = 10_005;
 
     /// SQLite calls this on the connection's own thread (sqlx's worker, not the async
     /// runtime's), with how many times it has already been called for this lock: non-zero
-    /// means try again.
+    /// means try again. The waits double from 50 µs to 1 ms, so that a lock held briefly is
+    /// taken soon after it is let go, and waiters on a long one do not spin on the cores the
+    /// holder needs.
     extern "C" fn wait_and_retry(_: *mut c_void, tries: c_int) -> c_int {
-        match tries {
-            t if t < QUICK_TRIES => std::thread::sleep(QUICK_WAIT),
-            t if t < QUICK_TRIES + SLOW_TRIES => std::thread::sleep(SLOW_WAIT),
-            _ => return 0,
+        if tries >= TRIES {
+            return 0;
         }
+        let wait = FIRST_WAIT.saturating_mul(1 << tries.clamp(0, 5) as u32);
+        std::thread::sleep(wait.min(LONGEST_WAIT));
         1
     }
 
