@@ -380,3 +380,55 @@ async fn a_job_abandoned_on_its_last_attempt_dies_and_its_handler_hears_of_it_on
         "told once, though later sweeps look again"
     );
 }
+
+/// Takes `takes` to run; counts the runs begun.
+struct Lengthy {
+    takes: Duration,
+    runs: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl JobHandler for Lengthy {
+    fn kind(&self) -> &'static str {
+        "test.lengthy"
+    }
+
+    async fn run(&self, _job: &ClaimedJob) -> Result<(), JobFailure> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.takes).await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_job_running_longer_than_its_lease_keeps_it_and_runs_once() {
+    let db = TestDb::new().await;
+    let runs = Arc::new(AtomicU32::new(0));
+    let handler = Arc::new(Lengthy {
+        takes: Duration::from_millis(3500),
+        runs: runs.clone(),
+    });
+    // Two instances, so that one sweeping for abandoned jobs would take the other's.
+    let first = TestApp::builder()
+        .db(&db)
+        .job(handler.clone())
+        .config(|c| c.jobs.lease_secs = 1)
+        .spawn()
+        .await;
+    let id = first
+        .services
+        .jobs
+        .enqueue(NewJob::new("test.lengthy", 1).unwrap().max_attempts(3))
+        .await
+        .unwrap();
+    wait_for_state(&first, &id, state::RUNNING).await;
+    let _second = TestApp::builder()
+        .db(&db)
+        .job(handler)
+        .config(|c| c.jobs.lease_secs = 1)
+        .spawn()
+        .await;
+    let job = wait_for_state(&first, &id, state::SUCCEEDED).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "run once, never taken over");
+    assert_eq!(job.attempts, 1);
+}

@@ -75,10 +75,12 @@ impl From<sea_orm::DbErr> for JobFailure {
 
 impl From<AppError> for JobFailure {
     fn from(err: AppError) -> Self {
-        let message = match &err {
-            AppError::Internal(detail) => detail.clone(),
-            other => other.message().to_string(),
-        };
+        // The detail of an internal error stays in the log: the message may reach a person
+        // (a bot's error message).
+        if let AppError::Internal(detail) = &err {
+            tracing::warn!(detail, "a job failed on an internal error");
+        }
+        let message = err.message().to_string();
         match err {
             AppError::RateLimited {
                 retry_after_secs, ..
@@ -234,10 +236,11 @@ impl Worker {
         };
         let span =
             tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
-        let outcome = AssertUnwindSafe(handler.run(&job).instrument(span))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| Err(JobFailure::retry("the job panicked")));
+        let run = AssertUnwindSafe(handler.run(&job).instrument(span)).catch_unwind();
+        let Some(outcome) = self.holding_lease(&job, run).await else {
+            return;
+        };
+        let outcome = outcome.unwrap_or_else(|_| Err(JobFailure::retry("the job panicked")));
         let recorded = match outcome {
             Ok(()) => {
                 metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "succeeded").increment(1);
@@ -262,6 +265,48 @@ impl Worker {
         if let Err(err) = recorded {
             tracing::error!(job = %job.id, error = ?err, "could not record a job's outcome");
         }
+    }
+
+    /// Runs `work` while renewing this instance's lease on the job, so that a job running
+    /// longer than the lease (a long recording's transcription) is not taken for abandoned
+    /// and run a second time. `None` if the lease was lost all the same (this instance stalled
+    /// past it and another took the job over): the work is dropped, the other run finishes it.
+    async fn holding_lease<T>(
+        &self,
+        job: &ClaimedJob,
+        work: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        let every = Duration::from_millis((self.config.lease_secs * 1000 / 3).max(100));
+        let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                outcome = &mut work => return Some(outcome),
+                _ = renewal.tick() => match self.renew(job).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = %job.id, kind = %job.kind, "lost the lease on a running job; another run has it");
+                        return None;
+                    }
+                    // The database is away for a moment: the lease has time left, try again.
+                    Err(err) => tracing::warn!(job = %job.id, error = ?err, "could not renew a job's lease"),
+                },
+            }
+        }
+    }
+
+    /// Whether this instance still held the job, now for another lease.
+    async fn renew(&self, job: &ClaimedJob) -> AppResult<bool> {
+        let sql =
+            "UPDATE jobs SET locked_at = $1 WHERE id = $2 AND locked_by = $3 AND state = 'running'";
+        let values: Vec<Value> = vec![
+            now_millis().into(),
+            job.id.clone().into(),
+            self.instance.clone().into(),
+        ];
+        let renewed = self.db.execute_raw(self.statement(sql, values)).await?;
+        Ok(renewed.rows_affected() == 1)
     }
 
     /// Exponential backoff with ±20 % jitter, so failed jobs do not retry in lockstep.
