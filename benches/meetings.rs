@@ -938,6 +938,7 @@ async fn sync_capacity() {
                 summary: Set(None),
                 idempotency_key: Set(None),
                 active_key: Set(Some(format!("bench|zoom|{n}"))),
+                remote_ended_at: Set(None),
                 status_changed_at: Set(now),
                 created_at: Set(now),
                 updated_at: Set(now),

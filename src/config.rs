@@ -119,6 +119,14 @@ pub struct MeetingsConfig {
         default_value_t = 6 * 3600
     )]
     pub meeting_timeout_secs: u64,
+    /// How long a bot whose service hands its recording over by callback (the seed's) waits
+    /// for it after the service says the meeting is over, before it ends DONE with none.
+    #[arg(
+        long = "bot-recording-grace-secs",
+        env = "BOT_RECORDING_GRACE_SECS",
+        default_value_t = 600
+    )]
+    pub recording_grace_secs: u64,
     /// Bots (and their history, transcript and tasks) older than this are deleted.
     #[arg(
         long = "meeting-retention-days",

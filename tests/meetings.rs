@@ -37,6 +37,15 @@ async fn app_with_and(
     fakes: &Fakes,
     tweak: impl FnOnce(&mut switchboard::config::Config) + 'static,
 ) -> TestApp {
+    app_on(&common::TestDb::new().await, fakes, tweak).await
+}
+
+/// As [`app_with_and`], on `db`, which other instances may share.
+async fn app_on(
+    db: &common::TestDb,
+    fakes: &Fakes,
+    tweak: impl FnOnce(&mut switchboard::config::Config) + 'static,
+) -> TestApp {
     let configure = {
         let mut template =
             switchboard::config::Config::for_tests("sqlite::memory:", std::path::Path::new("."));
@@ -44,6 +53,7 @@ async fn app_with_and(
         template.providers
     };
     TestApp::builder()
+        .db(db)
         .config(move |c| {
             c.providers = configure;
             c.meetings.pipeline_max_attempts = 3;
@@ -468,6 +478,18 @@ async fn a_second_trigger_for_an_active_meeting_conflicts_unless_it_repeats_the_
         .gql(Some(&token), TRIGGER, json!({"url": MEET, "key": "req-42"}))
         .await;
     assert_eq!(again["data"]["triggerMeetingBot"]["id"], first_id);
+    let elsewhere = app
+        .gql(
+            Some(&token),
+            TRIGGER,
+            json!({"url": "https://zoom.us/j/812345678", "key": "req-42"}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&elsewhere),
+        "CONFLICT",
+        "a key reused for another meeting is not a replay: {elsewhere}"
+    );
     let conflict = app.gql(Some(&token), TRIGGER, json!({"url": MEET})).await;
     assert_eq!(error_code(&conflict), "CONFLICT");
     // Another organisation may send its own bot to the same meeting.
@@ -2033,4 +2055,262 @@ async fn one_websocket_runs_at_most_a_hundred_operations_at_once() {
         first["payload"]["data"]["botStatus"]["status"], "INITIALIZED",
         "{first}"
     );
+}
+
+/// The seed's bot service, signing nothing: its shared secret in `x-webhook-secret`.
+async fn seed_hands_over_recording(app: &TestApp, fakes: &Fakes, external_id: &str) -> u16 {
+    let body = json!({"user_id": "ann", "bot_id": external_id, "audio_url": fakes.audio_url()});
+    reqwest::Client::new()
+        .post(app.url("/api/v1/create-tasks-from-audio"))
+        .header("x-webhook-secret", BOT_SECRET)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_seed_bot_whose_meeting_ended_waits_for_the_recording_its_service_hands_over_after() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    fakes.pipeline_succeeds().await;
+    fakes.bot_reports("ext-1", "active", json!({})).await;
+    sync_once(&app.services).await.unwrap();
+    fakes.bot_reports("ext-1", "completed", json!({})).await;
+    sync_once(&app.services).await.unwrap();
+    sync_once(&app.services).await.unwrap();
+    assert_eq!(
+        bot(&app, &token, &id).await["status"],
+        "CONNECTED",
+        "the seed's service says the meeting is over before it calls back with the recording"
+    );
+
+    assert_eq!(seed_hands_over_recording(&app, &fakes, "ext-1").await, 200);
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    assert_eq!(done["tasks"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_seed_bot_whose_recording_never_comes_is_done_once_the_grace_has_passed() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with_and(&fakes, |c| c.meetings.recording_grace_secs = 1).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    fakes.bot_reports("ext-1", "active", json!({})).await;
+    sync_once(&app.services).await.unwrap();
+    fakes.bot_reports("ext-1", "completed", json!({})).await;
+    sync_once(&app.services).await.unwrap();
+    assert_eq!(bot(&app, &token, &id).await["status"], "CONNECTED");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sync_once(&app.services).await.unwrap();
+    let done = bot(&app, &token, &id).await;
+    assert_eq!(done["status"], "DONE");
+    let last = done["statusHistory"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["reason"],
+        "the meeting ended and no recording came within 1 s"
+    );
+}
+
+#[tokio::test]
+async fn a_change_decided_on_a_bot_that_has_moved_on_since_is_not_applied() {
+    use switchboard::meetings::service::{self, Transition};
+    use switchboard::meetings::{BotStatus, ChangeSource};
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    // A timeout is decided on the bot as read while it was still connecting ...
+    let read_before = service::load(&app.services.db, &id).await.unwrap();
+    // ... and the bot joins before the decision is applied.
+    fakes.bot_reports("ext-1", "active", json!({})).await;
+    sync_once(&app.services).await.unwrap();
+    let applied = service::change_status_from(
+        &app.services,
+        &read_before,
+        BotStatus::Error,
+        ChangeSource::System,
+        &Transition::failure("timed out connecting"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        applied.is_none(),
+        "a stale decision reports that it was not applied"
+    );
+    let now = bot(&app, &token, &id).await;
+    assert_eq!(now["status"], "CONNECTED");
+    assert!(now["errorMessage"].is_null());
+}
+
+#[tokio::test]
+async fn a_bot_stopped_while_its_service_is_still_starting_it_is_told_to_leave_once_started() {
+    use sea_orm::EntityTrait;
+    let fakes = Fakes::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bots/start"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"bot_id": "ext-1", "status": "initialized"}))
+                .set_delay(Duration::from_millis(700)),
+        )
+        .mount(&fakes.bots)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/bots/ext-1"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&fakes.bots)
+        .await;
+    let app = app_with(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let triggering = {
+        let (url, token) = (app.url("/graphql"), token.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"query": TRIGGER, "variables": {"url": MEET}}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    let mut stored = None;
+    for _ in 0..200 {
+        stored = switchboard::meetings::entity::bot::Entity::find()
+            .one(&app.services.db)
+            .await
+            .unwrap();
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let id = stored
+        .expect("the bot is stored before the service answers")
+        .id;
+    let stopped = app.gql(Some(&token), STOP, json!({"id": id})).await;
+    assert_eq!(stopped["data"]["stopMeetingBot"]["status"], "DONE");
+
+    let triggered = triggering.await.unwrap();
+    assert_eq!(triggered["data"]["triggerMeetingBot"]["status"], "DONE");
+    let deletes = fakes
+        .bots
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "DELETE" && r.url.path() == "/bots/ext-1")
+        .count();
+    assert_eq!(deletes, 1, "the bot the service started is told to leave");
+    assert_eq!(bot(&app, &token, &id).await["status"], "DONE");
+}
+
+#[tokio::test]
+async fn following_from_beyond_the_latest_change_is_refused_and_from_the_final_one_ends_at_once() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(json!({"token": token})).await;
+    ws.send(json!({"id": "ahead", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id, "after": 5}}})).await;
+    let refused = ws.next_json().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+    assert_eq!(ws.next_json().await["type"], "complete");
+
+    Mock::given(method("DELETE"))
+        .and(path("/bots/ext-1"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&fakes.bots)
+        .await;
+    let stopped = app.gql(Some(&token), STOP, json!({"id": id})).await;
+    assert_eq!(stopped["data"]["stopMeetingBot"]["status"], "DONE");
+    ws.send(json!({"id": "seen-all", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id, "after": 2}}})).await;
+    let ended = ws.next_json().await;
+    assert_eq!(
+        (ended["type"].as_str(), ended["id"].as_str()),
+        (Some("complete"), Some("seen-all")),
+        "nothing can follow the DONE the client has seen: {ended}"
+    );
+}
+
+#[tokio::test]
+async fn a_pipeline_abandoned_on_its_last_attempt_ends_the_bot_in_error_naming_the_step() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let db = common::TestDb::new().await;
+    // This instance runs no jobs: the pipeline it queues is left as a crashed worker's.
+    let queued_here = app_on(&db, &fakes, |c| c.jobs.disabled = true).await;
+    let token = queued_here.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&queued_here, &token, MEET).await;
+    let handed = process_audio(&queued_here, &token, &id, &fakes.audio_url()).await;
+    assert_eq!(
+        handed["data"]["processMeetingAudio"]["status"],
+        "TRANSCRIBING"
+    );
+    let sql = "UPDATE jobs SET state = 'running', locked_by = 'gone', locked_at = 0, \
+               attempts = max_attempts WHERE kind = 'meetings.pipeline'";
+    db_execute(&queued_here, sql).await;
+
+    let rescuer = app_on(&db, &fakes, |c| c.jobs.lease_secs = 1).await;
+    let failed = wait_for_status(&rescuer, &token, &id, "ERROR").await;
+    assert_eq!(
+        failed["errorMessage"],
+        "transcription failed: abandoned by its worker on the last attempt"
+    );
+}
+
+async fn db_execute(app: &TestApp, sql: &str) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.services.db;
+    db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_person_handing_a_recording_over_by_rest_may_write_the_bot_id_in_capitals() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.pipeline_succeeds().await;
+    let app = app_with_and(&fakes, |c| c.meetings.audio_allow_private_hosts = true).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/create-tasks-from-audio"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"user_id": "ann", "bot_id": id.to_uppercase(), "audio_url": fakes.audio_url()}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let started: Value = response.json().await.unwrap();
+    assert_eq!(started["bot_id"], id.as_str());
+    assert_eq!(started["status"], "transcribing");
 }

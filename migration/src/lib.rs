@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_foundation;
 mod m20261122_000002_meetings;
 mod m20261129_000003_task_requests;
+mod m20261130_000004_bot_ended;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_meetings::Migration),
             Box::new(m20261129_000003_task_requests::Migration),
+            Box::new(m20261130_000004_bot_ended::Migration),
         ]
     }
 }

@@ -79,7 +79,16 @@ pub fn follow<T: Timeline>(
             Some(sequence) => timeline.after(sequence).await?,
         };
         let mut last = after.unwrap_or(0);
-        let mut finished = false;
+        // A client that reconnects having seen the end (a final status) has nothing to wait
+        // for. (A timeline with a completion topic finds its end below.)
+        let mut finished = match after {
+            Some(seen) if first.is_empty() && completion.is_none() => timeline
+                .snapshot()
+                .await?
+                .last()
+                .is_some_and(|item| item.sequence() <= seen && timeline.is_final(item)),
+            _ => false,
+        };
         for item in first {
             if item.sequence() > last {
                 last = item.sequence();

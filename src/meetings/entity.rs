@@ -29,6 +29,9 @@ pub mod bot {
         pub summary: Option<String>,
         pub idempotency_key: Option<String>,
         pub active_key: Option<String>,
+        /// When the bot service first said the meeting was over, while the recording it
+        /// hands over by callback had not come yet.
+        pub remote_ended_at: Option<DateTimeUtc>,
         pub status_changed_at: DateTimeUtc,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,

@@ -362,6 +362,15 @@ impl MeetingsSubscription {
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<BotStatusChange>>> {
         let bot = service::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
+        // A sequence the bot has not reached was never seen: waiting past it would silently
+        // skip the changes up to it.
+        if after.is_some_and(|after| after > bot.sequence) {
+            return Err(AppError::BadInput(format!(
+                "after is beyond the bot's latest change (sequence {})",
+                bot.sequence
+            ))
+            .into());
+        }
         let timeline = StatusTimeline {
             services: ctx.services().clone(),
             bot_id: bot.id,

@@ -161,7 +161,7 @@ impl Pipeline {
             .transcriber()?
             .transcribe(&payload.audio_url, payload.public_only)
             .await
-            .map_err(|err| step_failure("transcription", err))?;
+            .map_err(|err| step_failure(TRANSCRIPTION, err))?;
         if segments.is_empty() {
             return Err(JobFailure::permanent(
                 "transcription failed: the recording has no speech",
@@ -202,7 +202,7 @@ impl Pipeline {
             .llm()?
             .complete_json(ANALYSIS_PROMPT, &text)
             .await
-            .map_err(|err| step_failure("meeting analysis", err))?;
+            .map_err(|err| step_failure(ANALYSIS, err))?;
         let analysis: Analysis = serde_json::from_value(answer).map_err(|err| {
             JobFailure::retry(format!(
                 "meeting analysis failed: the LLM's answer has the wrong shape: {err}"
@@ -256,7 +256,7 @@ impl Pipeline {
             return Ok(());
         }
         let tracker = s.providers.tasks()?;
-        let failed = |err| step_failure("creating Jira tasks", err);
+        let failed = |err| step_failure(CREATING_TASKS, err);
         // Sent before, but the answer never got stored (lost to a timeout, an outage answering
         // for Jira, or a crash): Jira may have made them, so look first.
         let unanswered: Vec<&task::Model> = pending
@@ -348,6 +348,20 @@ async fn load(s: &Services, bot_id: &str) -> Result<MeetingBot, JobFailure> {
         .map_err(AppError::from)?
         .ok_or_else(|| JobFailure::permanent("the bot was deleted"))
 }
+
+/// What a person reading the bot's error calls the step a status is.
+fn step_name(status: BotStatus) -> Option<&'static str> {
+    match status {
+        BotStatus::Transcribing => Some(TRANSCRIPTION),
+        BotStatus::AnalyzingMeeting => Some(ANALYSIS),
+        BotStatus::CreatingTasks => Some(CREATING_TASKS),
+        _ => None,
+    }
+}
+
+const TRANSCRIPTION: &str = "transcription";
+const ANALYSIS: &str = "meeting analysis";
+const CREATING_TASKS: &str = "creating Jira tasks";
 
 /// Names the step in the error a person will read on the bot; keeps whether it is worth
 /// retrying (a 400 is not, a 503 is).
@@ -499,11 +513,22 @@ impl JobHandler for Pipeline {
         let Ok(payload) = job.payload::<Payload>() else {
             return;
         };
+        // A death the step did not describe (a panic, an abandoned run, an internal error)
+        // still says which step it ended.
+        let step = service::load(&self.services.db, &payload.bot_id)
+            .await
+            .ok()
+            .and_then(|bot| BotStatus::parse(&bot.status).ok())
+            .and_then(step_name);
+        let message = match step {
+            Some(step) if !error.starts_with(step) => format!("{step} failed: {error}"),
+            _ => error.to_string(),
+        };
         let result = service::fail(
             &self.services,
             &payload.bot_id,
             ChangeSource::Pipeline,
-            error,
+            message,
         )
         .await;
         if let Err(err) = result {

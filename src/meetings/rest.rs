@@ -154,18 +154,21 @@ async fn create_tasks_from_audio(
         bot_service_secret(&app),
         "BOT_SERVICE_SECRET",
     );
-    let (audio, source): (AudioBody, _) =
-        match (&by_service, app.services.auth.from_headers(&headers).await) {
-            (Ok(()), _) => (rest::parse(&body)?, ChangeSource::Webhook),
-            (Err(_), Caller::Known(viewer)) => {
-                viewer.require(Role::Manager)?;
-                let audio: AudioBody = rest::parse(&body)?;
-                service::get(&app.services.db, &viewer, &audio.bot_id).await?;
-                (audio, ChangeSource::User)
-            }
-            (Err(err), _) => return Err(AppError::Unauthenticated(err.message().to_string())),
-        };
-    let bot = service::find_for_callback(&app.services.db, &audio.bot_id).await?;
+    let db = &app.services.db;
+    let (audio, bot, source) = match (&by_service, app.services.auth.from_headers(&headers).await) {
+        (Ok(()), _) => {
+            let audio: AudioBody = rest::parse(&body)?;
+            let bot = service::find_for_callback(db, &audio.bot_id).await?;
+            (audio, bot, ChangeSource::Webhook)
+        }
+        (Err(_), Caller::Known(viewer)) => {
+            viewer.require(Role::Manager)?;
+            let audio: AudioBody = rest::parse(&body)?;
+            let bot = service::get(db, &viewer, &audio.bot_id).await?;
+            (audio, bot, ChangeSource::User)
+        }
+        (Err(err), _) => return Err(AppError::Unauthenticated(err.message().to_string())),
+    };
     let bot = super::pipeline::start(&app.services, &bot, &audio.audio_url, source).await?;
     Ok(Json(json!({
         "success": true,

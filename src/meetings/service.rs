@@ -127,7 +127,7 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
         .map(|k| crate::input::line("idempotencyKey", &k, 200))
         .transpose()?;
     if let Some(existing) = find_by_idempotency_key(&s.db, &viewer.org_id, key.as_deref()).await? {
-        return Ok(existing);
+        return same_meeting(existing, &link);
     }
     let bot_service = s.providers.bot_service()?.clone();
 
@@ -150,6 +150,7 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
         audio_url: Set(None),
         summary: Set(None),
         idempotency_key: Set(key.clone()),
+        remote_ended_at: Set(None),
         active_key: Set(Some(active_key(
             &viewer.org_id,
             link.platform,
@@ -172,9 +173,10 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
         txn.rollback().await?;
         return match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("idempotency") => {
-                find_by_idempotency_key(&s.db, &viewer.org_id, key.as_deref())
+                let existing = find_by_idempotency_key(&s.db, &viewer.org_id, key.as_deref())
                     .await?
-                    .ok_or_else(|| AppError::internal("idempotency conflict without a bot"))
+                    .ok_or_else(|| AppError::internal("idempotency conflict without a bot"))?;
+                same_meeting(existing, &link)
             }
             Some(SqlErr::UniqueConstraintViolation(_)) => Err(AppError::Conflict(format!(
                 "a bot is already active in this {} meeting ({}); stop it or wait for it to finish",
@@ -213,10 +215,17 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
                 .filter(bot::Column::Id.eq(&id))
                 .exec(&s.db)
                 .await?;
-            let bot = bot::Entity::find_by_id(id.clone())
-                .one(&s.db)
-                .await?
-                .ok_or_else(|| AppError::not_found("meeting bot"))?;
+            let bot = load(&s.db, &id).await?;
+            if status_of(&bot)?.is_final() {
+                // Stopped while the service was starting it, when there was no bot to tell.
+                if let Some(Err(err)) = match bot_ref(&bot) {
+                    Some(reference) => Some(bot_service.stop(&reference).await),
+                    None => None,
+                } {
+                    tracing::warn!(bot = %bot.id, error = %err.describe(), "could not stop a bot stopped while it was starting");
+                }
+                return Ok(bot);
+            }
             apply_remote(s, &bot, &remote, ChangeSource::Sync).await;
             Ok(bot::Entity::find_by_id(id).one(&s.db).await?.unwrap_or(bot))
         }
@@ -229,6 +238,17 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
             Err(err.into())
         }
     }
+}
+
+/// A repeated trigger answers the bot its key made, if it asks for the same meeting; a key
+/// reused for another meeting is a client's mistake, not a replay.
+fn same_meeting(existing: MeetingBot, link: &link::MeetingLink) -> AppResult<MeetingBot> {
+    if existing.platform == link.platform.as_str() && existing.native_meeting_id == link.native_id {
+        return Ok(existing);
+    }
+    Err(AppError::Conflict(
+        "this idempotencyKey was used for a trigger of another meeting".into(),
+    ))
 }
 
 async fn find_by_idempotency_key(
@@ -275,22 +295,37 @@ pub async fn change_status(
 ) -> AppResult<MeetingBot> {
     for _ in 0..8 {
         let bot = load(&s.db, bot_id).await?;
-        if !check_transition(&bot, next, source)? {
+        // Someone else changed the bot since we read it: read again and re-decide.
+        if let Some(bot) = change_status_from(s, &bot, next, source, &transition).await? {
             return Ok(bot);
         }
-        let txn = s.db.begin().await?;
-        let Some((bot, change)) = write_change(&txn, &bot, next, source, &transition).await? else {
-            // Someone else changed the bot since we read it: read again and re-decide.
-            txn.rollback().await?;
-            continue;
-        };
-        txn.commit().await?;
-        announce(s, change).await?;
-        return Ok(bot);
     }
     Err(AppError::internal(format!(
         "bot {bot_id}: too many concurrent status changes"
     )))
+}
+
+/// Moves `bot` to `next` only if it is still as it was read: a decision made on what was read
+/// (a timeout, a stop, a bot service's report) is not applied once the bot has moved on, and
+/// the answer is `None`. Otherwise as [`change_status`].
+pub async fn change_status_from(
+    s: &Services,
+    bot: &MeetingBot,
+    next: BotStatus,
+    source: ChangeSource,
+    transition: &Transition,
+) -> AppResult<Option<MeetingBot>> {
+    if !check_transition(bot, next, source)? {
+        return Ok(Some(bot.clone()));
+    }
+    let txn = s.db.begin().await?;
+    let Some((bot, change)) = write_change(&txn, bot, next, source, transition).await? else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    txn.commit().await?;
+    announce(s, change).await?;
+    Ok(Some(bot))
 }
 
 pub async fn load(db: &DatabaseConnection, bot_id: &str) -> AppResult<MeetingBot> {
@@ -389,105 +424,165 @@ pub(super) async fn announce(s: &Services, change: status_change::Model) -> AppR
 }
 
 /// Brings our record in line with what the bot service reports. Nothing here fails the
-/// caller: an out-of-order report is logged and dropped by the status machine.
+/// caller: an out-of-order report is logged and dropped by the status machine. A decision
+/// made on `bot` is made again on a fresh read if the bot changed in between (a webhook and
+/// the sync crossing, say), never applied to a bot that has moved on.
 pub async fn apply_remote(
     s: &Services,
     bot: &MeetingBot,
     remote: &RemoteBot,
     source: ChangeSource,
 ) {
-    let Ok(current) = status_of(bot) else { return };
+    let mut bot = std::borrow::Cow::Borrowed(bot);
+    for _ in 0..4 {
+        match follow_remote(s, &bot, remote, source).await {
+            Ok(Followed::Stale) => match load(&s.db, &bot.id).await {
+                Ok(fresh) => bot = std::borrow::Cow::Owned(fresh),
+                Err(err) => {
+                    tracing::debug!(bot = %bot.id, error = ?err, "bot service report not applied");
+                    return;
+                }
+            },
+            Ok(Followed::Settled) => return,
+            Err(err) => {
+                tracing::debug!(bot = %bot.id, error = ?err, "bot service report not applied");
+                return;
+            }
+        }
+    }
+}
+
+/// What came of a bot service's report.
+enum Followed {
+    /// Applied, or nothing to apply.
+    Settled,
+    /// The bot changed since it was read: decide again.
+    Stale,
+}
+
+async fn follow_remote(
+    s: &Services,
+    bot: &MeetingBot,
+    remote: &RemoteBot,
+    source: ChangeSource,
+) -> AppResult<Followed> {
+    let current = status_of(bot)?;
     let session_id = remote
         .session_id
         .clone()
         .filter(|_| bot.session_id.is_none());
-    let transition = |reason: &str| Transition {
-        reason: Some(reason.to_string()),
-        session_id: session_id.clone(),
-        ..Transition::default()
-    };
     // Already there, with nothing new to record: no transaction needed to find that out,
     // which is most bots at most ticks.
     let unchanged = |status: BotStatus| status == current && session_id.is_none();
-    let result = match &remote.state {
-        RemoteState::Requested => return,
-        RemoteState::Joining if unchanged(BotStatus::Connecting) => return,
-        RemoteState::AwaitingAdmission if unchanged(BotStatus::AwaitingAdmission) => return,
-        RemoteState::Active if unchanged(BotStatus::Connected) => return,
-        RemoteState::Joining => {
-            change_status(
-                s,
-                &bot.id,
-                BotStatus::Connecting,
-                source,
-                transition("the bot is joining"),
-            )
-            .await
+    let (next, transition) = match &remote.state {
+        RemoteState::Requested => return Ok(Followed::Settled),
+        RemoteState::Joining if unchanged(BotStatus::Connecting) => return Ok(Followed::Settled),
+        RemoteState::AwaitingAdmission if unchanged(BotStatus::AwaitingAdmission) => {
+            return Ok(Followed::Settled)
         }
-        RemoteState::AwaitingAdmission => {
-            change_status(
-                s,
-                &bot.id,
-                BotStatus::AwaitingAdmission,
-                source,
-                transition("the bot is waiting to be admitted"),
-            )
-            .await
+        RemoteState::Active if unchanged(BotStatus::Connected) => return Ok(Followed::Settled),
+        RemoteState::Joining => (BotStatus::Connecting, "the bot is joining".to_string()),
+        RemoteState::AwaitingAdmission => (
+            BotStatus::AwaitingAdmission,
+            "the bot is waiting to be admitted".to_string(),
+        ),
+        RemoteState::Active => (
+            BotStatus::Connected,
+            "the bot is in the meeting".to_string(),
+        ),
+        // Once the recording is handed over, the pipeline decides how the bot ends.
+        RemoteState::Completed | RemoteState::Absent | RemoteState::Failed
+            if current >= BotStatus::Transcribing =>
+        {
+            return Ok(Followed::Settled)
         }
-        RemoteState::Active => {
-            change_status(
-                s,
-                &bot.id,
-                BotStatus::Connected,
-                source,
-                transition("the bot is in the meeting"),
-            )
-            .await
-        }
-        RemoteState::Completed | RemoteState::Absent if current < BotStatus::Transcribing => {
-            match &remote.recording_url {
-                Some(url) => match super::pipeline::start(s, bot, url, source).await {
+        RemoteState::Completed | RemoteState::Absent => match &remote.recording_url {
+            Some(url) => {
+                return match super::pipeline::start(s, bot, url, source).await {
                     // Asking again at every tick would change nothing: the bot says why.
                     Err(AppError::BadInput(why) | AppError::NotConfigured(why)) => {
                         let reason = format!("the recording could not be processed: {why}");
-                        fail(s, &bot.id, source, reason).await
+                        let failure = Transition::failure(reason);
+                        settled(
+                            change_status_from(s, bot, BotStatus::Error, source, &failure).await?,
+                        )
                     }
-                    started => started,
-                },
-                None if remote.state == RemoteState::Absent && current != BotStatus::Connected => {
-                    return
-                }
-                None => {
-                    let reason = match &remote.reason {
-                        Some(why) => format!("the meeting ended with no recording ({why})"),
-                        None => "the meeting ended with no recording".to_string(),
-                    };
-                    change_status(
-                        s,
-                        &bot.id,
-                        BotStatus::Done,
-                        source,
-                        Transition::because(reason),
-                    )
-                    .await
-                }
+                    started => started.map(|_| Followed::Settled),
+                };
             }
-        }
-        RemoteState::Completed | RemoteState::Absent => return,
+            None if remote.state == RemoteState::Absent && current != BotStatus::Connected => {
+                return Ok(Followed::Settled)
+            }
+            None if current == BotStatus::Connected && !recording_wait_over(s, bot).await? => {
+                return Ok(Followed::Settled)
+            }
+            None => {
+                let reason = match &remote.reason {
+                    Some(why) => format!("the meeting ended with no recording ({why})"),
+                    None if bot.remote_ended_at.is_some() => format!(
+                        "the meeting ended and no recording came within {} s",
+                        s.config.meetings.recording_grace_secs
+                    ),
+                    None => "the meeting ended with no recording".to_string(),
+                };
+                (BotStatus::Done, reason)
+            }
+        },
         RemoteState::Failed => {
             let reason = remote
                 .reason
                 .clone()
                 .unwrap_or_else(|| "the bot service reported a failure".into());
-            fail(s, &bot.id, source, format!("bot service: {reason}")).await
+            let failure = Transition::failure(format!("bot service: {reason}"));
+            return settled(change_status_from(s, bot, BotStatus::Error, source, &failure).await?);
         }
         RemoteState::Unknown(state) => {
             tracing::debug!(bot = %bot.id, state, "bot service reported a state we do not know");
-            return;
+            return Ok(Followed::Settled);
         }
     };
-    if let Err(err) = result {
-        tracing::debug!(bot = %bot.id, error = ?err, "bot service report not applied");
+    let transition = Transition {
+        reason: Some(transition),
+        session_id,
+        ..Transition::default()
+    };
+    settled(change_status_from(s, bot, next, source, &transition).await?)
+}
+
+fn settled(applied: Option<MeetingBot>) -> AppResult<Followed> {
+    Ok(match applied {
+        Some(_) => Followed::Settled,
+        None => Followed::Stale,
+    })
+}
+
+/// For a service that hands the recording over by callback once the meeting is over (the
+/// seed's): whether the bot has waited long enough for it. The first report of the end
+/// starts the wait.
+async fn recording_wait_over(s: &Services, bot: &MeetingBot) -> AppResult<bool> {
+    if !s
+        .providers
+        .bot_service()?
+        .hands_recording_over_by_callback()
+    {
+        return Ok(true);
+    }
+    let grace = chrono::Duration::seconds(s.config.meetings.recording_grace_secs as i64);
+    match bot.remote_ended_at {
+        Some(ended) => Ok(Utc::now() - ended >= grace),
+        None => {
+            bot::Entity::update_many()
+                .col_expr(
+                    bot::Column::RemoteEndedAt,
+                    Expr::value(Utc::now().trunc_subsecs(6)),
+                )
+                .filter(bot::Column::Id.eq(&bot.id))
+                .filter(bot::Column::RemoteEndedAt.is_null())
+                .exec(&s.db)
+                .await?;
+            tracing::info!(bot = %bot.id, "the bot service says the meeting is over; waiting for its recording");
+            Ok(grace.is_zero())
+        }
     }
 }
 
@@ -515,19 +610,32 @@ pub async fn stop(s: &Services, viewer: &Viewer, id: &str) -> AppResult<MeetingB
             stopped => stopped?,
         }
     }
-    if status < BotStatus::Connected {
-        let reason = format!("stopped by {} before it joined", viewer.user_id);
-        return change_status(
+    let before_it_joined =
+        Transition::because(format!("stopped by {} before it joined", viewer.user_id));
+    let mut bot = bot;
+    for _ in 0..8 {
+        // In the meeting (it may have joined while the service was asked): it leaves, and its
+        // recording comes through the pipeline.
+        if status_of(&bot)? >= BotStatus::Connected {
+            return Ok(bot);
+        }
+        let stopped = change_status_from(
             s,
-            id,
+            &bot,
             BotStatus::Done,
             ChangeSource::User,
-            Transition::because(reason),
+            &before_it_joined,
         )
-        .await;
+        .await?;
+        match stopped {
+            Some(stopped) => return Ok(stopped),
+            None => bot = load(&s.db, &bot.id).await?,
+        }
     }
-    // In the meeting: it leaves, and its recording comes through the pipeline.
-    Ok(bot)
+    Err(AppError::internal(format!(
+        "bot {}: too many concurrent status changes",
+        bot.id
+    )))
 }
 
 pub struct BotPage {

@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
 
 use super::entity::bot;
-use super::service::{self, apply_remote};
+use super::service::{self, apply_remote, Transition};
 use super::status::{BotStatus, ChangeSource};
 use crate::error::AppResult;
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
@@ -187,8 +187,27 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
     // The bot fails here first; asking the service to call it back is best effort.
     let fail_expired = futures_util::stream::iter(expired)
         .map(|(bot, reason)| async move {
-            if let Err(err) = service::fail(s, &bot.id, ChangeSource::System, reason).await {
-                tracing::debug!(bot = %bot.id, error = ?err, "timeout not applied");
+            let failure = Transition::failure(reason);
+            // Only if the bot is still where it was when it was found too slow: one that
+            // joined since, say, has not timed out.
+            match service::change_status_from(
+                s,
+                &bot,
+                BotStatus::Error,
+                ChangeSource::System,
+                &failure,
+            )
+            .await
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::debug!(bot = %bot.id, "timeout not applied: the bot changed since");
+                    return;
+                }
+                Err(err) => {
+                    tracing::debug!(bot = %bot.id, error = ?err, "timeout not applied");
+                    return;
+                }
             }
             if let (Some(reference), Some(bot_service)) = (service::bot_ref(&bot), bot_service) {
                 let _ = tokio::time::timeout(within, bot_service.stop(&reference)).await;

@@ -86,6 +86,12 @@ pub trait BotService: Send + Sync + 'static {
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError>;
 
+    /// Whether the recording comes by a callback of its own after the service reports the
+    /// meeting over (the seed's `create-tasks-from-audio`), rather than with the report.
+    fn hands_recording_over_by_callback(&self) -> bool {
+        false
+    }
+
     /// The state of many bots, each as it comes with its position in `bots`: one request
     /// each, `concurrency` at a time, each failing on its own and given up after
     /// `each_within`. A service that can list its bots answers in one request instead.
@@ -167,6 +173,10 @@ impl From<SeedBot> for RemoteBot {
 
 #[async_trait]
 impl BotService for SeedBotService {
+    fn hands_recording_over_by_callback(&self) -> bool {
+        true
+    }
+
     async fn start(&self, request: &StartBot) -> Result<RemoteBot, ProviderError> {
         let body = json!({
             "meet_url": request.meet_url,
