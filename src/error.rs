@@ -108,11 +108,15 @@ impl AppError {
     /// (`errors[].extensions.code`), which is what GraphQL clients read.
     pub fn into_graphql_response(self) -> Response {
         let status = self.status();
+        (status, Json(self.into_graphql_body())).into_response()
+    }
+
+    /// A GraphQL response carrying this error alone.
+    pub fn into_graphql_body(self) -> async_graphql::Response {
         let error = async_graphql::Error::from(self);
         let mut server_error = async_graphql::ServerError::new(error.message, None);
         server_error.extensions = error.extensions;
-        let body = async_graphql::Response::from_errors(vec![server_error]);
-        (status, Json(body)).into_response()
+        async_graphql::Response::from_errors(vec![server_error])
     }
 }
 

@@ -99,6 +99,18 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// For a long-lived connection whose credential is checked again (`self`): whether it
+    /// still makes the caller it made at first (`before`), or why not (a token past its
+    /// expiry, a revoked key).
+    pub fn still_is(self, before: &Caller) -> Result<(), String> {
+        match (self, before) {
+            (Caller::Known(now), Caller::Known(then)) if &now == then => Ok(()),
+            (Caller::Known(_), _) => Err("the credential now stands for another caller".into()),
+            (Caller::Rejected(reason), _) => Err(reason),
+            (Caller::Anonymous, _) => Err("the credential is gone".into()),
+        }
+    }
+
     pub fn viewer(&self) -> AppResult<&Viewer> {
         match self {
             Caller::Known(viewer) => Ok(viewer),

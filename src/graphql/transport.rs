@@ -159,15 +159,52 @@ async fn sse_response(
     request: async_graphql::Request,
 ) -> Response {
     let caller = app.services.auth.from_headers(&headers).await;
+    let every = app.schema.keep_alive();
+    let lapsed = std::sync::Arc::new(std::sync::OnceLock::new());
+    let watch = credential_lapse(app.clone(), headers, caller.clone(), every, lapsed.clone());
     let events = app
         .schema
         .subscribe(request, caller)
         .map(|frame| Ok::<_, Infallible>(Event::default().event("next").data(&*frame.payload)))
-        .chain(stream::once(async {
-            Ok(Event::default().event("complete").data(""))
-        }))
+        .take_until(watch)
+        .chain(
+            stream::once(async move {
+                // The stream ends as a subscription refused: its error, then `complete`.
+                let refusal = lapsed.get().map(|reason: &String| {
+                    let response = AppError::Unauthenticated(reason.clone()).into_graphql_body();
+                    let payload = serde_json::to_string(&response).unwrap_or_default();
+                    Ok(Event::default().event("next").data(payload))
+                });
+                let complete = Some(Ok(Event::default().event("complete").data("")));
+                stream::iter(refusal.into_iter().chain(complete))
+            })
+            .flatten(),
+        )
         .take_until(app.services.shutdown.clone().cancelled_owned());
-    sse(events, app.schema.keep_alive()).into_response()
+    sse(events, every).into_response()
+}
+
+/// Resolves, saying why in `lapsed`, once the request's credential no longer makes the
+/// caller it made (checked each keep-alive period): a stream outliving its token's expiry or
+/// its key's revocation ends then.
+async fn credential_lapse(
+    app: AppState,
+    headers: HeaderMap,
+    before: crate::auth::Caller,
+    every: std::time::Duration,
+    lapsed: std::sync::Arc<std::sync::OnceLock<String>>,
+) {
+    if !matches!(before, crate::auth::Caller::Known(_)) {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(every).await;
+        let now = app.services.auth.from_headers(&headers).await;
+        if let Err(reason) = now.still_is(&before) {
+            let _ = lapsed.set(reason);
+            return;
+        }
+    }
 }
 
 fn sse<S: Stream<Item = Result<Event, Infallible>> + Send + 'static>(

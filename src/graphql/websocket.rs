@@ -165,6 +165,7 @@ pub async fn upgrade(State(app): State<AppState>, request: axum::extract::Reques
             dialect,
             app,
             caller: None,
+            init_payload: serde_json::Value::Null,
             heard_since_ping: true,
             operations: Vec::new(),
             sources: Sources::new(),
@@ -345,6 +346,10 @@ struct Connection {
     app: AppState,
     /// Set by an accepted `connection_init`.
     caller: Option<Caller>,
+    /// That `connection_init`'s payload, whose credential is checked again before each
+    /// subscription and at each keep-alive: a token that expires, or a key revoked, ends the
+    /// connection then, not whenever the client leaves.
+    init_payload: serde_json::Value,
     /// Whether the client has sent anything (a pong, say) since the last keep-alive ping.
     heard_since_ping: bool,
     /// The running operations, in the order they started.
@@ -487,6 +492,9 @@ impl Connection {
                     if !std::mem::replace(&mut self.heard_since_ping, false) {
                         break None;
                     }
+                    if let Err(closing) = self.recheck_caller().await {
+                        break closing;
+                    }
                     self.ping();
                 }
                 Event::ShuttingDown => break Some((GOING_AWAY, "server shutting down".into())),
@@ -571,6 +579,7 @@ impl Connection {
                 let Some(caller) = self.caller.clone() else {
                     return Err(Some((UNAUTHORIZED, "Unauthorized".into())));
                 };
+                self.recheck_caller().await?;
                 if self.operations.iter().any(|operation| operation.id == id) {
                     return Err(Some((
                         DUPLICATE_ID,
@@ -620,10 +629,26 @@ impl Connection {
         }
     }
 
+    /// Closes with 4403 once the credential of `connection_init` no longer holds.
+    async fn recheck_caller(&mut self) -> Result<(), Closing> {
+        let Some(before) = &self.caller else {
+            return Ok(());
+        };
+        let now = self
+            .app
+            .services
+            .auth
+            .from_init_payload(&self.init_payload)
+            .await;
+        now.still_is(before)
+            .map_err(|reason| Some((FORBIDDEN, format!("Forbidden: {reason}"))))
+    }
+
     async fn init(&mut self, payload: serde_json::Value) -> Result<(), Closing> {
         let reason = match self.app.services.auth.from_init_payload(&payload).await {
             caller @ Caller::Known(_) => {
                 self.caller = Some(caller);
+                self.init_payload = payload;
                 self.send_json(serde_json::json!({"type": "connection_ack"}));
                 if self.dialect == Dialect::Legacy {
                     // As Apollo's servers did: legacy clients time a connection out only
