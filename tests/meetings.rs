@@ -1067,10 +1067,8 @@ async fn a_transcription_may_take_longer_than_other_provider_calls() {
     let fakes = Fakes::start().await;
     fakes.bot_service_starts("ext-1").await;
     fakes
-        .transcription_answers_after(Duration::from_millis(2500))
+        .pipeline_succeeds_transcribing_in(Duration::from_millis(2500))
         .await;
-    fakes.llm_answers().await;
-    fakes.jira_creates().await;
     let app = app_with_and(&fakes, |c| {
         c.providers.timeout_secs = 1;
         c.providers.transcription_timeout_secs = 10;
@@ -1396,18 +1394,25 @@ async fn the_retention_job_purges_old_bots_with_their_history() {
     } else {
         ("?", "?")
     };
-    let sql = format!(
-        "UPDATE meeting_bots SET created_at = {} WHERE id = {}",
-        placeholder.0, placeholder.1
-    );
     let long_ago = chrono::Utc::now() - chrono::Duration::days(31);
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        vec![long_ago.into(), old.clone().into()],
-    ))
-    .await
-    .unwrap();
+    for (column, id) in [
+        ("created_at", &old),
+        ("status_changed_at", &old),
+        // Made long ago, but still moving: not old.
+        ("created_at", &fresh),
+    ] {
+        let sql = format!(
+            "UPDATE meeting_bots SET {column} = {} WHERE id = {}",
+            placeholder.0, placeholder.1
+        );
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            vec![long_ago.into(), id.clone().into()],
+        ))
+        .await
+        .unwrap();
+    }
 
     let job = app
         .services
@@ -2313,4 +2318,144 @@ async fn a_person_handing_a_recording_over_by_rest_may_write_the_bot_id_in_capit
     let started: Value = response.json().await.unwrap();
     assert_eq!(started["bot_id"], id.as_str());
     assert_eq!(started["status"], "transcribing");
+}
+
+#[tokio::test]
+async fn the_seeds_done_callback_while_the_recording_is_processed_leaves_the_bot_to_the_pipeline() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes
+        .pipeline_succeeds_transcribing_in(Duration::from_millis(500))
+        .await;
+    let (app, token, id) = recording_handed_over(&fakes).await;
+    assert_eq!(bot(&app, &token, &id).await["status"], "TRANSCRIBING");
+
+    // As seed 000 lets the service do after handing the recording over.
+    let body = json!({"bot_id": "ext-1", "result_data": {"tasks_created": 5, "summary": "Meeting processed successfully"}});
+    let answered = signed_done_callback(&app, BOT_SECRET, &body).await;
+    assert_eq!(answered.status(), 200);
+    let answered: Value = answered.json().await.unwrap();
+    assert_eq!(answered["status"], "transcribing");
+    assert_eq!(bot(&app, &token, &id).await["status"], "TRANSCRIBING");
+
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    assert_eq!(
+        done["resultData"]["tasks_created"], 2,
+        "the pipeline's own issues"
+    );
+    assert_eq!(done["resultData"]["issues"][0]["key"], "OPS-1");
+}
+
+/// A manager's token of acme that is still accepted now (within the 30 s leeway for clock
+/// skew) and no longer a second or two from now.
+fn token_about_to_expire(app: &TestApp) -> String {
+    app.services
+        .jwt
+        .issue("ann", Some("acme"), Role::Manager, -29)
+        .unwrap()
+}
+
+/// A scene whose keep-alive (and so credential re-check) comes every second.
+async fn scene_checking_every_second() -> Scene {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let app = app_with_and(&fakes, |c| c.graphql.keep_alive_secs = 1).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let bot = trigger_id(&app, &token, MEET).await;
+    Scene {
+        fakes,
+        app,
+        token,
+        bot,
+    }
+}
+
+/// The server closes `ws` with 4403 within a few keep-alives (pings alone do not count),
+/// saying `why`.
+async fn assert_closed_as_forbidden(ws: &mut common::Ws, why: &str) {
+    let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("the server closes the socket within a few keep-alives");
+    match frame {
+        common::Frame::Closed(code, reason) => {
+            assert_eq!(code, 4403);
+            assert!(reason.contains(why), "{reason}");
+        }
+        other => panic!("expected the socket closed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_whose_token_expires_is_closed_with_4403_while_it_follows_a_bot() {
+    let Scene { app, bot: id, .. } = scene_checking_every_second().await;
+    let (mut ws, seen) = subscribe(&app, &token_about_to_expire(&app), &id, None).await;
+    assert_eq!(seen, vec![(1, "INITIALIZED".to_string())]);
+    assert_closed_as_forbidden(&mut ws, "expired").await;
+}
+
+#[tokio::test]
+async fn a_websocket_whose_api_key_is_revoked_is_closed_with_4403() {
+    let Scene { app, bot: id, .. } = scene_checking_every_second().await;
+    let admin = app.admin("acme");
+    let created = app
+        .gql(
+            Some(&admin),
+            "mutation { createApiKey(name: \"dashboard\", role: MANAGER) { secret apiKey { id } } }",
+            json!({}),
+        )
+        .await;
+    let key = created["data"]["createApiKey"]["secret"].as_str().unwrap();
+    let key_id = created["data"]["createApiKey"]["apiKey"]["id"].clone();
+    let (mut ws, seen) = subscribe(&app, key, &id, None).await;
+    assert_eq!(seen.len(), 1, "followed with the key");
+
+    let revoked = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }",
+            json!({"id": key_id}),
+        )
+        .await;
+    assert!(
+        revoked["data"]["revokeApiKey"]["revokedAt"].is_string(),
+        "{revoked}"
+    );
+    assert_closed_as_forbidden(&mut ws, "revoked").await;
+}
+
+#[tokio::test]
+async fn an_sse_stream_whose_token_expires_ends_with_unauthenticated() {
+    let Scene { app, bot: id, .. } = scene_checking_every_second().await;
+    let body = json!({"query": FOLLOW, "variables": {"id": id}});
+    let response = reqwest::Client::new()
+        .post(app.url("/graphql/sse"))
+        .bearer_auth(token_about_to_expire(&app))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let stream = tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .expect("the stream ends once the token has expired")
+        .unwrap();
+    let events: Vec<(&str, &str)> = stream
+        .split("\n\n")
+        .filter_map(|event| {
+            let name = event.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or("");
+            Some((name, data))
+        })
+        .collect();
+    assert_eq!(events.len(), 3, "{stream}");
+    assert!(events[0].1.contains("INITIALIZED"), "{stream}");
+    let refusal: Value = serde_json::from_str(events[1].1).unwrap();
+    assert_eq!(
+        refusal["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(events[2].0, "complete");
 }

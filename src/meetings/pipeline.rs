@@ -136,9 +136,16 @@ impl Pipeline {
     }
 
     /// Moves the bot forward to `step` unless it is there or past it already (a retry).
-    async fn enter(&self, bot_id: &str, step: BotStatus, reason: &str) -> Result<(), JobFailure> {
+    /// `false` if the bot has finished meanwhile (failed by a person or a timeout): the
+    /// pipeline then stops where it is.
+    async fn enter(&self, bot_id: &str, step: BotStatus, reason: &str) -> Result<bool, JobFailure> {
         let bot = load(&self.services, bot_id).await?;
-        if BotStatus::parse(&bot.status)? < step {
+        let status = BotStatus::parse(&bot.status)?;
+        if status.is_final() {
+            tracing::info!(bot = %bot_id, status = status.as_str(), "the bot finished while its pipeline ran; the pipeline stops");
+            return Ok(false);
+        }
+        if status < step {
             change_status(
                 &self.services,
                 bot_id,
@@ -148,7 +155,7 @@ impl Pipeline {
             )
             .await?;
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn transcribe(&self, bot_id: &str, payload: &Payload) -> Result<(), JobFailure> {
@@ -384,7 +391,7 @@ fn transcript_text(segments: &[TranscriptSegment]) -> String {
         })
         .collect();
     let text = lines.join("\n");
-    if text.len() <= MAX_TRANSCRIPT_CHARS {
+    if text.chars().count() <= MAX_TRANSCRIPT_CHARS {
         return text;
     }
     let half = MAX_TRANSCRIPT_CHARS / 2;
@@ -486,26 +493,24 @@ impl JobHandler for Pipeline {
     async fn run(&self, job: &ClaimedJob) -> Result<(), JobFailure> {
         let payload: Payload = job.payload()?;
         let bot = load(&self.services, &payload.bot_id).await?;
-        if BotStatus::parse(&bot.status)?.is_final() {
-            return Ok(());
+        let steps = [
+            (BotStatus::Transcribing, "transcribing the recording"),
+            (
+                BotStatus::AnalyzingMeeting,
+                "finding the summary and action items",
+            ),
+            (BotStatus::CreatingTasks, "creating Jira issues"),
+        ];
+        for (step, reason) in steps {
+            if !self.enter(&bot.id, step, reason).await? {
+                return Ok(());
+            }
+            match step {
+                BotStatus::Transcribing => self.transcribe(&bot.id, &payload).await?,
+                BotStatus::AnalyzingMeeting => self.analyse(&bot.id).await?,
+                _ => self.create_tasks(&bot.id).await?,
+            }
         }
-        self.enter(
-            &bot.id,
-            BotStatus::Transcribing,
-            "transcribing the recording",
-        )
-        .await?;
-        self.transcribe(&bot.id, &payload).await?;
-        self.enter(
-            &bot.id,
-            BotStatus::AnalyzingMeeting,
-            "finding the summary and action items",
-        )
-        .await?;
-        self.analyse(&bot.id).await?;
-        self.enter(&bot.id, BotStatus::CreatingTasks, "creating Jira issues")
-            .await?;
-        self.create_tasks(&bot.id).await?;
         self.finish(&bot.id).await
     }
 
@@ -534,5 +539,50 @@ impl JobHandler for Pipeline {
         if let Err(err) = result {
             tracing::warn!(bot = %payload.bot_id, error = ?err, "could not mark the bot ERROR after its pipeline died");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(sequence: i64, text: &str) -> TranscriptSegment {
+        TranscriptSegment {
+            bot_id: async_graphql::ID("bot".into()),
+            sequence,
+            start: sequence as f64,
+            end: sequence as f64 + 1.0,
+            speaker: Some("Анна".into()),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_cyrillic_transcript_under_the_limit_in_characters_is_passed_whole() {
+        // About 40,000 characters, twice as many bytes: under the limit, which counts characters.
+        let segments: Vec<_> = (1..=400)
+            .map(|n| segment(n, &"обсудили релиз ".repeat(6)))
+            .collect();
+        let text = transcript_text(&segments);
+        assert!(text.chars().count() < MAX_TRANSCRIPT_CHARS && text.len() > MAX_TRANSCRIPT_CHARS);
+        assert!(!text.contains("omitted"));
+        assert_eq!(text.lines().count(), 400);
+    }
+
+    #[test]
+    fn a_transcript_over_the_limit_keeps_its_start_and_end_once_each() {
+        let segments: Vec<_> = (1..=2000)
+            .map(|n| segment(n, &format!("пункт {n} ").repeat(5)))
+            .collect();
+        let text = transcript_text(&segments);
+        assert!(text.contains("[… middle of the meeting omitted …]"));
+        assert!(text.starts_with("[1.0] Анна: пункт 1 "));
+        assert!(text.ends_with("пункт 2000 "));
+        assert_eq!(
+            text.matches("пункт 1000 ").count(),
+            0,
+            "the middle is left out"
+        );
+        assert!(text.chars().count() <= MAX_TRANSCRIPT_CHARS + 40);
     }
 }

@@ -118,6 +118,16 @@ async fn callback_done(
 ) -> AppResult<Json<Value>> {
     let done: DoneBody = from_bot_service(&app, &headers, &body)?;
     let bot = service::find_for_callback(&app.services.db, &done.bot_id).await?;
+    let status = BotStatus::parse(&bot.status)?;
+    if status >= BotStatus::Transcribing && !status.is_final() {
+        // The recording is being processed here, and that ends the bot with its own issues.
+        tracing::info!(bot = %bot.id, status = status.as_str(), "done callback while the pipeline runs: left to the pipeline");
+        return Ok(Json(json!({
+            "success": true,
+            "status": status.as_str(),
+            "message": "The recording is being processed; the bot becomes done with its Jira issues",
+        })));
+    }
     let transition = Transition {
         result_data: done.result_data,
         session_id: done.session_id.filter(|_| bot.session_id.is_none()),

@@ -746,21 +746,27 @@ pub async fn tasks(db: &DatabaseConnection, bot_id: &str) -> AppResult<Vec<task:
         .await?)
 }
 
-/// Deletes bots created before `cutoff`, with their history, transcript and tasks.
+/// Deletes bots created before `cutoff` whose status has not changed since either, with their
+/// history, transcript and tasks: a bot still moving (a pipeline retrying) is not old.
 pub async fn purge_older_than(
     db: &DatabaseConnection,
     cutoff: chrono::DateTime<Utc>,
 ) -> AppResult<u64> {
-    let txn = db.begin().await?;
-    let old = bot::Entity::find()
-        .select_only()
-        .column(bot::Column::Id)
-        .filter(bot::Column::CreatedAt.lt(cutoff))
-        .into_tuple::<String>()
-        .all(&txn)
-        .await?;
-    for ids in old.chunks(500) {
-        let ids = ids.to_vec();
+    let mut purged = 0;
+    loop {
+        // A batch at a time, each bot with its rows in one transaction, so that a first purge
+        // of a large backlog never holds SQLite's write lock for long.
+        let txn = db.begin().await?;
+        let ids = bot::Entity::find()
+            .select_only()
+            .column(bot::Column::Id)
+            .filter(bot::Column::CreatedAt.lt(cutoff))
+            .filter(bot::Column::StatusChangedAt.lt(cutoff))
+            .limit(PURGE_BATCH)
+            .into_tuple::<String>()
+            .all(&txn)
+            .await?;
+        let found = ids.len() as u64;
         task::Entity::delete_many()
             .filter(task::Column::BotId.is_in(ids.clone()))
             .exec(&txn)
@@ -777,10 +783,15 @@ pub async fn purge_older_than(
             .filter(bot::Column::Id.is_in(ids))
             .exec(&txn)
             .await?;
+        txn.commit().await?;
+        purged += found;
+        if found < PURGE_BATCH {
+            return Ok(purged);
+        }
     }
-    txn.commit().await?;
-    Ok(old.len() as u64)
 }
+
+const PURGE_BATCH: u64 = 500;
 
 /// Status histories, transcripts and tasks of many bots at once (for lists), by bot id.
 pub async fn histories_of(

@@ -76,6 +76,8 @@ fn retry_after(response: &Response) -> Option<Duration> {
         .trim()
         .parse::<f64>()
         .ok()
+        // "NaN" parses, and would panic below.
+        .filter(|secs| secs.is_finite())
         .map(|secs| Duration::from_secs_f64(secs.clamp(0.0, 3600.0)))
 }
 
@@ -104,11 +106,15 @@ pub fn no_answer(service: &'static str, err: &reqwest::Error) -> ProviderError {
 pub async fn failure(service: &'static str, response: Response) -> ProviderError {
     let status = response.status();
     let retry_after = retry_after(&response);
-    let body = response.text().await.unwrap_or_default();
+    // Only as much as the excerpt can use: an error page may be endless.
+    let body = match read_capped(response, ERROR_BODY_BYTES).await {
+        Ok(Capped::Whole(body) | Capped::TooLarge(body)) => body,
+        Err(_) => Vec::new(),
+    };
     ProviderError {
         service,
         status: Some(status.as_u16()),
-        message: excerpt(&body, status),
+        message: excerpt(&String::from_utf8_lossy(&body), status),
         retry_after,
     }
 }
@@ -131,12 +137,51 @@ pub async fn json<T: DeserializeOwned>(
     request: RequestBuilder,
 ) -> Result<T, ProviderError> {
     let response = send(service, request).await?;
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|_| ProviderError::new(service, "connection dropped while reading the answer"))?;
+    let bytes = match read_capped(response, ANSWER_BYTES).await {
+        Ok(Capped::Whole(bytes)) => bytes,
+        Ok(Capped::TooLarge(_)) => {
+            return Err(ProviderError::new(
+                service,
+                format!("answered with more than {ANSWER_BYTES} bytes"),
+            ))
+        }
+        Err(_) => {
+            return Err(ProviderError::new(
+                service,
+                "connection dropped while reading the answer",
+            ))
+        }
+    };
     crate::input::provider_json(&bytes)
         .map_err(|err| ProviderError::new(service, format!("answered with unexpected JSON: {err}")))
+}
+
+/// The most of an error answer read: a little more than its excerpt keeps.
+const ERROR_BODY_BYTES: u64 = 4096;
+
+/// The largest JSON answer read (a long meeting's transcript is a few megabytes).
+const ANSWER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A body read up to a limit.
+pub enum Capped {
+    Whole(Vec<u8>),
+    /// The body went on past the limit: its first `limit` bytes, the rest left unread.
+    TooLarge(Vec<u8>),
+}
+
+/// Reads `response`'s body, stopping at `limit` bytes however much more the sender has.
+pub async fn read_capped(mut response: Response, limit: u64) -> Result<Capped, reqwest::Error> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok(Capped::TooLarge(body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(body))
 }
 
 /// The start of a provider's error body, fit to be stored in an error message.
@@ -146,5 +191,56 @@ pub fn excerpt(body: &str, status: StatusCode) -> String {
         status.canonical_reason().unwrap_or("error").to_string()
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, retry_after: &str, body: reqwest::Body) -> Response {
+        axum::http::Response::builder()
+            .status(status)
+            .header("retry-after", retry_after)
+            .body(body)
+            .unwrap()
+            .into()
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_that_is_no_number_of_seconds_is_ignored_not_a_panic() {
+        for unusable in ["NaN", "nan", "soon", "Wed, 21 Oct 2026 07:28:00 GMT"] {
+            let err = failure("bot service", answer(503, unusable, "busy".into())).await;
+            assert_eq!(err.retry_after, None, "{unusable}");
+            assert_eq!(err.message, "busy");
+        }
+        let err = failure("bot service", answer(429, "2.5", "".into())).await;
+        assert_eq!(err.retry_after, Some(Duration::from_millis(2500)));
+        assert_eq!(err.message, "Too Many Requests");
+    }
+
+    #[tokio::test]
+    async fn an_endless_error_body_is_read_only_as_far_as_its_excerpt_needs() {
+        let endless = futures_util::stream::repeat_with(|| {
+            Ok::<_, std::io::Error>(axum::body::Bytes::from_static(&[b'x'; 1000]))
+        });
+        let response = answer(503, "1", reqwest::Body::wrap_stream(endless));
+        let err = tokio::time::timeout(Duration::from_secs(5), failure("download", response))
+            .await
+            .expect("reading stops at the cap");
+        assert_eq!(err.message, "x".repeat(300));
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_cap_is_cut_there() {
+        let response = answer(200, "0", vec![7u8; 10_000].into());
+        match read_capped(response, 4096).await.unwrap() {
+            Capped::TooLarge(start) => assert_eq!(start.len(), 4096),
+            Capped::Whole(_) => panic!("10,000 bytes are over a 4,096 cap"),
+        }
+        let response = answer(200, "0", vec![7u8; 4096].into());
+        assert!(
+            matches!(read_capped(response, 4096).await.unwrap(), Capped::Whole(b) if b.len() == 4096)
+        );
     }
 }

@@ -2,7 +2,6 @@
 //! OpenAI-compatible `/audio/transcriptions` with `response_format=verbose_json`.
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use reqwest::multipart::{Form, Part};
 use reqwest::Client;
 use serde::Deserialize;
@@ -100,16 +99,16 @@ impl OpenAiTranscriber {
         {
             return Err(too_big());
         }
-        let mut body = Vec::new();
-        let mut chunks = response.bytes_stream();
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk
-                .map_err(|_| ProviderError::new(DOWNLOAD, "connection dropped mid-download"))?;
-            if body.len() as u64 + chunk.len() as u64 > self.max_audio_bytes {
-                return Err(too_big());
+        let body = match http::read_capped(response, self.max_audio_bytes).await {
+            Ok(http::Capped::Whole(body)) => body,
+            Ok(http::Capped::TooLarge(_)) => return Err(too_big()),
+            Err(_) => {
+                return Err(ProviderError::new(
+                    DOWNLOAD,
+                    "connection dropped mid-download",
+                ))
             }
-            body.extend_from_slice(&chunk);
-        }
+        };
         let name = url
             .path_segments()
             .and_then(|mut s| s.next_back())

@@ -142,7 +142,12 @@ impl Fakes {
 
     /// Transcription, LLM and Jira all answer well.
     pub async fn pipeline_succeeds(&self) {
-        self.transcription_answers().await;
+        self.pipeline_succeeds_transcribing_in(Duration::ZERO).await;
+    }
+
+    /// As [`Fakes::pipeline_succeeds`], the transcription taking `delay`.
+    pub async fn pipeline_succeeds_transcribing_in(&self, delay: Duration) {
+        self.transcription_answers_after(delay).await;
         self.llm_answers().await;
         self.jira_creates().await;
     }
