@@ -302,6 +302,9 @@ pub struct ProvidersConfig {
     pub openai_api_key: Option<String>,
     #[arg(long = "llm-model", env = "LLM_MODEL", default_value = "gpt-4o-mini")]
     pub llm_model: String,
+    /// Sent only when set: reasoning models (o-series, gpt-5) refuse any but their own.
+    #[arg(long = "llm-temperature", env = "LLM_TEMPERATURE")]
+    pub llm_temperature: Option<f64>,
     /// OpenAI-compatible transcription base; the OpenAI base when unset.
     #[arg(long = "transcription-base-url", env = "TRANSCRIPTION_BASE_URL")]
     pub transcription_base_url: Option<Url>,
@@ -436,8 +439,63 @@ impl Config {
             }
         }
         self.providers.jira_complete()?;
-        if self.meetings.sync_concurrency == 0 || self.meetings.retention_days == 0 {
-            bail!("BOT_SYNC_CONCURRENCY and MEETING_RETENTION_DAYS must be at least 1");
+        let at_least_one = [
+            (
+                "BOT_SYNC_CONCURRENCY",
+                self.meetings.sync_concurrency as u64,
+            ),
+            ("MEETING_RETENTION_DAYS", self.meetings.retention_days),
+            (
+                "BOT_CONNECT_TIMEOUT_SECS",
+                self.meetings.connect_timeout_secs,
+            ),
+            (
+                "BOT_ADMISSION_TIMEOUT_SECS",
+                self.meetings.admission_timeout_secs,
+            ),
+            (
+                "BOT_MEETING_TIMEOUT_SECS",
+                self.meetings.meeting_timeout_secs,
+            ),
+            ("AUDIO_MAX_BYTES", self.meetings.audio_max_bytes),
+            (
+                "PIPELINE_MAX_ATTEMPTS",
+                self.meetings.pipeline_max_attempts as u64,
+            ),
+            ("PROVIDER_TIMEOUT_SECS", self.providers.timeout_secs),
+            (
+                "TRANSCRIPTION_TIMEOUT_SECS",
+                self.providers.transcription_timeout_secs,
+            ),
+            ("JOBS_LEASE_SECS", self.jobs.lease_secs),
+            ("JOBS_POLL_MS", self.jobs.poll_ms),
+        ];
+        if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            bail!("{name} must be at least 1");
+        }
+        // A URL without a scheme ("host:8001") parses with the host as its scheme, and every
+        // request to it would then fail as if the service were down.
+        let urls = [
+            ("PUBLIC_BASE_URL", Some(&self.public_base_url)),
+            ("BOT_SERVICE_URL", self.providers.bot_service_url.as_ref()),
+            ("OPENAI_BASE_URL", Some(&self.providers.openai_base_url)),
+            (
+                "TRANSCRIPTION_BASE_URL",
+                self.providers.transcription_base_url.as_ref(),
+            ),
+            ("JIRA_BASE_URL", self.providers.jira_base_url.as_ref()),
+        ];
+        for (name, url) in urls {
+            if let Some(url) =
+                url.filter(|u| !matches!(u.scheme(), "http" | "https") || u.host().is_none())
+            {
+                bail!("{name} must be an http(s) URL with a host, not {url}");
+            }
+        }
+        if let Some(temperature) = self.providers.llm_temperature {
+            if !(0.0..=2.0).contains(&temperature) {
+                bail!("LLM_TEMPERATURE must be between 0 and 2");
+            }
         }
         if !(1..=30).contains(&self.graphql.keep_alive_secs) {
             bail!("GRAPHQL_KEEP_ALIVE_SECS must be between 1 and 30");
@@ -561,6 +619,38 @@ mod tests {
         for (secs, accepted) in [(0, false), (1, true), (30, true), (31, false)] {
             config.graphql.keep_alive_secs = secs;
             assert_eq!(config.validate().is_ok(), accepted, "{secs} s");
+        }
+    }
+
+    #[test]
+    fn a_service_url_without_a_scheme_is_refused_at_start_up() {
+        let dir = std::env::temp_dir();
+        let mut config = Config::for_tests("sqlite::memory:", &dir);
+        config.providers.bot_service_url = Some("host.docker.internal:8001".parse().unwrap());
+        let refused = config.validate().unwrap_err().to_string();
+        assert!(refused.contains("BOT_SERVICE_URL"), "{refused}");
+        config.providers.bot_service_url =
+            Some("http://host.docker.internal:8001".parse().unwrap());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_zero_that_would_break_at_run_time_is_refused_at_start_up() {
+        let dir = std::env::temp_dir();
+        type Zero = fn(&mut Config);
+        let zeroes: [(&str, Zero); 4] = [
+            ("JOBS_LEASE_SECS", |c| c.jobs.lease_secs = 0),
+            ("PROVIDER_TIMEOUT_SECS", |c| c.providers.timeout_secs = 0),
+            ("BOT_CONNECT_TIMEOUT_SECS", |c| {
+                c.meetings.connect_timeout_secs = 0
+            }),
+            ("AUDIO_MAX_BYTES", |c| c.meetings.audio_max_bytes = 0),
+        ];
+        for (name, zero) in zeroes {
+            let mut config = Config::for_tests("sqlite::memory:", &dir);
+            zero(&mut config);
+            let refused = config.validate().unwrap_err().to_string();
+            assert_eq!(refused, format!("{name} must be at least 1"));
         }
     }
 

@@ -1548,6 +1548,8 @@ async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_l
     Mock::given(method("GET"))
         .and(path("/bots/status"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"running_bots": [
+            // A container Vexa has no meeting record for: left out, not fatal to the list.
+            {"container_id": "9e1", "platform": null, "native_meeting_id": null, "status": "Up 3 minutes"},
             {"platform": "google_meet", "native_meeting_id": "abc-defg-hij", "status": "awaiting_admission"}
         ]})))
         .mount(&fakes.bots)
@@ -2458,4 +2460,40 @@ async fn an_sse_stream_whose_token_expires_ends_with_unauthenticated() {
         "UNAUTHENTICATED"
     );
     assert_eq!(events[2].0, "complete");
+}
+
+#[tokio::test]
+async fn a_vexa_bot_for_a_zoom_link_is_given_the_links_passcode() {
+    let fakes = Fakes::start().await;
+    let app = vexa_app(&fakes).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    trigger_id(
+        &app,
+        &token,
+        "https://us02web.zoom.us/j/81234567890?pwd=Zx81k",
+    )
+    .await;
+    let start = &fakes.bots.received_requests().await.unwrap()[0];
+    let body: Value = serde_json::from_slice(&start.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"platform": "zoom", "native_meeting_id": "81234567890", "bot_name": "Scribe", "passcode": "Zx81k"})
+    );
+}
+
+#[tokio::test]
+async fn a_seed_status_answer_that_does_not_repeat_the_bot_id_is_still_applied() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = scene().await;
+    Mock::given(method("GET"))
+        .and(path("/bots/ext-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "connected"})))
+        .mount(&fakes.bots)
+        .await;
+    sync_once(&app.services).await.unwrap();
+    assert_eq!(bot(&app, &token, &id).await["status"], "CONNECTED");
 }

@@ -40,6 +40,9 @@ pub struct MeetingLink {
     pub native_id: String,
     /// The link as it will be given to the bot.
     pub url: String,
+    /// The meeting's passcode when the link carries it (Zoom's `pwd`, Teams' `p`), which a
+    /// bot service that is given the id rather than the link needs (Vexa's `passcode`).
+    pub passcode: Option<String>,
 }
 
 fn bad(detail: &str) -> AppError {
@@ -80,7 +83,7 @@ pub fn parse(raw: &str) -> AppResult<MeetingLink> {
         (MeetingPlatform::GoogleMeet, code.to_string())
     } else if host == "zoom.us" || host.ends_with(".zoom.us") {
         match segments.as_slice() {
-            ["j" | "s" | "w", id, ..]
+            ["j" | "s" | "w", id, ..] | ["wc", "join", id, ..]
                 if (9..=12).contains(&id.len()) && id.chars().all(|c| c.is_ascii_digit()) =>
             {
                 (MeetingPlatform::Zoom, id.to_string())
@@ -98,10 +101,21 @@ pub fn parse(raw: &str) -> AppResult<MeetingLink> {
     } else {
         return Err(bad("is not a Google Meet, Zoom or Teams link"));
     };
+    let passcode_key = match platform {
+        MeetingPlatform::Zoom => Some("pwd"),
+        MeetingPlatform::Teams => Some("p"),
+        MeetingPlatform::GoogleMeet => None,
+    };
+    let passcode = passcode_key.and_then(|key| {
+        url.query_pairs()
+            .find(|(name, value)| name == key && !value.is_empty())
+            .map(|(_, value)| value.into_owned())
+    });
     Ok(MeetingLink {
         platform,
         native_id,
         url: url.to_string(),
+        passcode,
     })
 }
 
@@ -147,6 +161,19 @@ mod tests {
         assert_eq!(teams.native_id, "19%3ameeting_abc%40thread.v2");
         let teams_short = parse("https://teams.live.com/meet/9876543210").unwrap();
         assert_eq!(teams_short.native_id, "9876543210");
+        let web_client = parse("https://zoom.us/wc/join/81234567890").unwrap();
+        assert_eq!(web_client.native_id, "81234567890");
+    }
+
+    #[test]
+    fn a_passcode_in_the_link_is_kept_for_services_given_the_id() {
+        let zoom = parse("https://us02web.zoom.us/j/81234567890?pwd=abc.1").unwrap();
+        assert_eq!(zoom.passcode.as_deref(), Some("abc.1"));
+        let teams = parse("https://teams.live.com/meet/9876543210?p=Xy7Z").unwrap();
+        assert_eq!(teams.passcode.as_deref(), Some("Xy7Z"));
+        assert_eq!(parse("https://zoom.us/j/812345678").unwrap().passcode, None);
+        let meet = parse("https://meet.google.com/abc-defg-hij?p=nope").unwrap();
+        assert_eq!(meet.passcode, None, "Meet links have no passcode");
     }
 
     #[test]

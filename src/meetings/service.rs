@@ -194,6 +194,7 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
         meet_url: link.url,
         platform: link.platform.as_str().to_string(),
         native_meeting_id: link.native_id,
+        passcode: link.passcode,
         bot_name,
         user_id: viewer.user_id.clone(),
         callback_url: format!(

@@ -32,6 +32,8 @@ pub struct StartBot {
     pub platform: String,
     pub native_meeting_id: String,
     pub bot_name: String,
+    /// From the link, for a service that joins by id (Vexa).
+    pub passcode: Option<String>,
     pub user_id: String,
     /// Where the service may push status changes.
     pub callback_url: String,
@@ -149,7 +151,9 @@ pub struct SeedBotService {
 
 #[derive(Deserialize)]
 struct SeedBot {
-    bot_id: String,
+    /// Always in `POST /bots/start`'s answer; `GET /bots/{bot_id}` may leave it out.
+    #[serde(default)]
+    bot_id: Option<String>,
     status: String,
     #[serde(default)]
     session_id: Option<String>,
@@ -159,15 +163,22 @@ struct SeedBot {
     recording_url: Option<String>,
 }
 
-impl From<SeedBot> for RemoteBot {
-    fn from(bot: SeedBot) -> Self {
-        RemoteBot {
-            state: RemoteState::parse(&bot.status),
-            external_id: bot.bot_id,
-            session_id: bot.session_id,
-            reason: bot.error,
-            recording_url: bot.recording_url,
-        }
+impl SeedBot {
+    /// `asked_for`: the id the request named, for an answer that does not repeat it.
+    fn into_remote(self, asked_for: Option<&str>) -> Result<RemoteBot, ProviderError> {
+        let external_id = self
+            .bot_id
+            .or_else(|| asked_for.map(str::to_string))
+            .ok_or_else(|| {
+                ProviderError::new(SERVICE, "started a bot without saying its bot_id")
+            })?;
+        Ok(RemoteBot {
+            state: RemoteState::parse(&self.status),
+            external_id,
+            session_id: self.session_id,
+            reason: self.error,
+            recording_url: self.recording_url,
+        })
     }
 }
 
@@ -193,7 +204,7 @@ impl BotService for SeedBotService {
             .json(&body),
         )
         .await?;
-        Ok(bot.into())
+        bot.into_remote(None)
     }
 
     async fn status(&self, bot: &BotRef) -> Result<RemoteBot, ProviderError> {
@@ -203,7 +214,7 @@ impl BotService for SeedBotService {
             with_key(self.client.get(endpoint(&self.base, &path)), &self.secret),
         )
         .await?;
-        Ok(answer.into())
+        answer.into_remote(Some(&bot.external_id))
     }
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError> {
@@ -241,8 +252,10 @@ pub struct VexaMeeting {
 
 #[derive(Deserialize)]
 struct VexaRunning {
+    /// Read one by one: an entry without its meeting (a container Vexa has no record for)
+    /// is left out rather than failing the list for every bot.
     #[serde(default)]
-    running_bots: Vec<VexaMeeting>,
+    running_bots: Vec<serde_json::Value>,
 }
 
 impl VexaMeeting {
@@ -266,11 +279,14 @@ impl VexaMeeting {
 #[async_trait]
 impl BotService for VexaBotService {
     async fn start(&self, request: &StartBot) -> Result<RemoteBot, ProviderError> {
-        let body = json!({
+        let mut body = json!({
             "platform": request.platform,
             "native_meeting_id": request.native_meeting_id,
             "bot_name": request.bot_name,
         });
+        if let Some(passcode) = &request.passcode {
+            body["passcode"] = json!(passcode);
+        }
         let meeting: VexaMeeting = http::json(
             SERVICE,
             with_key(self.client.post(endpoint(&self.base, "bots")), &self.secret).json(&body),
@@ -374,6 +390,7 @@ impl VexaBotService {
             listed
                 .running_bots
                 .into_iter()
+                .filter_map(|entry| serde_json::from_value::<VexaMeeting>(entry).ok())
                 .map(|m| m.into_remote())
                 .map(|r| (r.external_id.clone(), r))
                 .collect(),

@@ -15,6 +15,9 @@ pub struct ProviderError {
     pub status: Option<u16>,
     pub message: String,
     pub retry_after: Option<Duration>,
+    /// The account is out of credit or quota (OpenAI's 429 `insufficient_quota`): asking
+    /// again cannot help until someone pays.
+    pub exhausted: bool,
 }
 
 impl ProviderError {
@@ -24,12 +27,16 @@ impl ProviderError {
             status: None,
             message: message.into(),
             retry_after: None,
+            exhausted: false,
         }
     }
 
     /// Worth trying again: network trouble, timeouts, 408, 429 and 5xx. Any other 4xx means
     /// the request itself is wrong, and sending it again changes nothing.
     pub fn is_transient(&self) -> bool {
+        if self.exhausted {
+            return false;
+        }
         match self.status {
             None => true,
             Some(status) => status == 408 || status == 429 || status >= 500,
@@ -46,7 +53,7 @@ impl ProviderError {
 
 impl From<ProviderError> for AppError {
     fn from(err: ProviderError) -> Self {
-        if err.status == Some(429) {
+        if err.status == Some(429) && !err.exhausted {
             return AppError::RateLimited {
                 message: err.describe(),
                 retry_after_secs: err.retry_after.map(|d| d.as_secs().max(1)),
@@ -116,7 +123,20 @@ pub async fn failure(service: &'static str, response: Response) -> ProviderError
         status: Some(status.as_u16()),
         message: excerpt(&String::from_utf8_lossy(&body), status),
         retry_after,
+        exhausted: out_of_quota(&body),
     }
+}
+
+/// OpenAI's (and its imitators') way of saying the account has run out:
+/// `{"error": {"code": "insufficient_quota", …}}`, on a 429 like a rate limit.
+fn out_of_quota(body: &[u8]) -> bool {
+    let Ok(answer) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let error = &answer["error"];
+    [&error["code"], &error["type"]]
+        .iter()
+        .any(|field| field.as_str() == Some("insufficient_quota"))
 }
 
 /// Sends the request; a non-2xx answer is an error.
@@ -137,23 +157,27 @@ pub async fn json<T: DeserializeOwned>(
     request: RequestBuilder,
 ) -> Result<T, ProviderError> {
     let response = send(service, request).await?;
-    let bytes = match read_capped(response, ANSWER_BYTES).await {
-        Ok(Capped::Whole(bytes)) => bytes,
-        Ok(Capped::TooLarge(_)) => {
-            return Err(ProviderError::new(
-                service,
-                format!("answered with more than {ANSWER_BYTES} bytes"),
-            ))
-        }
-        Err(_) => {
-            return Err(ProviderError::new(
-                service,
-                "connection dropped while reading the answer",
-            ))
-        }
-    };
+    let bytes = read_answer(service, response).await?;
     crate::input::provider_json(&bytes)
         .map_err(|err| ProviderError::new(service, format!("answered with unexpected JSON: {err}")))
+}
+
+/// An answer's body, up to the most any provider's answer is read.
+pub async fn read_answer(
+    service: &'static str,
+    response: Response,
+) -> Result<Vec<u8>, ProviderError> {
+    match read_capped(response, ANSWER_BYTES).await {
+        Ok(Capped::Whole(bytes)) => Ok(bytes),
+        Ok(Capped::TooLarge(_)) => Err(ProviderError::new(
+            service,
+            format!("answered with more than {ANSWER_BYTES} bytes"),
+        )),
+        Err(_) => Err(ProviderError::new(
+            service,
+            "connection dropped while reading the answer",
+        )),
+    }
 }
 
 /// The most of an error answer read: a little more than its excerpt keeps.
@@ -217,6 +241,21 @@ mod tests {
         let err = failure("bot service", answer(429, "2.5", "".into())).await;
         assert_eq!(err.retry_after, Some(Duration::from_millis(2500)));
         assert_eq!(err.message, "Too Many Requests");
+    }
+
+    #[tokio::test]
+    async fn an_account_out_of_quota_is_not_asked_again_where_a_rate_limit_is() {
+        let quota = r#"{"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota", "code": "insufficient_quota"}}"#;
+        let exhausted = failure("LLM", answer(429, "1", quota.into())).await;
+        assert!(!exhausted.is_transient());
+        assert!(matches!(AppError::from(exhausted), AppError::Provider(_)));
+        let limited = r#"{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}"#;
+        let limited = failure("LLM", answer(429, "1", limited.into())).await;
+        assert!(limited.is_transient());
+        assert!(matches!(
+            AppError::from(limited),
+            AppError::RateLimited { .. }
+        ));
     }
 
     #[tokio::test]

@@ -178,9 +178,7 @@ impl JiraCloud {
         if !(status.is_success() || status.as_u16() == 400) {
             return Err(http::failure(SERVICE, answer).await);
         }
-        let body = answer.bytes().await.map_err(|_| {
-            ProviderError::new(SERVICE, "connection dropped while reading the answer")
-        })?;
+        let body = http::read_answer(SERVICE, answer).await?;
         let response = match crate::input::provider_json::<BulkAnswer>(&body) {
             Ok(answer) if status.is_success() || !answer.errors.is_empty() => answer,
             _ if status.is_success() => {

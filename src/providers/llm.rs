@@ -26,6 +26,7 @@ pub struct OpenAiChat {
     pub base: Url,
     pub api_key: Option<String>,
     pub model: String,
+    pub temperature: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -55,15 +56,17 @@ impl Llm for OpenAiChat {
             "{}/chat/completions",
             self.base.as_str().trim_end_matches('/')
         );
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "messages": [
                 {"role": "system", "content": system},
                 {"role": "user", "content": user},
             ],
             "response_format": {"type": "json_object"},
-            "temperature": 0.2,
         });
+        if let Some(temperature) = self.temperature {
+            body["temperature"] = json!(temperature);
+        }
         let mut request = self.client.post(url).json(&body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);

@@ -91,6 +91,7 @@ impl Providers {
                 base: p.openai_base_url.clone(),
                 api_key: p.openai_api_key.clone(),
                 model: p.llm_model.clone(),
+                temperature: p.llm_temperature,
             }) as Arc<dyn Llm>
         });
         let transcription_configured =

@@ -99,6 +99,11 @@ impl OpenAiTranscriber {
         {
             return Err(too_big());
         }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase);
         let body = match http::read_capped(response, self.max_audio_bytes).await {
             Ok(http::Capped::Whole(body)) => body,
             Ok(http::Capped::TooLarge(_)) => return Err(too_big()),
@@ -109,14 +114,38 @@ impl OpenAiTranscriber {
                 ))
             }
         };
-        let name = url
-            .path_segments()
-            .and_then(|mut s| s.next_back())
-            .filter(|n| !n.is_empty())
-            .unwrap_or("recording.wav")
-            .to_string();
-        Ok((body, name))
+        Ok((body, file_name(&url, content_type.as_deref())))
     }
+}
+
+/// The name the recording is uploaded under: the transcription API knows a format by its
+/// file's extension, which a link like `…/media/3/raw` does not have, so its Content-Type
+/// gives one.
+fn file_name(url: &Url, content_type: Option<&str>) -> String {
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("recording");
+    if last
+        .rsplit_once('.')
+        .is_some_and(|(stem, ext)| !stem.is_empty() && !ext.is_empty())
+    {
+        return last.to_string();
+    }
+    let mime = content_type
+        .and_then(|t| t.split(';').next())
+        .map(str::trim);
+    let extension = match mime {
+        Some("audio/mpeg" | "audio/mp3") => "mp3",
+        Some("audio/mp4" | "audio/x-m4a" | "audio/m4a") => "m4a",
+        Some("video/mp4") => "mp4",
+        Some("audio/webm" | "video/webm") => "webm",
+        Some("audio/ogg" | "audio/opus") => "ogg",
+        Some("audio/flac" | "audio/x-flac") => "flac",
+        _ => "wav",
+    };
+    format!("{last}.{extension}")
 }
 
 #[async_trait]
@@ -152,5 +181,35 @@ impl Transcriber for OpenAiTranscriber {
             }
         }
         Ok(verbose.segments)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_is_uploaded_under_a_name_whose_extension_says_its_format() {
+        let named = |url: &str, content_type| file_name(&Url::parse(url).unwrap(), content_type);
+        assert_eq!(
+            named("https://s.example/rec/standup.mp3", Some("audio/wav")),
+            "standup.mp3"
+        );
+        assert_eq!(
+            named("https://s.example/media/3/raw", Some("audio/mpeg")),
+            "raw.mp3"
+        );
+        assert_eq!(
+            named(
+                "https://s.example/media/3/raw",
+                Some("audio/webm; codecs=opus")
+            ),
+            "raw.webm"
+        );
+        assert_eq!(named("https://s.example/", None), "recording.wav");
+        assert_eq!(
+            named("https://s.example/.hidden", Some("audio/ogg")),
+            ".hidden.ogg"
+        );
     }
 }
