@@ -134,9 +134,20 @@ pub struct MeetingsConfig {
         default_value_t = 30
     )]
     pub retention_days: u64,
-    /// Largest recording the pipeline downloads, in bytes.
-    #[arg(long = "audio-max-bytes", env = "AUDIO_MAX_BYTES", default_value_t = 25 * 1024 * 1024)]
+    /// Largest recording the pipeline downloads, in bytes (kept in a temporary file).
+    #[arg(long = "audio-max-bytes", env = "AUDIO_MAX_BYTES", default_value_t = 1024 * 1024 * 1024)]
     pub audio_max_bytes: u64,
+    /// Largest file the transcription API takes (OpenAI's 25 MB): a larger recording is made
+    /// mono 16 kHz MP3 by ffmpeg, in parts each under this.
+    #[arg(
+        long = "transcription-max-upload-bytes",
+        env = "TRANSCRIPTION_MAX_UPLOAD_BYTES",
+        default_value_t = 25 * 1024 * 1024
+    )]
+    pub transcription_max_upload_bytes: u64,
+    /// The ffmpeg that makes large recordings smaller.
+    #[arg(long = "ffmpeg-path", env = "FFMPEG_PATH", default_value = "ffmpeg")]
+    pub ffmpeg_path: PathBuf,
     /// Let callers' recording URLs point into private networks (a development setting: by
     /// default only the bot service's may, and a caller's must be a public address).
     #[arg(long = "audio-allow-private-hosts", env = "AUDIO_ALLOW_PRIVATE_HOSTS", value_parser = BoolishValueParser::new())]
@@ -458,6 +469,10 @@ impl Config {
                 self.meetings.meeting_timeout_secs,
             ),
             ("AUDIO_MAX_BYTES", self.meetings.audio_max_bytes),
+            (
+                "TRANSCRIPTION_MAX_UPLOAD_BYTES",
+                self.meetings.transcription_max_upload_bytes,
+            ),
             (
                 "PIPELINE_MAX_ATTEMPTS",
                 self.meetings.pipeline_max_attempts as u64,

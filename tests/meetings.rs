@@ -2497,3 +2497,137 @@ async fn a_seed_status_answer_that_does_not_repeat_the_bot_id_is_still_applied()
     sync_once(&app.services).await.unwrap();
     assert_eq!(bot(&app, &token, &id).await["status"], "CONNECTED");
 }
+
+/// `secs` seconds of a 440 Hz tone, as a 16 kHz mono 16-bit PCM WAV file.
+fn tone_wav(secs: u32) -> Vec<u8> {
+    let rate = 16_000u32;
+    let samples: Vec<u8> = (0..rate * secs)
+        .flat_map(|n| {
+            let phase = n as f64 * 440.0 * std::f64::consts::TAU / rate as f64;
+            ((phase.sin() * 8000.0) as i16).to_le_bytes()
+        })
+        .collect();
+    let mut wav = Vec::with_capacity(44 + samples.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    for field in [16u32, 1 | (1 << 16), rate, rate * 2, 2 | (16 << 16)] {
+        wav.extend_from_slice(&field.to_le_bytes());
+    }
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&samples);
+    wav
+}
+
+/// The fake file server also serves six seconds of tone (192 kB) at `/recordings/long.wav`.
+async fn long_recording(fakes: &Fakes) -> String {
+    Mock::given(method("GET"))
+        .and(path("/recordings/long.wav"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_bytes(tone_wav(6))
+                .insert_header("content-type", "audio/wav"),
+        )
+        .mount(&fakes.files)
+        .await;
+    format!("{}/recordings/long.wav", fakes.files.uri())
+}
+
+#[tokio::test]
+async fn a_recording_over_the_upload_limit_is_made_smaller_by_ffmpeg_and_sent_in_parts() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let url = long_recording(&fakes).await;
+    // Each part says it lasts 2.25 s, as ffmpeg cuts them: its times follow the parts before.
+    Mock::given(method("POST"))
+        .and(path("/v1/audio/transcriptions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "task": "transcribe", "language": "english", "duration": 2.25, "text": "Boris will fix it.",
+            "segments": [{"id": 0, "start": 0.5, "end": 2.0, "text": " Boris will fix it.", "speaker": "Boris"}]
+        })))
+        .mount(&fakes.openai)
+        .await;
+    fakes.llm_answers().await;
+    fakes.jira_creates().await;
+    // 10 kB: at 4 kB a second, parts of 2.25 s.
+    let app = app_with_and(&fakes, |c| {
+        c.meetings.transcription_max_upload_bytes = 10_000
+    })
+    .await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    process_audio(&app, &token, &id, &url).await;
+
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    let starts: Vec<f64> = done["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        vec![0.5, 2.75, 5.0],
+        "three parts, each moved by those before"
+    );
+    let uploads: Vec<_> = fakes
+        .openai
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/v1/audio/transcriptions")
+        .collect();
+    assert_eq!(uploads.len(), 3);
+    for (n, upload) in uploads.iter().enumerate() {
+        let body = String::from_utf8_lossy(&upload.body);
+        assert!(
+            body.contains(&format!("filename=\"part-{n:04}.mp3\"")),
+            "part {n}"
+        );
+        assert!(
+            upload.body.len() < 10_000 + 1_000,
+            "part {n} is {} bytes",
+            upload.body.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_recording_over_the_upload_limit_without_ffmpeg_ends_in_error_saying_so() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    let url = long_recording(&fakes).await;
+    fakes.pipeline_succeeds().await;
+    let app = app_with_and(&fakes, |c| {
+        c.meetings.transcription_max_upload_bytes = 10_000;
+        c.meetings.ffmpeg_path = "/nonexistent/ffmpeg".into();
+    })
+    .await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    process_audio(&app, &token, &id, &url).await;
+    let failed = wait_for_status(&app, &token, &id, "ERROR").await;
+    let message = failed["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with("transcription failed"), "{message}");
+    assert!(message.contains("ffmpeg"), "{message}");
+}
+
+#[tokio::test]
+async fn a_recording_over_the_download_limit_is_refused_without_being_transcribed() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.pipeline_succeeds().await;
+    let app = app_with_and(&fakes, |c| c.meetings.audio_max_bytes = 1_000).await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    process_audio(&app, &token, &id, &fakes.audio_url()).await;
+    let failed = wait_for_status(&app, &token, &id, "ERROR").await;
+    let message = failed["errorMessage"].as_str().unwrap();
+    assert!(message.contains("larger than 1000 bytes"), "{message}");
+    let uploads = fakes.openai.received_requests().await.unwrap();
+    assert!(uploads
+        .iter()
+        .all(|r| r.url.path() != "/v1/audio/transcriptions"));
+}

@@ -105,6 +105,8 @@ impl Providers {
                 api_key: p.openai_api_key.clone(),
                 model: p.transcription_model.clone(),
                 max_audio_bytes: config.meetings.audio_max_bytes,
+                max_upload_bytes: config.meetings.transcription_max_upload_bytes,
+                ffmpeg: config.meetings.ffmpeg_path.clone(),
                 timeout: Duration::from_secs(p.transcription_timeout_secs),
             }) as Arc<dyn Transcriber>
         });

@@ -1,10 +1,13 @@
 //! Audio to text: the recording is downloaded (with a size bound) and sent to an
 //! OpenAI-compatible `/audio/transcriptions` with `response_format=verbose_json`.
 
+use std::path::{Path, PathBuf};
+
 use async_trait::async_trait;
 use reqwest::multipart::{Form, Part};
 use reqwest::Client;
 use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::http::{self, ProviderError};
@@ -40,7 +43,11 @@ pub struct OpenAiTranscriber {
     pub api_key: Option<String>,
     pub model: String,
     pub max_audio_bytes: u64,
-    /// For the download and for the transcription, each: longer than other providers' calls.
+    /// The largest file the API takes; a larger recording goes through `ffmpeg`.
+    pub max_upload_bytes: u64,
+    pub ffmpeg: PathBuf,
+    /// For the download, for making it smaller, and for each transcription: longer than
+    /// other providers' calls.
     pub timeout: std::time::Duration,
 }
 
@@ -59,7 +66,8 @@ impl OpenAiTranscriber {
         &self,
         audio_url: &str,
         public_only: bool,
-    ) -> Result<(Vec<u8>, String), ProviderError> {
+        into: &Path,
+    ) -> Result<(u64, String), ProviderError> {
         let refused = |why: String| ProviderError {
             status: Some(400),
             ..ProviderError::new(DOWNLOAD, why)
@@ -104,39 +112,48 @@ impl OpenAiTranscriber {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_ascii_lowercase);
-        let body = match http::read_capped(response, self.max_audio_bytes).await {
-            Ok(http::Capped::Whole(body)) => body,
-            Ok(http::Capped::TooLarge(_)) => return Err(too_big()),
-            Err(_) => {
-                return Err(ProviderError::new(
-                    DOWNLOAD,
-                    "connection dropped mid-download",
-                ))
+        // Only the extension comes from the link: the file's name is ours.
+        let name = format!("recording.{}", extension(&url, content_type.as_deref()));
+        let mut file = tokio::fs::File::create(into.join(&name))
+            .await
+            .map_err(could_not_keep)?;
+        let mut response = response;
+        let mut size = 0u64;
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|_| ProviderError::new(DOWNLOAD, "connection dropped mid-download"))?;
+            let Some(chunk) = chunk else { break };
+            size += chunk.len() as u64;
+            if size > self.max_audio_bytes {
+                return Err(too_big());
             }
-        };
-        Ok((body, file_name(&url, content_type.as_deref())))
+            file.write_all(&chunk).await.map_err(could_not_keep)?;
+        }
+        file.flush().await.map_err(could_not_keep)?;
+        Ok((size, name))
     }
 }
 
-/// The name the recording is uploaded under: the transcription API knows a format by its
-/// file's extension, which a link like `…/media/3/raw` does not have, so its Content-Type
-/// gives one.
-fn file_name(url: &Url, content_type: Option<&str>) -> String {
-    let last = url
+/// The extension the recording is uploaded under: the transcription API knows a format by
+/// its file's extension, which a link like `…/media/3/raw` does not have, so its
+/// Content-Type gives one then.
+fn extension(url: &Url, content_type: Option<&str>) -> String {
+    let from_link = url
         .path_segments()
         .and_then(|mut s| s.next_back())
-        .filter(|n| !n.is_empty())
-        .unwrap_or("recording");
-    if last
-        .rsplit_once('.')
-        .is_some_and(|(stem, ext)| !stem.is_empty() && !ext.is_empty())
-    {
-        return last.to_string();
+        .and_then(|last| last.rsplit_once('.'))
+        .filter(|(stem, _)| !stem.is_empty())
+        .map(|(_, extension)| extension.to_ascii_lowercase())
+        .filter(|e| (1..=8).contains(&e.len()) && e.chars().all(|c| c.is_ascii_alphanumeric()));
+    if let Some(extension) = from_link {
+        return extension;
     }
     let mime = content_type
         .and_then(|t| t.split(';').next())
         .map(str::trim);
-    let extension = match mime {
+    match mime {
         Some("audio/mpeg" | "audio/mp3") => "mp3",
         Some("audio/mp4" | "audio/x-m4a" | "audio/m4a") => "m4a",
         Some("video/mp4") => "mp4",
@@ -144,8 +161,8 @@ fn file_name(url: &Url, content_type: Option<&str>) -> String {
         Some("audio/ogg" | "audio/opus") => "ogg",
         Some("audio/flac" | "audio/x-flac") => "flac",
         _ => "wav",
-    };
-    format!("{last}.{extension}")
+    }
+    .to_string()
 }
 
 #[async_trait]
@@ -155,9 +172,141 @@ impl Transcriber for OpenAiTranscriber {
         audio_url: &str,
         public_only: bool,
     ) -> Result<Vec<Segment>, ProviderError> {
-        let (audio, file_name) = self.download(audio_url, public_only).await?;
+        let work = WorkDir::new().map_err(could_not_keep)?;
+        let (size, name) = self.download(audio_url, public_only, work.path()).await?;
+        let parts = if size <= self.max_upload_bytes {
+            vec![work.path().join(name)]
+        } else {
+            self.shrink(&work.path().join(name), size, work.path())
+                .await?
+        };
+        // Each part's times start at zero: they are moved by the parts before it.
+        let mut segments = Vec::new();
+        let mut offset = 0.0;
+        for part in parts {
+            let (said, duration) = self.send(&part).await?;
+            segments.extend(said.into_iter().map(|segment| Segment {
+                start: segment.start + offset,
+                end: segment.end + offset,
+                ..segment
+            }));
+            offset += duration;
+        }
+        Ok(segments)
+    }
+}
+
+impl OpenAiTranscriber {
+    /// The recording as mono 16 kHz MP3 at 32 kbit/s (4 kB a second, an hour in 14 MB), cut
+    /// into parts of at most half an hour, each under the upload limit.
+    async fn shrink(
+        &self,
+        recording: &Path,
+        size: u64,
+        into: &Path,
+    ) -> Result<Vec<PathBuf>, ProviderError> {
+        const BYTES_A_SECOND: f64 = 4000.0;
+        let part_secs = (self.max_upload_bytes as f64 * 0.9 / BYTES_A_SECOND).min(1800.0);
+        let pattern = into.join("part-%04d.mp3");
+        let mut command = tokio::process::Command::new(&self.ffmpeg);
+        command
+            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"])
+            .arg(recording)
+            .args([
+                "-vn",
+                "-ac",
+                "1",
+                "-ar",
+                "16000",
+                "-c:a",
+                "libmp3lame",
+                "-b:a",
+                "32k",
+            ])
+            .args(["-f", "segment", "-reset_timestamps", "1", "-segment_time"])
+            .arg(format!("{part_secs:.3}"))
+            .arg(&pattern)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let too_large = format!(
+            "the recording is {size} bytes, over the {} the transcription API takes",
+            self.max_upload_bytes
+        );
+        let child = command.spawn().map_err(|err| {
+            tracing::warn!(ffmpeg = %self.ffmpeg.display(), error = %err, "could not run ffmpeg");
+            ProviderError {
+                status: Some(413),
+                ..ProviderError::new(
+                    SERVICE,
+                    format!(
+                        "{too_large}, and ffmpeg, which would make it smaller, could not be run"
+                    ),
+                )
+            }
+        })?;
+        let output = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| {
+                ProviderError::new(SERVICE, "ffmpeg took too long making the recording smaller")
+            })?
+            .map_err(|err| ProviderError::new(SERVICE, format!("ffmpeg failed: {err}")))?;
+        if !output.status.success() {
+            // What ffmpeg says names our temporary files: the log has it, the bot does not.
+            let said = String::from_utf8_lossy(&output.stderr);
+            tracing::warn!(ffmpeg = %said.trim(), "ffmpeg could not make a recording smaller");
+            return Err(ProviderError {
+                status: Some(422),
+                ..ProviderError::new(
+                    SERVICE,
+                    format!("{too_large}, and ffmpeg could not read it as audio"),
+                )
+            });
+        }
+        let mut parts = Vec::new();
+        let mut entries = tokio::fs::read_dir(into)
+            .await
+            .map_err(|err| ProviderError::new(SERVICE, format!("ffmpeg's parts: {err}")))?;
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with("part-") {
+                parts.push(entry.path());
+            }
+        }
+        parts.sort();
+        for part in &parts {
+            let bytes = tokio::fs::metadata(part)
+                .await
+                .map(|m| m.len())
+                .unwrap_or(u64::MAX);
+            if bytes > self.max_upload_bytes {
+                return Err(ProviderError::new(
+                    SERVICE,
+                    format!("{too_large}, and even made smaller a part is {bytes} bytes"),
+                ));
+            }
+        }
+        if parts.is_empty() {
+            return Err(ProviderError::new(
+                SERVICE,
+                format!("{too_large}, and ffmpeg made nothing of it"),
+            ));
+        }
+        Ok(parts)
+    }
+
+    /// One file to the transcription API: its segments, and how long the file lasts.
+    async fn send(&self, file: &Path) -> Result<(Vec<Segment>, f64), ProviderError> {
+        let audio = tokio::fs::read(file).await.map_err(|err| {
+            ProviderError::new(SERVICE, format!("could not read the recording back: {err}"))
+        })?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "recording.wav".into());
         let form = Form::new()
-            .part("file", Part::bytes(audio).file_name(file_name))
+            .part("file", Part::bytes(audio).file_name(name))
             .text("model", self.model.clone())
             .text("response_format", "verbose_json");
         let url = format!(
@@ -169,18 +318,49 @@ impl Transcriber for OpenAiTranscriber {
             request = request.bearer_auth(key);
         }
         let verbose: Verbose = http::json(SERVICE, request).await?;
+        let last_end = verbose.segments.last().map_or(0.0, |s| s.end);
+        let duration = verbose.duration.unwrap_or(last_end).max(last_end);
         if verbose.segments.is_empty() {
             // Some servers give only the text; keep it as one segment rather than lose it.
             if let Some(text) = verbose.text.filter(|t| !t.trim().is_empty()) {
-                return Ok(vec![Segment {
+                let whole = Segment {
                     start: 0.0,
-                    end: verbose.duration.unwrap_or(0.0),
+                    end: duration,
                     text,
                     speaker: None,
-                }]);
+                };
+                return Ok((vec![whole], duration));
             }
         }
-        Ok(verbose.segments)
+        Ok((verbose.segments, duration))
+    }
+}
+
+/// A recording could not be written to the temporary directory: the detail (a path, the
+/// disk) is for the log.
+fn could_not_keep(err: std::io::Error) -> ProviderError {
+    tracing::warn!(error = %err, "could not keep a recording in a temporary file");
+    ProviderError::new(DOWNLOAD, "could not keep the recording on this server")
+}
+
+/// A directory of this transcription's files, removed with it.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> std::io::Result<Self> {
+        let path = std::env::temp_dir().join(format!("switchboard-audio-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -189,27 +369,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_recording_is_uploaded_under_a_name_whose_extension_says_its_format() {
-        let named = |url: &str, content_type| file_name(&Url::parse(url).unwrap(), content_type);
+    fn a_recording_is_uploaded_with_an_extension_that_says_its_format() {
+        let of = |url: &str, content_type| extension(&Url::parse(url).unwrap(), content_type);
         assert_eq!(
-            named("https://s.example/rec/standup.mp3", Some("audio/wav")),
-            "standup.mp3"
+            of("https://s.example/rec/standup.MP3", Some("audio/wav")),
+            "mp3"
         );
         assert_eq!(
-            named("https://s.example/media/3/raw", Some("audio/mpeg")),
-            "raw.mp3"
+            of("https://s.example/media/3/raw", Some("audio/mpeg")),
+            "mp3"
         );
         assert_eq!(
-            named(
-                "https://s.example/media/3/raw",
-                Some("audio/webm; codecs=opus")
-            ),
-            "raw.webm"
+            of("https://s.example/raw", Some("audio/webm; codecs=opus")),
+            "webm"
         );
-        assert_eq!(named("https://s.example/", None), "recording.wav");
+        assert_eq!(of("https://s.example/", None), "wav");
+        assert_eq!(of("https://s.example/.hidden", Some("audio/ogg")), "ogg");
         assert_eq!(
-            named("https://s.example/.hidden", Some("audio/ogg")),
-            ".hidden.ogg"
+            of("https://s.example/a.b%2F..%2Fx", None),
+            "wav",
+            "no path in it"
         );
     }
 }
