@@ -2631,3 +2631,64 @@ async fn a_recording_over_the_download_limit_is_refused_without_being_transcribe
         .iter()
         .all(|r| r.url.path() != "/v1/audio/transcriptions"));
 }
+
+/// The whole flow with `model` transcribing, the fake answering only a request that asks for
+/// `format` (as OpenAI refuses the others for that model) with `answer`; the transcript.
+async fn transcribed_by(model: &'static str, format: &str, answer: Value) -> Value {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    Mock::given(method("POST"))
+        .and(path("/v1/audio/transcriptions"))
+        .and(wiremock::matchers::body_string_contains(format!(
+            "name=\"response_format\"\r\n\r\n{format}\r\n"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&fakes.openai)
+        .await;
+    fakes.llm_answers().await;
+    fakes.jira_creates().await;
+    let app = app_with_and(&fakes, move |c| {
+        c.providers.transcription_model = model.into()
+    })
+    .await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    process_audio(&app, &token, &id, &fakes.audio_url()).await;
+    wait_for_status(&app, &token, &id, "DONE").await["transcript"].clone()
+}
+
+#[tokio::test]
+async fn a_diarizing_model_is_asked_for_diarized_json_and_its_speakers_are_kept() {
+    let transcript = transcribed_by(
+        "gpt-4o-transcribe-diarize",
+        "diarized_json",
+        json!({
+            "task": "transcribe", "duration": 12.0, "text": "I will fix the tests. I will write the notes.",
+            "segments": [
+                {"type": "transcript.text.segment", "id": "seg_0", "start": 0.0, "end": 5.0, "text": "I will fix the tests.", "speaker": "A"},
+                {"type": "transcript.text.segment", "id": "seg_1", "start": 5.0, "end": 12.0, "text": "I will write the notes.", "speaker": "B"}
+            ],
+            "usage": {"type": "duration", "seconds": 12}
+        }),
+    )
+    .await;
+    let speakers: Vec<&str> = transcript
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["speaker"].as_str().unwrap())
+        .collect();
+    assert_eq!(speakers, ["A", "B"]);
+}
+
+#[tokio::test]
+async fn a_model_that_answers_only_json_gives_its_text_as_one_segment() {
+    let transcript = transcribed_by(
+        "gpt-4o-mini-transcribe",
+        "json",
+        json!({"text": "Boris will fix the tests.", "usage": {"type": "tokens", "total_tokens": 40}}),
+    )
+    .await;
+    assert_eq!(transcript.as_array().unwrap().len(), 1);
+    assert_eq!(transcript[0]["text"], "Boris will fix the tests.");
+}

@@ -1,5 +1,6 @@
 //! Audio to text: the recording is downloaded (with a size bound) and sent to an
-//! OpenAI-compatible `/audio/transcriptions` with `response_format=verbose_json`.
+//! OpenAI-compatible `/audio/transcriptions`, asked for segments with times (`verbose_json`,
+//! or `diarized_json` with speakers from a diarizing model).
 
 use std::path::{Path, PathBuf};
 
@@ -185,6 +186,14 @@ impl Transcriber for OpenAiTranscriber {
         let mut offset = 0.0;
         for part in parts {
             let (said, duration) = self.send(&part).await?;
+            // A model that answers text alone says nothing of time: a part made by `shrink`
+            // lasts as long as its bytes at the bit rate it was made at.
+            let duration = match duration {
+                Some(duration) => duration,
+                None => tokio::fs::metadata(&part)
+                    .await
+                    .map_or(0.0, |m| m.len() as f64 / MP3_BYTES_A_SECOND),
+            };
             segments.extend(said.into_iter().map(|segment| Segment {
                 start: segment.start + offset,
                 end: segment.end + offset,
@@ -205,8 +214,7 @@ impl OpenAiTranscriber {
         size: u64,
         into: &Path,
     ) -> Result<Vec<PathBuf>, ProviderError> {
-        const BYTES_A_SECOND: f64 = 4000.0;
-        let part_secs = (self.max_upload_bytes as f64 * 0.9 / BYTES_A_SECOND).min(1800.0);
+        let part_secs = (self.max_upload_bytes as f64 * 0.9 / MP3_BYTES_A_SECOND).min(1800.0);
         let pattern = into.join("part-%04d.mp3");
         let mut command = tokio::process::Command::new(&self.ffmpeg);
         command
@@ -296,8 +304,9 @@ impl OpenAiTranscriber {
         Ok(parts)
     }
 
-    /// One file to the transcription API: its segments, and how long the file lasts.
-    async fn send(&self, file: &Path) -> Result<(Vec<Segment>, f64), ProviderError> {
+    /// One file to the transcription API: its segments, and how long the file lasts when
+    /// the answer says.
+    async fn send(&self, file: &Path) -> Result<(Vec<Segment>, Option<f64>), ProviderError> {
         let audio = tokio::fs::read(file).await.map_err(|err| {
             ProviderError::new(SERVICE, format!("could not read the recording back: {err}"))
         })?;
@@ -305,10 +314,21 @@ impl OpenAiTranscriber {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "recording.wav".into());
-        let form = Form::new()
+        let mut form = Form::new()
             .part("file", Part::bytes(audio).file_name(name))
-            .text("model", self.model.clone())
-            .text("response_format", "verbose_json");
+            .text("model", self.model.clone());
+        // OpenAI's newer models refuse `verbose_json`: the diarizing one gives its times and
+        // speakers as `diarized_json` (and must be let chunk audio over 30 s), the others
+        // only `json`, text without times.
+        let model = self.model.to_ascii_lowercase();
+        form = if model.contains("diarize") {
+            form.text("response_format", "diarized_json")
+                .text("chunking_strategy", "auto")
+        } else if model.starts_with("gpt-") {
+            form.text("response_format", "json")
+        } else {
+            form.text("response_format", "verbose_json")
+        };
         let url = format!(
             "{}/audio/transcriptions",
             self.base.as_str().trim_end_matches('/')
@@ -318,14 +338,18 @@ impl OpenAiTranscriber {
             request = request.bearer_auth(key);
         }
         let verbose: Verbose = http::json(SERVICE, request).await?;
-        let last_end = verbose.segments.last().map_or(0.0, |s| s.end);
-        let duration = verbose.duration.unwrap_or(last_end).max(last_end);
+        let last_end = verbose.segments.last().map(|s| s.end);
+        let duration = match (verbose.duration, last_end) {
+            (Some(duration), end) => Some(duration.max(end.unwrap_or(0.0))),
+            (None, end) => end,
+        };
         if verbose.segments.is_empty() {
-            // Some servers give only the text; keep it as one segment rather than lose it.
+            // Text alone (`json`, or a server that gives no segments): kept as one segment
+            // rather than lost.
             if let Some(text) = verbose.text.filter(|t| !t.trim().is_empty()) {
                 let whole = Segment {
                     start: 0.0,
-                    end: duration,
+                    end: duration.unwrap_or(0.0),
                     text,
                     speaker: None,
                 };
@@ -335,6 +359,9 @@ impl OpenAiTranscriber {
         Ok((verbose.segments, duration))
     }
 }
+
+/// What `shrink`'s MP3 at 32 kbit/s takes a second.
+const MP3_BYTES_A_SECOND: f64 = 4000.0;
 
 /// A recording could not be written to the temporary directory: the detail (a path, the
 /// disk) is for the log.
