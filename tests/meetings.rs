@@ -1580,10 +1580,37 @@ async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_l
 /// the meeting record (`GET /meetings/17`) holds the bot's state: `records` are (listed as
 /// running, the record's status and data), one a sync.
 async fn vexa_bot_through(records: &[(bool, Value)]) -> Value {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = vexa_scene().await;
+    vexa_reports(&fakes, &app, records, None).await;
+    bot(&app, &token, &id).await
+}
+
+/// A manager of acme and the bot they sent into `MEET` through Vexa (meeting record 17).
+async fn vexa_scene() -> Scene {
     let fakes = Fakes::start().await;
     let app = vexa_app(&fakes).await;
     let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let bot = trigger_id(&app, &token, MEET).await;
+    Scene {
+        fakes,
+        app,
+        token,
+        bot,
+    }
+}
+
+/// Syncs once for each of `records`, with Vexa serving `transcript` for the meeting.
+async fn vexa_reports(
+    fakes: &Fakes,
+    app: &TestApp,
+    records: &[(bool, Value)],
+    transcript: Option<&Value>,
+) {
     for (running, record) in records {
         fakes.bots.reset().await;
         let container = json!({
@@ -1609,9 +1636,16 @@ async fn vexa_bot_through(records: &[(bool, Value)]) -> Value {
             .respond_with(ResponseTemplate::new(200).set_body_json(meeting))
             .mount(&fakes.bots)
             .await;
+        if let Some(transcript) = transcript {
+            Mock::given(method("GET"))
+                .and(path("/transcripts/google_meet/abc-defg-hij"))
+                .and(wiremock::matchers::query_param("meeting_id", "17"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(transcript))
+                .mount(&fakes.bots)
+                .await;
+        }
         sync_once(&app.services).await.unwrap();
     }
-    bot(&app, &token, &id).await
 }
 
 #[tokio::test]
@@ -2691,4 +2725,55 @@ async fn a_model_that_answers_only_json_gives_its_text_as_one_segment() {
     .await;
     assert_eq!(transcript.as_array().unwrap().len(), 1);
     assert_eq!(transcript[0]["text"], "Boris will fix the tests.");
+}
+
+#[tokio::test]
+async fn a_vexa_meeting_over_goes_through_the_pipeline_from_vexas_own_transcript() {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = vexa_scene().await;
+    fakes.llm_answers().await;
+    fakes.jira_creates().await;
+    let transcript = json!({
+        "id": 17, "platform": "google_meet", "native_meeting_id": "abc-defg-hij", "status": "completed",
+        "segments": [
+            {"start": 0.4, "end": 4.9, "text": "I will fix the flaky tests.", "language": "en", "speaker": "Boris", "completed": true},
+            {"start": 5.1, "end": 6.0, "text": "  ", "language": "en", "speaker": "Chen", "completed": true},
+            {"start": 6.2, "end": 11.8, "text": "I will write the release notes.", "language": "en", "speaker": "Chen", "completed": true}
+        ]
+    });
+    let records = [
+        (true, json!({"status": "active", "data": {}})),
+        (
+            false,
+            json!({"status": "completed", "data": {"completion_reason": "stopped"}}),
+        ),
+    ];
+    vexa_reports(&fakes, &app, &records, Some(&transcript)).await;
+
+    let done = wait_for_status(&app, &token, &id, "DONE").await;
+    let said: Vec<(&str, &str)> = done["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["speaker"].as_str().unwrap(), s["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("Boris", "I will fix the flaky tests."),
+            ("Chen", "I will write the release notes.")
+        ]
+    );
+    assert_eq!(done["resultData"]["tasks_created"], 2);
+    let transcriptions = fakes.openai.received_requests().await.unwrap();
+    assert!(
+        transcriptions
+            .iter()
+            .all(|r| r.url.path() != "/v1/audio/transcriptions"),
+        "Vexa's transcript is not transcribed again"
+    );
 }

@@ -19,6 +19,7 @@ use super::status::{BotStatus, ChangeSource};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
 use crate::providers::jira::{FoundIssue, IssueOutcome, NewIssue};
+use crate::providers::transcription::Segment;
 use crate::providers::{public_net, ProviderError};
 use crate::Services;
 
@@ -35,7 +36,9 @@ Include only concrete commitments or requests; no action items is a valid answer
 #[derive(Serialize, Deserialize)]
 struct Payload {
     bot_id: String,
-    audio_url: String,
+    /// None when the bot service handed over its own transcript, stored with the job.
+    #[serde(default)]
+    audio_url: Option<String>,
     /// The URL came from a person, not the bot service: only a public address may serve it.
     #[serde(default)]
     public_only: bool,
@@ -66,13 +69,46 @@ pub async fn start(
             "audioUrl must be a public address: {why}"
         )));
     }
-    let audio_url = audio_url.as_str();
+    let payload = Payload {
+        bot_id: bot.id.clone(),
+        audio_url: Some(audio_url.to_string()),
+        public_only,
+    };
+    queue(s, payload, Vec::new(), source).await
+}
+
+/// Starts (once) the pipeline from a transcript the bot service made itself (Vexa's): the
+/// transcript is stored with the job, and the transcription step finds it done.
+pub async fn start_from_transcript(
+    s: &Services,
+    bot: &MeetingBot,
+    transcript: Vec<Segment>,
+    source: ChangeSource,
+) -> AppResult<MeetingBot> {
+    let payload = Payload {
+        bot_id: bot.id.clone(),
+        audio_url: None,
+        public_only: false,
+    };
+    queue(s, payload, transcript, source).await
+}
+
+/// The bot becomes TRANSCRIBING, its job is queued and `transcript` (if any) stored, all in
+/// one transaction.
+async fn queue(
+    s: &Services,
+    payload: Payload,
+    transcript: Vec<Segment>,
+    source: ChangeSource,
+) -> AppResult<MeetingBot> {
     // Fail now, not three steps in, when a provider the pipeline needs is missing.
-    s.providers.transcriber()?;
+    if payload.audio_url.is_some() {
+        s.providers.transcriber()?;
+    }
     s.providers.llm()?;
     s.providers.tasks()?;
     for _ in 0..8 {
-        let bot = service::load(&s.db, &bot.id).await?;
+        let bot = service::load(&s.db, &payload.bot_id).await?;
         let status = BotStatus::parse(&bot.status)?;
         if status.is_final() {
             return Err(AppError::Conflict(format!(
@@ -80,26 +116,29 @@ pub async fn start(
                 status.as_str()
             )));
         }
-        let job = NewJob::new(
-            KIND,
-            Payload {
-                bot_id: bot.id.clone(),
-                audio_url: audio_url.to_string(),
-                public_only,
-            },
-        )?
-        .max_attempts(s.config.meetings.pipeline_max_attempts)
-        .unique_key(format!("{KIND}:{}", bot.id));
+        let job = NewJob::new(KIND, &payload)?
+            .max_attempts(s.config.meetings.pipeline_max_attempts)
+            .unique_key(format!("{KIND}:{}", bot.id));
         let txn = s.db.begin().await?;
-        bot::Entity::update_many()
-            .col_expr(bot::Column::AudioUrl, Expr::value(audio_url.to_string()))
-            .filter(bot::Column::Id.eq(&bot.id))
-            .filter(bot::Column::AudioUrl.is_null())
-            .exec(&txn)
-            .await?;
+        if let Some(audio_url) = &payload.audio_url {
+            bot::Entity::update_many()
+                .col_expr(bot::Column::AudioUrl, Expr::value(audio_url.clone()))
+                .filter(bot::Column::Id.eq(&bot.id))
+                .filter(bot::Column::AudioUrl.is_null())
+                .exec(&txn)
+                .await?;
+        }
+        let stored = if status < BotStatus::Transcribing {
+            store_transcript(&txn, &bot.id, transcript.clone()).await?
+        } else {
+            Vec::new()
+        };
         s.jobs.enqueue_on(&txn, job).await?;
         let change = if status < BotStatus::Transcribing {
-            let handed_over = Transition::because("the recording was handed over");
+            let handed_over = Transition::because(match payload.audio_url {
+                Some(_) => "the recording was handed over",
+                None => "the bot service's transcript was handed over",
+            });
             match service::write_change(&txn, &bot, BotStatus::Transcribing, source, &handed_over)
                 .await?
             {
@@ -116,14 +155,41 @@ pub async fn start(
         if let Some(change) = change {
             service::announce(s, change).await?;
         }
+        for segment in stored {
+            s.bus.publish(segment).await;
+        }
         s.jobs.wake();
         tracing::info!(bot = %bot.id, source = source.as_str(), "recording handed over; pipeline queued");
         return service::load(&s.db, &bot.id).await;
     }
     Err(AppError::internal(format!(
         "bot {}: too many concurrent status changes",
-        bot.id
+        payload.bot_id
     )))
+}
+
+/// Stores a bot's transcript (on a transaction the caller commits); its segments, to be
+/// published once committed.
+async fn store_transcript<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    bot_id: &str,
+    segments: Vec<Segment>,
+) -> AppResult<Vec<TranscriptSegment>> {
+    let mut stored = Vec::with_capacity(segments.len());
+    for (index, seg) in segments.into_iter().enumerate() {
+        let row = segment::ActiveModel {
+            bot_id: Set(bot_id.to_string()),
+            sequence: Set(index as i64 + 1),
+            start_secs: Set(seg.start),
+            end_secs: Set(seg.end),
+            speaker: Set(seg.speaker),
+            text: Set(seg.text.trim().to_string()),
+        }
+        .insert(conn)
+        .await?;
+        stored.push(TranscriptSegment::from(row));
+    }
+    Ok(stored)
 }
 
 pub struct Pipeline {
@@ -163,10 +229,15 @@ impl Pipeline {
         if !service::transcript(&s.db, bot_id, 0).await?.is_empty() {
             return Ok(());
         }
+        let Some(audio_url) = &payload.audio_url else {
+            return Err(JobFailure::permanent(
+                "transcription failed: neither a recording nor a transcript was handed over",
+            ));
+        };
         let segments = s
             .providers
             .transcriber()?
-            .transcribe(&payload.audio_url, payload.public_only)
+            .transcribe(audio_url, payload.public_only)
             .await
             .map_err(|err| step_failure(TRANSCRIPTION, err))?;
         if segments.is_empty() {
@@ -175,20 +246,7 @@ impl Pipeline {
             ));
         }
         let txn = s.db.begin().await?;
-        let mut stored = Vec::with_capacity(segments.len());
-        for (index, seg) in segments.into_iter().enumerate() {
-            let row = segment::ActiveModel {
-                bot_id: Set(bot_id.to_string()),
-                sequence: Set(index as i64 + 1),
-                start_secs: Set(seg.start),
-                end_secs: Set(seg.end),
-                speaker: Set(seg.speaker),
-                text: Set(seg.text.trim().to_string()),
-            }
-            .insert(&txn)
-            .await?;
-            stored.push(TranscriptSegment::from(row));
-        }
+        let stored = store_transcript(&txn, bot_id, segments).await?;
         txn.commit().await?;
         for segment in stored {
             s.bus.publish(segment).await;

@@ -499,17 +499,8 @@ async fn follow_remote(
         }
         RemoteState::Completed | RemoteState::Absent => match &remote.recording_url {
             Some(url) => {
-                return match super::pipeline::start(s, bot, url, source).await {
-                    // Asking again at every tick would change nothing: the bot says why.
-                    Err(AppError::BadInput(why) | AppError::NotConfigured(why)) => {
-                        let reason = format!("the recording could not be processed: {why}");
-                        let failure = Transition::failure(reason);
-                        settled(
-                            change_status_from(s, bot, BotStatus::Error, source, &failure).await?,
-                        )
-                    }
-                    started => started.map(|_| Followed::Settled),
-                };
+                let started = super::pipeline::start(s, bot, url, source).await;
+                return handed_over(s, bot, source, started).await;
             }
             None if remote.state == RemoteState::Absent && current != BotStatus::Connected => {
                 return Ok(Followed::Settled)
@@ -517,18 +508,18 @@ async fn follow_remote(
             None if current == BotStatus::Connected && !recording_wait_over(s, bot).await? => {
                 return Ok(Followed::Settled)
             }
-            None => {
-                let reason = match &remote.reason {
-                    Some(why) => format!("the meeting ended with no recording ({why})"),
-                    None if bot.remote_ended_at.is_some() => format!(
-                        "the meeting ended and no recording came within {} s",
-                        s.config.meetings.recording_grace_secs
-                    ),
-                    None => "the meeting ended with no recording".to_string(),
-                };
-                (BotStatus::Done, reason)
-            }
+            // No recording, but the service may have transcribed the meeting itself.
+            None if current == BotStatus::Connected => match services_transcript(s, bot).await? {
+                Some(transcript) => {
+                    let started =
+                        super::pipeline::start_from_transcript(s, bot, transcript, source).await;
+                    return handed_over(s, bot, source, started).await;
+                }
+                None => (BotStatus::Done, ended_with_nothing(s, bot, remote)),
+            },
+            None => (BotStatus::Done, ended_with_nothing(s, bot, remote)),
         },
+
         RemoteState::Failed => {
             let reason = remote
                 .reason
@@ -548,6 +539,56 @@ async fn follow_remote(
         ..Transition::default()
     };
     settled(change_status_from(s, bot, next, source, &transition).await?)
+}
+
+/// Why a bot whose meeting is over ends DONE without the pipeline.
+fn ended_with_nothing(s: &Services, bot: &MeetingBot, remote: &RemoteBot) -> String {
+    match &remote.reason {
+        Some(why) => format!("the meeting ended with no recording ({why})"),
+        None if bot.remote_ended_at.is_some() => format!(
+            "the meeting ended and no recording came within {} s",
+            s.config.meetings.recording_grace_secs
+        ),
+        None => "the meeting ended with no recording".to_string(),
+    }
+}
+
+/// The meeting's transcript from a service that makes one, if it has any. A failure worth
+/// retrying is the caller's (the next report asks again); any other means there is none.
+async fn services_transcript(
+    s: &Services,
+    bot: &MeetingBot,
+) -> AppResult<Option<Vec<crate::providers::transcription::Segment>>> {
+    let Some(reference) = bot_ref(bot) else {
+        return Ok(None);
+    };
+    match s.providers.bot_service()?.transcript(&reference).await {
+        Ok(transcript) => Ok(transcript.filter(|segments| !segments.is_empty())),
+        Err(err) if err.is_transient() => Err(err.into()),
+        Err(err) => {
+            tracing::info!(bot = %bot.id, error = %err.describe(), "the bot service has no transcript of the meeting");
+            Ok(None)
+        }
+    }
+}
+
+/// The outcome of handing a meeting's recording or transcript to the pipeline: one that can
+/// never be processed ends the bot in ERROR saying why, since asking again at every report
+/// would change nothing.
+async fn handed_over(
+    s: &Services,
+    bot: &MeetingBot,
+    source: ChangeSource,
+    started: AppResult<MeetingBot>,
+) -> AppResult<Followed> {
+    match started {
+        Err(AppError::BadInput(why) | AppError::NotConfigured(why)) => {
+            let failure =
+                Transition::failure(format!("the recording could not be processed: {why}"));
+            settled(change_status_from(s, bot, BotStatus::Error, source, &failure).await?)
+        }
+        started => started.map(|_| Followed::Settled),
+    }
 }
 
 fn settled(applied: Option<MeetingBot>) -> AppResult<Followed> {

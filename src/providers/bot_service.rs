@@ -14,6 +14,7 @@ use serde_json::json;
 use url::Url;
 
 use super::http::{self, ProviderError};
+use super::transcription::Segment;
 
 const SERVICE: &str = "bot service";
 
@@ -92,6 +93,12 @@ pub trait BotService: Send + Sync + 'static {
     /// meeting over (the seed's `create-tasks-from-audio`), rather than with the report.
     fn hands_recording_over_by_callback(&self) -> bool {
         false
+    }
+
+    /// The meeting's transcript, for a service that transcribes itself (Vexa): `None` from
+    /// one that does not.
+    async fn transcript(&self, _bot: &BotRef) -> Result<Option<Vec<Segment>>, ProviderError> {
+        Ok(None)
     }
 
     /// The state of many bots, each as it comes with its position in `bots`: one request
@@ -250,6 +257,14 @@ pub struct VexaMeeting {
     data: Option<serde_json::Value>,
 }
 
+/// Vexa's transcript document: the meeting record with the `segments` its bot transcribed
+/// (`start`, `end` in seconds from the meeting's start, `text`, `speaker`).
+#[derive(Deserialize)]
+struct VexaTranscript {
+    #[serde(default)]
+    segments: Vec<Segment>,
+}
+
 #[derive(Deserialize)]
 struct VexaRunning {
     /// Read one by one: an entry without its meeting (a container Vexa has no record for)
@@ -300,6 +315,32 @@ impl BotService for VexaBotService {
             Some(listed) => Ok(listed),
             None => self.meeting(bot).await,
         }
+    }
+
+    /// `GET /transcripts/{platform}/{native_meeting_id}` (of this run's meeting record, when
+    /// known): the segments Vexa made during the meeting.
+    async fn transcript(&self, bot: &BotRef) -> Result<Option<Vec<Segment>>, ProviderError> {
+        let mut path = format!(
+            "transcripts/{}/{}",
+            urlencode(&bot.platform),
+            urlencode(&bot.native_meeting_id)
+        );
+        if let Some(record) = bot
+            .session_id
+            .as_deref()
+            .filter(|r| r.parse::<u64>().is_ok())
+        {
+            path.push_str(&format!("?meeting_id={record}"));
+        }
+        let request = self.client.get(endpoint(&self.base, &path));
+        let answer: VexaTranscript = http::json(SERVICE, with_key(request, &self.secret)).await?;
+        Ok(Some(
+            answer
+                .segments
+                .into_iter()
+                .filter(|segment| !segment.text.trim().is_empty())
+                .collect(),
+        ))
     }
 
     async fn stop(&self, bot: &BotRef) -> Result<(), ProviderError> {
