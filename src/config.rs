@@ -507,6 +507,9 @@ impl Config {
                 bail!("{name} must be an http(s) URL with a host, not {url}");
             }
         }
+        if self.meetings.recording_grace_secs > 86_400 {
+            bail!("BOT_RECORDING_GRACE_SECS must be at most 86400 (a day)");
+        }
         if let Some(temperature) = self.providers.llm_temperature {
             if !(0.0..=2.0).contains(&temperature) {
                 bail!("LLM_TEMPERATURE must be between 0 and 2");

@@ -2605,6 +2605,17 @@ async fn a_recording_over_the_upload_limit_is_made_smaller_by_ffmpeg_and_sent_in
         vec![0.5, 2.75, 5.0],
         "three parts, each moved by those before"
     );
+    let speakers: Vec<&str> = done["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["speaker"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        speakers,
+        ["Boris (part 1)", "Boris (part 2)", "Boris (part 3)"],
+        "each part names its speakers afresh"
+    );
     let uploads: Vec<_> = fakes
         .openai
         .received_requests()
@@ -2776,4 +2787,56 @@ async fn a_vexa_meeting_over_goes_through_the_pipeline_from_vexas_own_transcript
             .all(|r| r.url.path() != "/v1/audio/transcriptions"),
         "Vexa's transcript is not transcribed again"
     );
+}
+
+#[tokio::test]
+async fn a_large_playlist_given_as_a_recording_never_has_ffmpeg_read_what_it_lists() {
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    fakes.pipeline_succeeds().await;
+    // A media file on the server, which a playlist read by ffmpeg would have it open.
+    let dir = std::env::temp_dir().join(format!("switchboard-local-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tone.wav"), tone_wav(2)).unwrap();
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(dir.join("tone.wav"))
+        .args(["-c:a", "aac", "-f", "mpegts"])
+        .arg(dir.join("local.ts"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut playlist = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:10\n");
+    // Padded past the upload limit, so that it goes to ffmpeg.
+    playlist.push_str(&"# padding\n".repeat(2_000));
+    playlist.push_str(&format!(
+        "#EXTINF:2,\n{}\n#EXT-X-ENDLIST\n",
+        dir.join("local.ts").display()
+    ));
+    Mock::given(method("GET"))
+        .and(path("/recordings/list.m3u8"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(playlist))
+        .mount(&fakes.files)
+        .await;
+    let app = app_with_and(&fakes, |c| {
+        c.meetings.transcription_max_upload_bytes = 10_000
+    })
+    .await;
+    let token = app.token("ann", "acme", Role::Manager);
+    let id = trigger_id(&app, &token, MEET).await;
+    let url = format!("{}/recordings/list.m3u8", fakes.files.uri());
+    process_audio(&app, &token, &id, &url).await;
+
+    let failed = wait_for_status(&app, &token, &id, "ERROR").await;
+    let message = failed["errorMessage"].as_str().unwrap();
+    assert!(message.contains("could not read it as audio"), "{message}");
+    assert!(!message.contains("recordings-in-progress"), "{message}");
+    let uploads = fakes.openai.received_requests().await.unwrap();
+    assert!(
+        uploads
+            .iter()
+            .all(|r| r.url.path() != "/v1/audio/transcriptions"),
+        "nothing of the server's own file was transcribed"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

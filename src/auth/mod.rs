@@ -99,18 +99,6 @@ pub enum Caller {
 }
 
 impl Caller {
-    /// For a long-lived connection whose credential is checked again (`self`): whether it
-    /// still makes the caller it made at first (`before`), or why not (a token past its
-    /// expiry, a revoked key).
-    pub fn still_is(self, before: &Caller) -> Result<(), String> {
-        match (self, before) {
-            (Caller::Known(now), Caller::Known(then)) if &now == then => Ok(()),
-            (Caller::Known(_), _) => Err("the credential now stands for another caller".into()),
-            (Caller::Rejected(reason), _) => Err(reason),
-            (Caller::Anonymous, _) => Err("the credential is gone".into()),
-        }
-    }
-
     pub fn viewer(&self) -> AppResult<&Viewer> {
         match self {
             Caller::Known(viewer) => Ok(viewer),
@@ -135,52 +123,84 @@ impl Authenticator {
 
     /// Reads `Authorization: Bearer …` (a JWT or an API key) or `X-Api-Key`.
     pub async fn from_headers(&self, headers: &HeaderMap) -> Caller {
-        if let Some(key) = headers.get("x-api-key") {
-            return match key.to_str() {
-                Ok(key) => self.from_credential(key.trim()).await,
-                Err(_) => Caller::Rejected("X-Api-Key is not valid text".into()),
-            };
-        }
-        match headers.get(axum::http::header::AUTHORIZATION) {
-            None => Caller::Anonymous,
-            Some(value) => match value.to_str().ok().and_then(bearer) {
-                Some(token) => self.from_credential(token).await,
-                None => Caller::Rejected("Authorization must be 'Bearer <token>'".into()),
-            },
+        match credential_in_headers(headers) {
+            Ok(Some(credential)) => self.from_credential(credential).await,
+            Ok(None) => Caller::Anonymous,
+            Err(reason) => Caller::Rejected(reason.into()),
         }
     }
 
     /// A bare credential: an API key (they start with `sb_`) or a JWT.
     pub async fn from_credential(&self, credential: &str) -> Caller {
-        let result = if credential.starts_with(api_keys::KEY_PREFIX) {
-            api_keys::verify(&self.db, credential).await
-        } else {
-            self.jwt.verify(credential)
-        };
-        match result {
+        match self.verify(credential).await {
             Ok(viewer) => Caller::Known(viewer),
             Err(AppError::Unauthenticated(reason)) => Caller::Rejected(reason),
             Err(other) => Caller::Rejected(other.client_message()),
         }
     }
 
+    async fn verify(&self, credential: &str) -> AppResult<Viewer> {
+        if credential.starts_with(api_keys::KEY_PREFIX) {
+            api_keys::verify(&self.db, credential).await
+        } else {
+            self.jwt.verify(credential)
+        }
+    }
+
+    /// For a long-lived connection: whether `credential` still makes the caller it made at
+    /// first (`before`), or why not (a token past its expiry, a revoked key). Failing to
+    /// check (the database away a moment) is no reason to drop anyone.
+    pub async fn recheck(&self, credential: &str, before: &Viewer) -> Result<(), String> {
+        match self.verify(credential).await {
+            Ok(now) if &now == before => Ok(()),
+            Ok(_) => Err("the credential now stands for another caller".into()),
+            Err(AppError::Unauthenticated(reason)) => Err(reason),
+            Err(other) => {
+                tracing::warn!(error = %other.client_message(), "could not check a connection's credential again; it stays");
+                Ok(())
+            }
+        }
+    }
+
     /// The WebSocket `connection_init` payload: `{"Authorization": "Bearer …"}`,
     /// `{"authorization": …}`, `{"token": …}` or `{"headers": {"Authorization": …}}`.
     pub async fn from_init_payload(&self, payload: &serde_json::Value) -> Caller {
-        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-        let found = payload
-            .get("Authorization")
-            .or_else(|| payload.get("authorization"))
-            .or_else(|| payload.get("headers").and_then(|h| h.get("Authorization")))
-            .and_then(text)
-            .map(|value| bearer(&value).map(str::to_owned).unwrap_or(value))
-            .or_else(|| payload.get("token").and_then(text))
-            .or_else(|| payload.get("apiKey").and_then(text));
-        match found {
-            Some(credential) => self.from_credential(credential.trim()).await,
+        match credential_in_init(payload) {
+            Some(credential) => self.from_credential(&credential).await,
             None => Caller::Anonymous,
         }
     }
+}
+
+/// The credential a request's headers carry, if any; `Err` when a header is malformed.
+pub fn credential_in_headers(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
+    if let Some(key) = headers.get("x-api-key") {
+        return match key.to_str() {
+            Ok(key) => Ok(Some(key.trim())),
+            Err(_) => Err("X-Api-Key is not valid text"),
+        };
+    }
+    match headers.get(axum::http::header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(value) => match value.to_str().ok().and_then(bearer) {
+            Some(token) => Ok(Some(token)),
+            None => Err("Authorization must be 'Bearer <token>'"),
+        },
+    }
+}
+
+/// The credential a WebSocket `connection_init` payload carries, if any.
+pub fn credential_in_init(payload: &serde_json::Value) -> Option<String> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .or_else(|| payload.get("headers").and_then(|h| h.get("Authorization")))
+        .and_then(text)
+        .map(|value| bearer(&value).map(str::to_owned).unwrap_or(value))
+        .or_else(|| payload.get("token").and_then(text))
+        .or_else(|| payload.get("apiKey").and_then(text))
+        .map(|credential| credential.trim().to_string())
 }
 
 /// REST handlers take a `Viewer` argument: the request is refused with 401 and a JSON body

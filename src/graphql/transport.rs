@@ -161,7 +161,17 @@ async fn sse_response(
     let caller = app.services.auth.from_headers(&headers).await;
     let every = app.schema.keep_alive();
     let lapsed = std::sync::Arc::new(std::sync::OnceLock::new());
-    let watch = credential_lapse(app.clone(), headers, caller.clone(), every, lapsed.clone());
+    let credential = crate::auth::credential_in_headers(&headers)
+        .ok()
+        .flatten()
+        .map(str::to_string);
+    let watch = credential_lapse(
+        app.clone(),
+        credential,
+        caller.clone(),
+        every,
+        lapsed.clone(),
+    );
     let events = app
         .schema
         .subscribe(request, caller)
@@ -189,18 +199,17 @@ async fn sse_response(
 /// its key's revocation ends then.
 async fn credential_lapse(
     app: AppState,
-    headers: HeaderMap,
+    credential: Option<String>,
     before: crate::auth::Caller,
     every: std::time::Duration,
     lapsed: std::sync::Arc<std::sync::OnceLock<String>>,
 ) {
-    if !matches!(before, crate::auth::Caller::Known(_)) {
+    let (Some(credential), crate::auth::Caller::Known(before)) = (credential, before) else {
         return std::future::pending().await;
-    }
+    };
     loop {
         tokio::time::sleep(every).await;
-        let now = app.services.auth.from_headers(&headers).await;
-        if let Err(reason) = now.still_is(&before) {
+        if let Err(reason) = app.services.auth.recheck(&credential, &before).await {
             let _ = lapsed.set(reason);
             return;
         }

@@ -165,7 +165,7 @@ pub async fn upgrade(State(app): State<AppState>, request: axum::extract::Reques
             dialect,
             app,
             caller: None,
-            init_payload: serde_json::Value::Null,
+            credential: String::new(),
             heard_since_ping: true,
             operations: Vec::new(),
             sources: Sources::new(),
@@ -346,10 +346,10 @@ struct Connection {
     app: AppState,
     /// Set by an accepted `connection_init`.
     caller: Option<Caller>,
-    /// That `connection_init`'s payload, whose credential is checked again before each
-    /// subscription and at each keep-alive: a token that expires, or a key revoked, ends the
-    /// connection then, not whenever the client leaves.
-    init_payload: serde_json::Value,
+    /// That `connection_init`'s credential, checked again before each subscription and at
+    /// each keep-alive: a token that expires, or a key revoked, ends the connection then, not
+    /// whenever the client leaves.
+    credential: String,
     /// Whether the client has sent anything (a pong, say) since the last keep-alive ping.
     heard_since_ping: bool,
     /// The running operations, in the order they started.
@@ -631,16 +631,14 @@ impl Connection {
 
     /// Closes with 4403 once the credential of `connection_init` no longer holds.
     async fn recheck_caller(&mut self) -> Result<(), Closing> {
-        let Some(before) = &self.caller else {
+        let Some(Caller::Known(before)) = &self.caller else {
             return Ok(());
         };
-        let now = self
-            .app
+        self.app
             .services
             .auth
-            .from_init_payload(&self.init_payload)
-            .await;
-        now.still_is(before)
+            .recheck(&self.credential, before)
+            .await
             .map_err(|reason| Some((FORBIDDEN, format!("Forbidden: {reason}"))))
     }
 
@@ -648,7 +646,7 @@ impl Connection {
         let reason = match self.app.services.auth.from_init_payload(&payload).await {
             caller @ Caller::Known(_) => {
                 self.caller = Some(caller);
-                self.init_payload = payload;
+                self.credential = crate::auth::credential_in_init(&payload).unwrap_or_default();
                 self.send_json(serde_json::json!({"type": "connection_ack"}));
                 if self.dialect == Dialect::Legacy {
                     // As Apollo's servers did: legacy clients time a connection out only

@@ -117,33 +117,43 @@ async fn callback_done(
     body: Bytes,
 ) -> AppResult<Json<Value>> {
     let done: DoneBody = from_bot_service(&app, &headers, &body)?;
-    let bot = service::find_for_callback(&app.services.db, &done.bot_id).await?;
-    let status = BotStatus::parse(&bot.status)?;
-    if status >= BotStatus::Transcribing && !status.is_final() {
-        // The recording is being processed here, and that ends the bot with its own issues.
-        tracing::info!(bot = %bot.id, status = status.as_str(), "done callback while the pipeline runs: left to the pipeline");
-        return Ok(Json(json!({
-            "success": true,
-            "status": status.as_str(),
-            "message": "The recording is being processed; the bot becomes done with its Jira issues",
-        })));
+    let mut bot = service::find_for_callback(&app.services.db, &done.bot_id).await?;
+    // Decided on each fresh read: a recording handed over a moment ago wins.
+    for _ in 0..8 {
+        let status = BotStatus::parse(&bot.status)?;
+        if status >= BotStatus::Transcribing && !status.is_final() {
+            // The recording is being processed here, which ends the bot with its own issues.
+            tracing::info!(bot = %bot.id, status = status.as_str(), "done callback while the pipeline runs: left to the pipeline");
+            return Ok(Json(json!({
+                "success": true,
+                "status": status.as_str(),
+                "message": "The recording is being processed; the bot becomes done with its Jira issues",
+            })));
+        }
+        let transition = Transition {
+            session_id: done.session_id.clone().filter(|_| bot.session_id.is_none()),
+            result_data: done.result_data.clone(),
+            ..Transition::because("the bot service reported the meeting processed")
+        };
+        let applied = service::change_status_from(
+            &app.services,
+            &bot,
+            BotStatus::Done,
+            ChangeSource::Webhook,
+            &transition,
+        )
+        .await?;
+        if applied.is_some() {
+            return Ok(Json(
+                json!({"success": true, "message": "Status updated successfully"}),
+            ));
+        }
+        bot = service::load(&app.services.db, &bot.id).await?;
     }
-    let transition = Transition {
-        result_data: done.result_data,
-        session_id: done.session_id.filter(|_| bot.session_id.is_none()),
-        ..Transition::because("the bot service reported the meeting processed")
-    };
-    service::change_status(
-        &app.services,
-        &bot.id,
-        BotStatus::Done,
-        ChangeSource::Webhook,
-        transition,
-    )
-    .await?;
-    Ok(Json(
-        json!({"success": true, "message": "Status updated successfully"}),
-    ))
+    Err(AppError::internal(format!(
+        "bot {}: too many concurrent status changes",
+        bot.id
+    )))
 }
 
 #[derive(Deserialize)]

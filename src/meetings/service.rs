@@ -670,7 +670,10 @@ pub async fn stop(s: &Services, viewer: &Viewer, id: &str) -> AppResult<MeetingB
         )
         .await?;
         match stopped {
-            Some(stopped) => return Ok(stopped),
+            Some(stopped) => {
+                tell_late_started_bot_to_leave(s, &bot).await;
+                return Ok(stopped);
+            }
             None => bot = load(&s.db, &bot.id).await?,
         }
     }
@@ -678,6 +681,24 @@ pub async fn stop(s: &Services, viewer: &Viewer, id: &str) -> AppResult<MeetingB
         "bot {}: too many concurrent status changes",
         bot.id
     )))
+}
+
+/// A bot stopped before the service had said its id (it was still starting it) is told to
+/// leave once the id is known: if the trigger stored it after reading the bot as not yet
+/// stopped, nothing else would.
+async fn tell_late_started_bot_to_leave(s: &Services, read_before_stop: &MeetingBot) {
+    if bot_ref(read_before_stop).is_some() {
+        return;
+    }
+    let Ok(now) = load(&s.db, &read_before_stop.id).await else {
+        return;
+    };
+    let (Some(reference), Ok(bot_service)) = (bot_ref(&now), s.providers.bot_service()) else {
+        return;
+    };
+    if let Err(err) = bot_service.stop(&reference).await {
+        tracing::warn!(bot = %now.id, error = %err.describe(), "could not stop a bot stopped while it was starting");
+    }
 }
 
 pub struct BotPage {

@@ -97,6 +97,12 @@ impl Providers {
         let transcription_configured =
             p.openai_api_key.is_some() || p.transcription_base_url.is_some();
         let public_client = public_net::restrict(builder()).build()?;
+        // What a process killed mid-transcription left behind; this instance's own.
+        let work_root = config.data_dir.join("recordings-in-progress");
+        if work_root.exists() {
+            std::fs::remove_dir_all(&work_root)
+                .map_err(|err| anyhow::anyhow!("emptying {}: {err}", work_root.display()))?;
+        }
         let transcriber: Option<Arc<dyn Transcriber>> = transcription_configured.then(|| {
             Arc::new(transcription::OpenAiTranscriber {
                 client: client.clone(),
@@ -107,6 +113,7 @@ impl Providers {
                 max_audio_bytes: config.meetings.audio_max_bytes,
                 max_upload_bytes: config.meetings.transcription_max_upload_bytes,
                 ffmpeg: config.meetings.ffmpeg_path.clone(),
+                work_root,
                 timeout: Duration::from_secs(p.transcription_timeout_secs),
             }) as Arc<dyn Transcriber>
         });

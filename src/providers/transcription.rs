@@ -47,6 +47,9 @@ pub struct OpenAiTranscriber {
     /// The largest file the API takes; a larger recording goes through `ffmpeg`.
     pub max_upload_bytes: u64,
     pub ffmpeg: PathBuf,
+    /// Where recordings are kept while they are transcribed; emptied at start-up, so that
+    /// what a killed process left goes.
+    pub work_root: PathBuf,
     /// For the download, for making it smaller, and for each transcription: longer than
     /// other providers' calls.
     pub timeout: std::time::Duration,
@@ -173,7 +176,7 @@ impl Transcriber for OpenAiTranscriber {
         audio_url: &str,
         public_only: bool,
     ) -> Result<Vec<Segment>, ProviderError> {
-        let work = WorkDir::new().map_err(could_not_keep)?;
+        let work = WorkDir::new(&self.work_root).map_err(could_not_keep)?;
         let (size, name) = self.download(audio_url, public_only, work.path()).await?;
         let parts = if size <= self.max_upload_bytes {
             vec![work.path().join(name)]
@@ -184,7 +187,8 @@ impl Transcriber for OpenAiTranscriber {
         // Each part's times start at zero: they are moved by the parts before it.
         let mut segments = Vec::new();
         let mut offset = 0.0;
-        for part in parts {
+        let several = parts.len() > 1;
+        for (number, part) in parts.into_iter().enumerate() {
             let (said, duration) = self.send(&part).await?;
             // A model that answers text alone says nothing of time: a part made by `shrink`
             // lasts as long as its bytes at the bit rate it was made at.
@@ -197,6 +201,12 @@ impl Transcriber for OpenAiTranscriber {
             segments.extend(said.into_iter().map(|segment| Segment {
                 start: segment.start + offset,
                 end: segment.end + offset,
+                // Each part names its speakers afresh: "A" of one part need not be "A" of
+                // the next.
+                speaker: segment.speaker.map(|speaker| match several {
+                    true => format!("{speaker} (part {})", number + 1),
+                    false => speaker,
+                }),
                 ..segment
             }));
             offset += duration;
@@ -218,7 +228,16 @@ impl OpenAiTranscriber {
         let pattern = into.join("part-%04d.mp3");
         let mut command = tokio::process::Command::new(&self.ffmpeg);
         command
-            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"])
+            .args(["-nostdin", "-hide_banner", "-loglevel", "error"])
+            // The file came from whoever gave the link: read it as the audio container it
+            // should be, never as a playlist that has ffmpeg fetch other addresses itself.
+            .args([
+                "-protocol_whitelist",
+                "file",
+                "-format_whitelist",
+                AUDIO_CONTAINERS,
+                "-i",
+            ])
             .arg(recording)
             .args([
                 "-vn",
@@ -289,17 +308,23 @@ impl OpenAiTranscriber {
                 .map(|m| m.len())
                 .unwrap_or(u64::MAX);
             if bytes > self.max_upload_bytes {
-                return Err(ProviderError::new(
-                    SERVICE,
-                    format!("{too_large}, and even made smaller a part is {bytes} bytes"),
-                ));
+                return Err(ProviderError {
+                    status: Some(413),
+                    ..ProviderError::new(
+                        SERVICE,
+                        format!("{too_large}, and even made smaller a part is {bytes} bytes"),
+                    )
+                });
             }
         }
         if parts.is_empty() {
-            return Err(ProviderError::new(
-                SERVICE,
-                format!("{too_large}, and ffmpeg made nothing of it"),
-            ));
+            return Err(ProviderError {
+                status: Some(422),
+                ..ProviderError::new(
+                    SERVICE,
+                    format!("{too_large}, and ffmpeg made nothing of it"),
+                )
+            });
         }
         Ok(parts)
     }
@@ -360,6 +385,10 @@ impl OpenAiTranscriber {
     }
 }
 
+/// The demuxers a recording may be read with (ffmpeg's names for WAV, MP3, MP4/M4A,
+/// Matroska/WebM, Ogg, FLAC and ADTS AAC).
+const AUDIO_CONTAINERS: &str = "wav,mp3,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,ogg,flac,aac";
+
 /// What `shrink`'s MP3 at 32 kbit/s takes a second.
 const MP3_BYTES_A_SECOND: f64 = 4000.0;
 
@@ -374,8 +403,8 @@ fn could_not_keep(err: std::io::Error) -> ProviderError {
 struct WorkDir(PathBuf);
 
 impl WorkDir {
-    fn new() -> std::io::Result<Self> {
-        let path = std::env::temp_dir().join(format!("switchboard-audio-{}", uuid::Uuid::new_v4()));
+    fn new(root: &Path) -> std::io::Result<Self> {
+        let path = root.join(uuid::Uuid::new_v4().to_string());
         std::fs::create_dir_all(&path)?;
         Ok(Self(path))
     }
