@@ -484,6 +484,12 @@ impl Config {
             ),
             ("JOBS_LEASE_SECS", self.jobs.lease_secs),
             ("JOBS_POLL_MS", self.jobs.poll_ms),
+            ("JOBS_BACKOFF_MS", self.jobs.backoff_ms),
+            ("JOBS_BACKOFF_MAX_SECS", self.jobs.backoff_max_secs),
+            ("REQUEST_BODY_LIMIT", self.graphql.body_limit as u64),
+            ("GRAPHQL_MAX_DEPTH", self.graphql.max_depth as u64),
+            ("GRAPHQL_MAX_COMPLEXITY", self.graphql.max_complexity as u64),
+            ("GRAPHQL_MAX_ALIASES", self.graphql.max_aliases as u64),
         ];
         if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             bail!("{name} must be at least 1");

@@ -2273,14 +2273,7 @@ async fn following_from_beyond_the_latest_change_is_refused_and_from_the_final_o
         token,
         bot: id,
     } = scene().await;
-    let mut ws = app.ws("graphql-transport-ws").await;
-    ws.init(json!({"token": token})).await;
-    ws.send(json!({"id": "ahead", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id, "after": 5}}})).await;
-    let refused = ws.next_json().await;
-    assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-        "{refused}"
-    );
+    let mut ws = refused_from_beyond(&app, &token, FOLLOW, &id, 5).await;
     assert_eq!(ws.next_json().await["type"], "complete");
 
     Mock::given(method("DELETE"))
@@ -2684,21 +2677,30 @@ async fn transcribed_by(model: &'static str, format: &str, answer: Value) -> Val
     fakes.bot_service_starts("ext-1").await;
     Mock::given(method("POST"))
         .and(path("/v1/audio/transcriptions"))
-        .and(wiremock::matchers::body_string_contains(format!(
-            "name=\"response_format\"\r\n\r\n{format}\r\n"
-        )))
+        .and({
+            // The body holds MP3 bytes, so it is searched as bytes, not as text.
+            let field = format!("name=\"response_format\"\r\n\r\n{format}\r\n").into_bytes();
+            move |request: &wiremock::Request| {
+                request
+                    .body
+                    .windows(field.len())
+                    .any(|window| window == field.as_slice())
+            }
+        })
         .respond_with(ResponseTemplate::new(200).set_body_json(answer))
         .mount(&fakes.openai)
         .await;
     fakes.llm_answers().await;
     fakes.jira_creates().await;
+    // Real audio: these models take at most about 25 minutes, so ffmpeg sees every recording.
+    let url = long_recording(&fakes).await;
     let app = app_with_and(&fakes, move |c| {
         c.providers.transcription_model = model.into()
     })
     .await;
     let token = app.token("ann", "acme", Role::Manager);
     let id = trigger_id(&app, &token, MEET).await;
-    process_audio(&app, &token, &id, &fakes.audio_url()).await;
+    process_audio(&app, &token, &id, &url).await;
     wait_for_status(&app, &token, &id, "DONE").await["transcript"].clone()
 }
 
@@ -2829,7 +2831,10 @@ async fn a_large_playlist_given_as_a_recording_never_has_ffmpeg_read_what_it_lis
 
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     let message = failed["errorMessage"].as_str().unwrap();
-    assert!(message.contains("could not read it as audio"), "{message}");
+    assert!(
+        message.contains("could not read the recording as audio"),
+        "{message}"
+    );
     assert!(!message.contains("recordings-in-progress"), "{message}");
     let uploads = fakes.openai.received_requests().await.unwrap();
     assert!(
@@ -2839,4 +2844,35 @@ async fn a_large_playlist_given_as_a_recording_never_has_ffmpeg_read_what_it_lis
         "nothing of the server's own file was transcribed"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn following_a_transcript_from_beyond_its_last_segment_is_refused() {
+    let Scene {
+        app,
+        token,
+        bot: id,
+        ..
+    } = scene().await;
+    refused_from_beyond(&app, &token, TRANSCRIPT, &id, 3).await;
+}
+
+/// Subscribes to `query` for bot `id` from `after`, which must be refused as BAD_USER_INPUT;
+/// the socket, still open.
+async fn refused_from_beyond(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    id: &str,
+    after: i64,
+) -> common::Ws {
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(json!({"token": token})).await;
+    ws.send(json!({"id": "ahead", "type": "subscribe", "payload": {"query": query, "variables": {"id": id, "after": after}}})).await;
+    let refused = ws.next_json().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+    ws
 }

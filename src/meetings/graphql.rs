@@ -391,6 +391,15 @@ impl MeetingsSubscription {
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TranscriptSegment>>> {
         let bot = service::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
+        if let Some(after) = after {
+            let stored = service::transcript_length(ctx.db(), &bot.id).await?;
+            if after > stored {
+                return Err(AppError::BadInput(format!(
+                    "after is beyond the transcript's last segment (sequence {stored})"
+                ))
+                .into());
+            }
+        }
         let timeline = TranscriptTimeline {
             services: ctx.services().clone(),
             bot_id: bot.id,

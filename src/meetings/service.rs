@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use chrono::{SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait, TryIntoModel,
 };
 use serde_json::Value;
 
@@ -788,6 +788,14 @@ pub async fn transcript(
 /// Whether the bot's transcript is all stored: the pipeline stores it in one transaction
 /// before the bot moves past TRANSCRIBING, and a finished bot gets none later. A purged bot's
 /// transcript is complete too (empty).
+/// How many segments the bot's transcript has (its last sequence: they are numbered from 1).
+pub async fn transcript_length(db: &DatabaseConnection, bot_id: &str) -> AppResult<i64> {
+    Ok(segment::Entity::find()
+        .filter(segment::Column::BotId.eq(bot_id))
+        .count(db)
+        .await? as i64)
+}
+
 pub async fn transcript_is_complete(db: &DatabaseConnection, bot_id: &str) -> AppResult<bool> {
     let status = bot::Entity::find_by_id(bot_id.to_string())
         .select_only()

@@ -15,9 +15,9 @@ pub struct ProviderError {
     pub status: Option<u16>,
     pub message: String,
     pub retry_after: Option<Duration>,
-    /// The account is out of credit or quota (OpenAI's 429 `insufficient_quota`): asking
-    /// again cannot help until someone pays.
-    pub exhausted: bool,
+    /// Asking again cannot help: the account is out of credit or quota (OpenAI's 429
+    /// `insufficient_quota`), or we refused the request ourselves before sending it.
+    pub hopeless: bool,
 }
 
 impl ProviderError {
@@ -27,14 +27,23 @@ impl ProviderError {
             status: None,
             message: message.into(),
             retry_after: None,
-            exhausted: false,
+            hopeless: false,
+        }
+    }
+
+    /// Refused on our side (a recording too large, a link we will not fetch): said without
+    /// a status, since no service answered, and never retried.
+    pub fn refused(service: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            hopeless: true,
+            ..Self::new(service, message)
         }
     }
 
     /// Worth trying again: network trouble, timeouts, 408, 429 and 5xx. Any other 4xx means
     /// the request itself is wrong, and sending it again changes nothing.
     pub fn is_transient(&self) -> bool {
-        if self.exhausted {
+        if self.hopeless {
             return false;
         }
         match self.status {
@@ -53,7 +62,7 @@ impl ProviderError {
 
 impl From<ProviderError> for AppError {
     fn from(err: ProviderError) -> Self {
-        if err.status == Some(429) && !err.exhausted {
+        if err.status == Some(429) && !err.hopeless {
             return AppError::RateLimited {
                 message: err.describe(),
                 retry_after_secs: err.retry_after.map(|d| d.as_secs().max(1)),
@@ -123,7 +132,7 @@ pub async fn failure(service: &'static str, response: Response) -> ProviderError
         status: Some(status.as_u16()),
         message: excerpt(&String::from_utf8_lossy(&body), status),
         retry_after,
-        exhausted: out_of_quota(&body),
+        hopeless: out_of_quota(&body),
     }
 }
 

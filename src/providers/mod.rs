@@ -97,12 +97,10 @@ impl Providers {
         let transcription_configured =
             p.openai_api_key.is_some() || p.transcription_base_url.is_some();
         let public_client = public_net::restrict(builder()).build()?;
-        // What a process killed mid-transcription left behind; this instance's own.
-        let work_root = config.data_dir.join("recordings-in-progress");
-        if work_root.exists() {
-            std::fs::remove_dir_all(&work_root)
-                .map_err(|err| anyhow::anyhow!("emptying {}: {err}", work_root.display()))?;
-        }
+        let in_progress = config.data_dir.join("recordings-in-progress");
+        remove_left_behind(&in_progress);
+        // A folder of this instance's own: another on the same data directory keeps its.
+        let work_root = in_progress.join(uuid::Uuid::new_v4().to_string());
         let transcriber: Option<Arc<dyn Transcriber>> = transcription_configured.then(|| {
             Arc::new(transcription::OpenAiTranscriber {
                 client: client.clone(),
@@ -186,5 +184,25 @@ impl Providers {
             entry("transcription", self.transcriber.is_some()),
             entry("jira", self.tasks.is_some()),
         ]
+    }
+}
+
+/// What instances killed mid-transcription left in `in_progress`: folders untouched for a
+/// day, longer than any transcription runs.
+fn remove_left_behind(in_progress: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(in_progress) else {
+        return;
+    };
+    let day_ago = std::time::SystemTime::now() - Duration::from_secs(24 * 3600);
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified < day_ago);
+        if stale {
+            if let Err(err) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %err, "could not remove a recording left behind");
+            }
+        }
     }
 }

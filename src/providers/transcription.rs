@@ -16,6 +16,8 @@ use super::public_net;
 
 const SERVICE: &str = "transcription";
 const DOWNLOAD: &str = "audio download";
+/// ffmpeg making a recording small enough to send.
+const CONVERSION: &str = "recording conversion";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Segment {
@@ -47,8 +49,7 @@ pub struct OpenAiTranscriber {
     /// The largest file the API takes; a larger recording goes through `ffmpeg`.
     pub max_upload_bytes: u64,
     pub ffmpeg: PathBuf,
-    /// Where recordings are kept while they are transcribed; emptied at start-up, so that
-    /// what a killed process left goes.
+    /// This instance's folder for recordings while they are transcribed.
     pub work_root: PathBuf,
     /// For the download, for making it smaller, and for each transcription: longer than
     /// other providers' calls.
@@ -72,10 +73,7 @@ impl OpenAiTranscriber {
         public_only: bool,
         into: &Path,
     ) -> Result<(u64, String), ProviderError> {
-        let refused = |why: String| ProviderError {
-            status: Some(400),
-            ..ProviderError::new(DOWNLOAD, why)
-        };
+        let refused = |why: String| ProviderError::refused(DOWNLOAD, why);
         let url = Url::parse(audio_url).map_err(|_| refused("audio_url is not a URL".into()))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(refused("audio_url must be http(s)".into()));
@@ -98,9 +96,8 @@ impl OpenAiTranscriber {
                 })
             }
         };
-        let too_big = || ProviderError {
-            status: Some(413),
-            ..ProviderError::new(
+        let too_big = || {
+            ProviderError::refused(
                 DOWNLOAD,
                 format!("recording is larger than {} bytes", self.max_audio_bytes),
             )
@@ -151,22 +148,27 @@ fn extension(url: &Url, content_type: Option<&str>) -> String {
         .filter(|(stem, _)| !stem.is_empty())
         .map(|(_, extension)| extension.to_ascii_lowercase())
         .filter(|e| (1..=8).contains(&e.len()) && e.chars().all(|c| c.is_ascii_alphanumeric()));
-    if let Some(extension) = from_link {
-        return extension;
+    if let Some(extension) = from_link.as_deref().filter(|e| UPLOADABLE.contains(e)) {
+        return extension.to_string();
     }
     let mime = content_type
         .and_then(|t| t.split(';').next())
         .map(str::trim);
-    match mime {
-        Some("audio/mpeg" | "audio/mp3") => "mp3",
-        Some("audio/mp4" | "audio/x-m4a" | "audio/m4a") => "m4a",
-        Some("video/mp4") => "mp4",
-        Some("audio/webm" | "video/webm") => "webm",
-        Some("audio/ogg" | "audio/opus") => "ogg",
-        Some("audio/flac" | "audio/x-flac") => "flac",
-        _ => "wav",
-    }
-    .to_string()
+    let from_type = match mime {
+        Some("audio/mpeg" | "audio/mp3") => Some("mp3"),
+        Some("audio/mp4" | "audio/x-m4a" | "audio/m4a") => Some("m4a"),
+        Some("video/mp4") => Some("mp4"),
+        Some("audio/webm" | "video/webm") => Some("webm"),
+        Some("audio/ogg" | "audio/opus") => Some("ogg"),
+        Some("audio/flac" | "audio/x-flac") => Some("flac"),
+        Some("audio/wav" | "audio/x-wav" | "audio/wave") => Some("wav"),
+        _ => None,
+    };
+    // A format the API does not take (`.mkv`, say) keeps its extension, and goes to ffmpeg.
+    from_type
+        .map(str::to_string)
+        .or(from_link)
+        .unwrap_or_else(|| "wav".to_string())
 }
 
 #[async_trait]
@@ -178,26 +180,39 @@ impl Transcriber for OpenAiTranscriber {
     ) -> Result<Vec<Segment>, ProviderError> {
         let work = WorkDir::new(&self.work_root).map_err(could_not_keep)?;
         let (size, name) = self.download(audio_url, public_only, work.path()).await?;
-        let parts = if size <= self.max_upload_bytes {
-            vec![work.path().join(name)]
+        let recording = work.path().join(&name);
+        let uploadable = name
+            .rsplit_once('.')
+            .is_some_and(|(_, extension)| UPLOADABLE.contains(&extension));
+        let sendable_whole = uploadable && size <= self.max_upload_bytes;
+        // OpenAI's gpt- models also refuse audio over about 25 minutes, however small.
+        let (parts, part_secs) = if sendable_whole && self.longest_secs().is_none() {
+            (vec![recording], None)
         } else {
-            self.shrink(&work.path().join(name), size, work.path())
-                .await?
+            match self.shrink(&recording, work.path()).await? {
+                Some((parts, part_secs)) => (parts, Some(part_secs)),
+                None if sendable_whole => (vec![recording], None),
+                None => {
+                    return Err(ProviderError::refused(
+                        CONVERSION,
+                        format!(
+                            "the recording ({size} bytes, .{}) must be converted before the transcription API takes it, and ffmpeg, which would, could not be run",
+                            name.rsplit_once('.').map_or("?", |(_, e)| e)
+                        ),
+                    ))
+                }
+            }
         };
         // Each part's times start at zero: they are moved by the parts before it.
         let mut segments = Vec::new();
         let mut offset = 0.0;
-        let several = parts.len() > 1;
+        let count = parts.len();
         for (number, part) in parts.into_iter().enumerate() {
             let (said, duration) = self.send(&part).await?;
-            // A model that answers text alone says nothing of time: a part made by `shrink`
-            // lasts as long as its bytes at the bit rate it was made at.
-            let duration = match duration {
-                Some(duration) => duration,
-                None => tokio::fs::metadata(&part)
-                    .await
-                    .map_or(0.0, |m| m.len() as f64 / MP3_BYTES_A_SECOND),
-            };
+            // An answer that does not say how long its part lasts: ffmpeg cut every part but
+            // the last at `part_secs` (the last one's length does not matter).
+            let duration = duration.or(part_secs).unwrap_or(0.0);
+            let several = count > 1;
             segments.extend(said.into_iter().map(|segment| Segment {
                 start: segment.start + offset,
                 end: segment.end + offset,
@@ -216,15 +231,29 @@ impl Transcriber for OpenAiTranscriber {
 }
 
 impl OpenAiTranscriber {
+    /// The longest audio the model takes in one request, for OpenAI's gpt- models (1,400 s
+    /// for the diarizing one, 1,500 s for the others; a little less, to be safe).
+    fn longest_secs(&self) -> Option<f64> {
+        let model = self.model.to_ascii_lowercase();
+        if model.contains("diarize") {
+            Some(1380.0)
+        } else if model.starts_with("gpt-") {
+            Some(1480.0)
+        } else {
+            None
+        }
+    }
+
     /// The recording as mono 16 kHz MP3 at 32 kbit/s (4 kB a second, an hour in 14 MB), cut
-    /// into parts of at most half an hour, each under the upload limit.
+    /// into parts of at most half an hour (or the model's longest), each under the upload
+    /// limit: the parts, and the length ffmpeg cut them at. `None` if ffmpeg cannot be run.
     async fn shrink(
         &self,
         recording: &Path,
-        size: u64,
         into: &Path,
-    ) -> Result<Vec<PathBuf>, ProviderError> {
-        let part_secs = (self.max_upload_bytes as f64 * 0.9 / MP3_BYTES_A_SECOND).min(1800.0);
+    ) -> Result<Option<(Vec<PathBuf>, f64)>, ProviderError> {
+        let part_secs = (self.max_upload_bytes as f64 * 0.9 / MP3_BYTES_A_SECOND)
+            .min(self.longest_secs().unwrap_or(1800.0));
         let pattern = into.join("part-%04d.mp3");
         let mut command = tokio::process::Command::new(&self.ffmpeg);
         command
@@ -257,47 +286,30 @@ impl OpenAiTranscriber {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let too_large = format!(
-            "the recording is {size} bytes, over the {} the transcription API takes",
-            self.max_upload_bytes
-        );
-        let child = command.spawn().map_err(|err| {
-            tracing::warn!(ffmpeg = %self.ffmpeg.display(), error = %err, "could not run ffmpeg");
-            ProviderError {
-                status: Some(413),
-                ..ProviderError::new(
-                    SERVICE,
-                    format!(
-                        "{too_large}, and ffmpeg, which would make it smaller, could not be run"
-                    ),
-                )
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => {
+                tracing::warn!(ffmpeg = %self.ffmpeg.display(), error = %err, "could not run ffmpeg");
+                return Ok(None);
             }
-        })?;
+        };
         let output = tokio::time::timeout(self.timeout, child.wait_with_output())
             .await
-            .map_err(|_| {
-                ProviderError::new(SERVICE, "ffmpeg took too long making the recording smaller")
-            })?
-            .map_err(|err| ProviderError::new(SERVICE, format!("ffmpeg failed: {err}")))?;
+            .map_err(|_| ProviderError::new(CONVERSION, "ffmpeg took too long"))?
+            .map_err(|err| ProviderError::new(CONVERSION, format!("ffmpeg failed: {err}")))?;
         if !output.status.success() {
             // What ffmpeg says names our temporary files: the log has it, the bot does not.
             let said = String::from_utf8_lossy(&output.stderr);
-            tracing::warn!(ffmpeg = %said.trim(), "ffmpeg could not make a recording smaller");
-            return Err(ProviderError {
-                status: Some(422),
-                ..ProviderError::new(
-                    SERVICE,
-                    format!("{too_large}, and ffmpeg could not read it as audio"),
-                )
-            });
+            tracing::warn!(ffmpeg = %said.trim(), "ffmpeg could not convert a recording");
+            return Err(ProviderError::refused(
+                CONVERSION,
+                "ffmpeg could not read the recording as audio",
+            ));
         }
         let mut parts = Vec::new();
-        let mut entries = tokio::fs::read_dir(into)
-            .await
-            .map_err(|err| ProviderError::new(SERVICE, format!("ffmpeg's parts: {err}")))?;
+        let mut entries = tokio::fs::read_dir(into).await.map_err(could_not_keep)?;
         while let Ok(Some(entry)) = entries.next_entry().await {
-            let name = entry.file_name();
-            if name.to_string_lossy().starts_with("part-") {
+            if entry.file_name().to_string_lossy().starts_with("part-") {
                 parts.push(entry.path());
             }
         }
@@ -305,36 +317,30 @@ impl OpenAiTranscriber {
         for part in &parts {
             let bytes = tokio::fs::metadata(part)
                 .await
-                .map(|m| m.len())
-                .unwrap_or(u64::MAX);
+                .map_or(u64::MAX, |m| m.len());
             if bytes > self.max_upload_bytes {
-                return Err(ProviderError {
-                    status: Some(413),
-                    ..ProviderError::new(
-                        SERVICE,
-                        format!("{too_large}, and even made smaller a part is {bytes} bytes"),
-                    )
-                });
+                return Err(ProviderError::refused(
+                    CONVERSION,
+                    format!(
+                        "even converted, a part of the recording is {bytes} bytes, over the {} the transcription API takes",
+                        self.max_upload_bytes
+                    ),
+                ));
             }
         }
         if parts.is_empty() {
-            return Err(ProviderError {
-                status: Some(422),
-                ..ProviderError::new(
-                    SERVICE,
-                    format!("{too_large}, and ffmpeg made nothing of it"),
-                )
-            });
+            return Err(ProviderError::refused(
+                CONVERSION,
+                "ffmpeg found no audio in the recording",
+            ));
         }
-        Ok(parts)
+        Ok(Some((parts, part_secs)))
     }
 
     /// One file to the transcription API: its segments, and how long the file lasts when
     /// the answer says.
     async fn send(&self, file: &Path) -> Result<(Vec<Segment>, Option<f64>), ProviderError> {
-        let audio = tokio::fs::read(file).await.map_err(|err| {
-            ProviderError::new(SERVICE, format!("could not read the recording back: {err}"))
-        })?;
+        let audio = tokio::fs::read(file).await.map_err(could_not_keep)?;
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -363,11 +369,8 @@ impl OpenAiTranscriber {
             request = request.bearer_auth(key);
         }
         let verbose: Verbose = http::json(SERVICE, request).await?;
-        let last_end = verbose.segments.last().map(|s| s.end);
-        let duration = match (verbose.duration, last_end) {
-            (Some(duration), end) => Some(duration.max(end.unwrap_or(0.0))),
-            (None, end) => end,
-        };
+        let last_end = verbose.segments.last().map_or(0.0, |s| s.end);
+        let duration = verbose.duration.map(|duration| duration.max(last_end));
         if verbose.segments.is_empty() {
             // Text alone (`json`, or a server that gives no segments): kept as one segment
             // rather than lost.
@@ -384,6 +387,12 @@ impl OpenAiTranscriber {
         Ok((verbose.segments, duration))
     }
 }
+
+/// The formats the transcription API takes as they are (OpenAI's list); others go through
+/// ffmpeg first.
+const UPLOADABLE: [&str; 10] = [
+    "flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm",
+];
 
 /// The demuxers a recording may be read with (ffmpeg's names for WAV, MP3, MP4/M4A,
 /// Matroska/WebM, Ogg, FLAC and ADTS AAC).
@@ -440,6 +449,15 @@ mod tests {
             "webm"
         );
         assert_eq!(of("https://s.example/", None), "wav");
+        assert_eq!(
+            of("https://s.example/download.php", Some("audio/mpeg")),
+            "mp3"
+        );
+        assert_eq!(
+            of("https://s.example/call.mkv", None),
+            "mkv",
+            "converted first"
+        );
         assert_eq!(of("https://s.example/.hidden", Some("audio/ogg")), "ogg");
         assert_eq!(
             of("https://s.example/a.b%2F..%2Fx", None),
