@@ -268,6 +268,15 @@ pub struct EventsConfig {
     /// Events buffered per topic before a slow subscriber is resynchronised from the database.
     #[arg(long = "events-buffer", env = "EVENTS_BUFFER", default_value_t = 256)]
     pub buffer: usize,
+    /// Seconds a subscription waits for an event before it reads the database anyway: a
+    /// change whose announcement was lost (an instance that died between its commit and its
+    /// NOTIFY) still arrives, this late at worst.
+    #[arg(
+        long = "events-recheck-secs",
+        env = "EVENTS_RECHECK_SECS",
+        default_value_t = 10
+    )]
+    pub recheck_secs: u64,
     /// Postgres NOTIFY channel that carries events between instances.
     #[arg(
         long = "events-channel",
@@ -364,6 +373,12 @@ pub struct ProvidersConfig {
 pub enum BotServiceKind {
     Seed,
     Vexa,
+}
+
+impl EventsConfig {
+    pub fn recheck(&self) -> Duration {
+        Duration::from_secs(self.recheck_secs)
+    }
 }
 
 impl ProvidersConfig {
@@ -484,6 +499,7 @@ impl Config {
             ),
             ("JOBS_LEASE_SECS", self.jobs.lease_secs),
             ("JOBS_POLL_MS", self.jobs.poll_ms),
+            ("EVENTS_RECHECK_SECS", self.events.recheck_secs),
             ("JOBS_BACKOFF_MS", self.jobs.backoff_ms),
             ("JOBS_BACKOFF_MAX_SECS", self.jobs.backoff_max_secs),
             ("REQUEST_BODY_LIMIT", self.graphql.body_limit as u64),

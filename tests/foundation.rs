@@ -738,6 +738,31 @@ async fn operations_run_over_server_sent_events_with_the_callers_token() {
 }
 
 #[tokio::test]
+async fn a_mutation_sent_by_get_over_server_sent_events_is_refused_not_run() {
+    let app = TestApp::spawn().await;
+    let token = app.token("ann", "acme", Role::Admin);
+    let mutation = "mutation { createApiKey(name: \"by-get\", role: VIEWER) { secret } }";
+    let url = url::Url::parse_with_params(&app.url("/graphql/sse"), [("query", mutation)]).unwrap();
+    let body = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("BAD_USER_INPUT") && body.contains("need POST"),
+        "{body}"
+    );
+    let keys = app
+        .gql(Some(&token), "{ apiKeys { name } }", json!({}))
+        .await;
+    assert_eq!(keys["data"]["apiKeys"], json!([]), "no key was made");
+}
+
+#[tokio::test]
 async fn operations_endpoints_answer_and_every_response_has_a_request_id() {
     let app = TestApp::spawn().await;
     let healthz = reqwest::get(app.url("/healthz")).await.unwrap();
@@ -911,4 +936,25 @@ fn switches_set_in_the_environment_take_1_and_yes_as_well_as_true() {
         }
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn instances_starting_together_on_a_new_database_both_come_up() {
+    let db = common::TestDb::new().await;
+    let (first, second) = if db.is_postgres() {
+        // They take turns at the migrations: one applies them, the other finds them done.
+        tokio::join!(
+            TestApp::builder().db(&db).spawn(),
+            TestApp::builder().db(&db).spawn()
+        )
+    } else {
+        // An embedded SQLite file belongs to one process at a time: the second starts on
+        // the database the first migrated.
+        let first = TestApp::builder().db(&db).spawn().await;
+        (first, TestApp::builder().db(&db).spawn().await)
+    };
+    for app in [&first, &second] {
+        let health = app.gql(None, "{ health { database } }", json!({})).await;
+        assert_eq!(health["data"]["health"]["database"], "up");
+    }
 }

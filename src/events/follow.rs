@@ -45,6 +45,8 @@ enum Wake {
     MaybeComplete,
     /// The timeline is complete: what is stored now is all there is.
     Complete,
+    /// Nothing came for a while: the database is read in case an announcement was lost.
+    Recheck,
 }
 
 /// Counts open subscriptions for `/metrics` while the stream lives.
@@ -67,8 +69,14 @@ pub fn follow<T: Timeline>(
     bus: EventBus,
     timeline: T,
     after: Option<i64>,
+    recheck_every: std::time::Duration,
 ) -> impl Stream<Item = AppResult<T::Item>> + Send {
     async_stream::try_stream! {
+        let mut recheck = tokio::time::interval_at(
+            tokio::time::Instant::now() + recheck_every,
+            recheck_every,
+        );
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let _open = OpenSubscription::new();
         // Subscribe before reading the database, so a change committed in between is seen
         // on the channel (and dropped there as already sent) rather than lost.
@@ -100,16 +108,26 @@ pub fn follow<T: Timeline>(
         while !finished {
             let wake = match &mut completion {
                 _ if complete => Wake::Complete,
-                None => Wake::Received(receiver.recv().await),
+                None => tokio::select! {
+                    received = receiver.recv() => Wake::Received(received),
+                    _ = recheck.tick() => Wake::Recheck,
+                },
                 Some(completion) => tokio::select! {
                     received = receiver.recv() => Wake::Received(received),
                     _ = completion.recv() => Wake::MaybeComplete,
+                    _ = recheck.tick() => Wake::Recheck,
                 },
             };
             let next = match wake {
                 Wake::MaybeComplete => {
                     complete = timeline.is_complete().await?;
                     continue;
+                }
+                Wake::Recheck => {
+                    if completion.is_some() {
+                        complete = timeline.is_complete().await?;
+                    }
+                    None
                 }
                 Wake::Received(Received::Event(envelope)) if envelope.sequence <= last => continue,
                 Wake::Received(Received::Event(envelope)) if envelope.sequence == last + 1 => {
@@ -195,6 +213,9 @@ mod tests {
         }
     }
 
+    /// Longer than any test: only events move these followers.
+    const NO_RECHECK: std::time::Duration = std::time::Duration::from_secs(3600);
+
     async fn collect(stream: impl Stream<Item = AppResult<Step>>) -> Vec<i64> {
         stream.map(|s| s.unwrap().seq).collect().await
     }
@@ -206,7 +227,7 @@ mod tests {
         for seq in 1..=3 {
             stored.append(seq);
         }
-        let stream = follow(bus.clone(), stored.clone(), None);
+        let stream = follow(bus.clone(), stored.clone(), None, NO_RECHECK);
         let handle = tokio::spawn(collect(stream));
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         for seq in 4..=10 {
@@ -222,7 +243,12 @@ mod tests {
         for seq in 1..=6 {
             stored.append(seq);
         }
-        let handle = tokio::spawn(collect(follow(bus.clone(), stored.clone(), Some(2))));
+        let handle = tokio::spawn(collect(follow(
+            bus.clone(),
+            stored.clone(),
+            Some(2),
+            NO_RECHECK,
+        )));
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         for seq in 7..=10 {
             bus.publish(stored.append(seq)).await;
@@ -231,12 +257,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_change_whose_announcement_was_lost_arrives_at_the_next_recheck() {
+        let bus = EventBus::local(64);
+        let stored = Stored::default();
+        stored.append(1);
+        let every = std::time::Duration::from_millis(50);
+        let mut stream = Box::pin(follow(bus.clone(), stored.clone(), None, every));
+        assert_eq!(stream.next().await.unwrap().unwrap().seq, 1);
+        // Committed, never published (its instance died before the NOTIFY): nothing else
+        // will ever come, and it is the end.
+        stored.append(10);
+        let rest = tokio::time::timeout(std::time::Duration::from_secs(5), collect(stream))
+            .await
+            .expect("read from storage at the recheck");
+        assert_eq!(rest, vec![10]);
+    }
+
+    #[tokio::test]
     async fn a_gap_or_a_lag_is_filled_from_storage_not_skipped() {
         // A two-slot channel and events published while the subscriber is not reading.
         let bus = EventBus::local(2);
         let stored = Stored::default();
         stored.append(1);
-        let mut stream = Box::pin(follow(bus.clone(), stored.clone(), None));
+        let mut stream = Box::pin(follow(bus.clone(), stored.clone(), None, NO_RECHECK));
         assert_eq!(stream.next().await.unwrap().unwrap().seq, 1);
         for seq in 2..=8 {
             bus.publish(stored.append(seq)).await;
@@ -291,7 +334,7 @@ mod tests {
         let bus = EventBus::local(64);
         let ending = Ending::default();
         ending.stored.append(1);
-        let mut stream = Box::pin(follow(bus.clone(), ending.clone(), None));
+        let mut stream = Box::pin(follow(bus.clone(), ending.clone(), None, NO_RECHECK));
         assert_eq!(stream.next().await.unwrap().unwrap().seq, 1);
         bus.publish(ending.stored.append(2)).await;
         // Stored but never published, then the end is announced.
@@ -317,9 +360,12 @@ mod tests {
         }
         ending.over.store(true, std::sync::atomic::Ordering::SeqCst);
         assert_eq!(
-            collect(follow(bus.clone(), ending.clone(), None)).await,
+            collect(follow(bus.clone(), ending.clone(), None, NO_RECHECK)).await,
             vec![1, 2, 3]
         );
-        assert_eq!(collect(follow(bus, ending, Some(1))).await, vec![2, 3]);
+        assert_eq!(
+            collect(follow(bus, ending, Some(1), NO_RECHECK)).await,
+            vec![2, 3]
+        );
     }
 }

@@ -97,16 +97,18 @@ impl EventBus {
     pub async fn publish<E: Event>(&self, event: E) {
         let topic = event.topic();
         let sequence = event.sequence();
-        if let Some(remote) = &self.inner.remote {
-            remote.notify(&topic, sequence, &event).await;
-        }
+        let event = Arc::new(event);
+        // This instance's subscribers first: they need not wait for the NOTIFY's round trip.
         self.inner.deliver(
             &topic,
             Envelope {
                 sequence,
-                payload: Payload::Local(Arc::new(event)),
+                payload: Payload::Local(event.clone()),
             },
         );
+        if let Some(remote) = &self.inner.remote {
+            remote.notify(&topic, sequence, &*event).await;
+        }
     }
 
     pub fn subscribe(&self, topic: &str) -> TopicReceiver {

@@ -272,14 +272,27 @@ impl Gateway {
     /// `caller`. Subscriptions go through the fan-out, so identical ones share one execution;
     /// queries and mutations run once, for this caller alone. These always validate in full:
     /// they are long-lived, so the cost is paid once.
-    pub fn subscribe(&self, request: Request, caller: Caller) -> BoxStream<'static, Frame> {
+    /// `read_only`: the transport must not change anything (SSE's GET), so a mutation is
+    /// refused, not run.
+    pub fn subscribe(
+        &self,
+        request: Request,
+        caller: Caller,
+        read_only: bool,
+    ) -> BoxStream<'static, Frame> {
         let (request, _, document) = match self.prepare(request) {
             Ok(prepared) => prepared,
             Err(refusal) => return refusal_frames(refusal),
         };
         let execute = |request| self.schema.execute_stream(request).map(tag_errors).boxed();
-        let subscription = operation_type(&document.parsed, &request.operation_name)
-            == Some(OperationType::Subscription);
+        let kind = operation_type(&document.parsed, &request.operation_name);
+        if read_only && kind == Some(OperationType::Mutation) {
+            return refused(
+                "mutations need POST: GET must not change anything",
+                "BAD_USER_INPUT",
+            );
+        }
+        let subscription = kind == Some(OperationType::Subscription);
         if subscription {
             self.fanout.subscribe(execute, request, caller)
         } else {

@@ -140,7 +140,7 @@ pub async fn sse_get(
         return bad_request("query parameter is required".into());
     }
     match params.into_request() {
-        Ok(request) => sse_response(app, headers, request).await,
+        Ok(request) => sse_response(app, headers, request, true).await,
         Err(refusal) => refusal.into_graphql_response(),
     }
 }
@@ -150,13 +150,14 @@ pub async fn sse_post(
     headers: HeaderMap,
     GraphqlBody(request): GraphqlBody,
 ) -> Response {
-    sse_response(app, headers, request).await
+    sse_response(app, headers, request, false).await
 }
 
 async fn sse_response(
     app: AppState,
     headers: HeaderMap,
     request: async_graphql::Request,
+    read_only: bool,
 ) -> Response {
     let caller = app.services.auth.from_headers(&headers).await;
     let every = app.schema.keep_alive();
@@ -174,7 +175,7 @@ async fn sse_response(
     );
     let events = app
         .schema
-        .subscribe(request, caller)
+        .subscribe(request, caller, read_only)
         .map(|frame| Ok::<_, Infallible>(Event::default().event("next").data(&*frame.payload)))
         .take_until(watch)
         .chain(

@@ -592,7 +592,7 @@ impl Connection {
                         "RATE_LIMITED",
                     )
                 } else {
-                    self.app.schema.subscribe(*payload, caller)
+                    self.app.schema.subscribe(*payload, caller, false)
                 };
                 let envelope = format!(
                     r#"{{"type":"{}","id":{},"payload":"#,

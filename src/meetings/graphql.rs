@@ -377,7 +377,12 @@ impl MeetingsSubscription {
         };
         Ok(live(
             ctx,
-            follow(ctx.services().bus.clone(), timeline, after),
+            follow(
+                ctx.services().bus.clone(),
+                timeline,
+                after,
+                ctx.services().config.events.recheck(),
+            ),
         ))
     }
 
@@ -406,7 +411,12 @@ impl MeetingsSubscription {
         };
         Ok(live(
             ctx,
-            follow(ctx.services().bus.clone(), timeline, after),
+            follow(
+                ctx.services().bus.clone(),
+                timeline,
+                after,
+                ctx.services().config.events.recheck(),
+            ),
         ))
     }
 }
