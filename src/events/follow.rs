@@ -72,11 +72,16 @@ pub fn follow<T: Timeline>(
     recheck_every: std::time::Duration,
 ) -> impl Stream<Item = AppResult<T::Item>> + Send {
     async_stream::try_stream! {
+        // Spread over half a period, so that subscriptions made together do not all read the
+        // database at the same moment.
+        use rand::Rng;
+        let spread = recheck_every.mul_f64(rand::rng().random_range(0.0..0.5));
         let mut recheck = tokio::time::interval_at(
-            tokio::time::Instant::now() + recheck_every,
+            tokio::time::Instant::now() + recheck_every + spread,
             recheck_every,
         );
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = tokio::time::Instant::now();
         let _open = OpenSubscription::new();
         // Subscribe before reading the database, so a change committed in between is seen
         // on the channel (and dropped there as already sent) rather than lost.
@@ -118,12 +123,19 @@ pub fn follow<T: Timeline>(
                     _ = recheck.tick() => Wake::Recheck,
                 },
             };
+            if matches!(wake, Wake::Received(_)) {
+                heard = tokio::time::Instant::now();
+            }
             let next = match wake {
                 Wake::MaybeComplete => {
                     complete = timeline.is_complete().await?;
                     continue;
                 }
+                // Only a quiet subscription is checked: one that hears events would learn
+                // of a lost one from the next one's gap.
+                Wake::Recheck if heard.elapsed() < recheck_every => continue,
                 Wake::Recheck => {
+                    heard = tokio::time::Instant::now();
                     if completion.is_some() {
                         complete = timeline.is_complete().await?;
                     }
