@@ -2525,6 +2525,15 @@ async fn a_seed_status_answer_that_does_not_repeat_the_bot_id_is_still_applied()
     assert_eq!(bot(&app, &token, &id).await["status"], "CONNECTED");
 }
 
+/// The requests the fake transcription API received, in order.
+async fn transcription_uploads(fakes: &Fakes) -> Vec<wiremock::Request> {
+    let requests = fakes.openai.received_requests().await.unwrap();
+    requests
+        .into_iter()
+        .filter(|r| r.url.path() == "/v1/audio/transcriptions")
+        .collect()
+}
+
 /// `secs` seconds of a 440 Hz tone, as a 16 kHz mono 16-bit PCM WAV file.
 fn tone_wav(secs: u32) -> Vec<u8> {
     let rate = 16_000u32;
@@ -2609,14 +2618,7 @@ async fn a_recording_over_the_upload_limit_is_made_smaller_by_ffmpeg_and_sent_in
         ["Boris (part 1)", "Boris (part 2)", "Boris (part 3)"],
         "each part names its speakers afresh"
     );
-    let uploads: Vec<_> = fakes
-        .openai
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.url.path() == "/v1/audio/transcriptions")
-        .collect();
+    let uploads = transcription_uploads(&fakes).await;
     assert_eq!(uploads.len(), 3);
     for (n, upload) in uploads.iter().enumerate() {
         let body = String::from_utf8_lossy(&upload.body);
@@ -2664,10 +2666,7 @@ async fn a_recording_over_the_download_limit_is_refused_without_being_transcribe
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     let message = failed["errorMessage"].as_str().unwrap();
     assert!(message.contains("larger than 1000 bytes"), "{message}");
-    let uploads = fakes.openai.received_requests().await.unwrap();
-    assert!(uploads
-        .iter()
-        .all(|r| r.url.path() != "/v1/audio/transcriptions"));
+    assert!(transcription_uploads(&fakes).await.is_empty());
 }
 
 /// The whole flow with `model` transcribing, the fake answering only a request that asks for
@@ -2782,11 +2781,8 @@ async fn a_vexa_meeting_over_goes_through_the_pipeline_from_vexas_own_transcript
         ]
     );
     assert_eq!(done["resultData"]["tasks_created"], 2);
-    let transcriptions = fakes.openai.received_requests().await.unwrap();
     assert!(
-        transcriptions
-            .iter()
-            .all(|r| r.url.path() != "/v1/audio/transcriptions"),
+        transcription_uploads(&fakes).await.is_empty(),
         "Vexa's transcript is not transcribed again"
     );
 }
@@ -2836,11 +2832,8 @@ async fn a_large_playlist_given_as_a_recording_never_has_ffmpeg_read_what_it_lis
         "{message}"
     );
     assert!(!message.contains("recordings-in-progress"), "{message}");
-    let uploads = fakes.openai.received_requests().await.unwrap();
     assert!(
-        uploads
-            .iter()
-            .all(|r| r.url.path() != "/v1/audio/transcriptions"),
+        transcription_uploads(&fakes).await.is_empty(),
         "nothing of the server's own file was transcribed"
     );
     let _ = std::fs::remove_dir_all(dir);

@@ -129,7 +129,7 @@ async fn queue(
                 .await?;
         }
         let stored = if status < BotStatus::Transcribing {
-            store_transcript(&txn, &bot.id, transcript.clone()).await?
+            store_transcript(&txn, &bot.id, &transcript).await?
         } else {
             Vec::new()
         };
@@ -173,16 +173,16 @@ async fn queue(
 async fn store_transcript<C: sea_orm::ConnectionTrait>(
     conn: &C,
     bot_id: &str,
-    segments: Vec<Segment>,
+    segments: &[Segment],
 ) -> AppResult<Vec<TranscriptSegment>> {
     let mut stored = Vec::with_capacity(segments.len());
-    for (index, seg) in segments.into_iter().enumerate() {
+    for (index, seg) in segments.iter().enumerate() {
         let row = segment::ActiveModel {
             bot_id: Set(bot_id.to_string()),
             sequence: Set(index as i64 + 1),
             start_secs: Set(seg.start),
             end_secs: Set(seg.end),
-            speaker: Set(seg.speaker),
+            speaker: Set(seg.speaker.clone()),
             text: Set(seg.text.trim().to_string()),
         }
         .insert(conn)
@@ -246,7 +246,7 @@ impl Pipeline {
             ));
         }
         let txn = s.db.begin().await?;
-        let stored = store_transcript(&txn, bot_id, segments).await?;
+        let stored = store_transcript(&txn, bot_id, &segments).await?;
         txn.commit().await?;
         for segment in stored {
             s.bus.publish(segment).await;

@@ -219,12 +219,7 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
             let bot = load(&s.db, &id).await?;
             if status_of(&bot)?.is_final() {
                 // Stopped while the service was starting it, when there was no bot to tell.
-                if let Some(Err(err)) = match bot_ref(&bot) {
-                    Some(reference) => Some(bot_service.stop(&reference).await),
-                    None => None,
-                } {
-                    tracing::warn!(bot = %bot.id, error = %err.describe(), "could not stop a bot stopped while it was starting");
-                }
+                tell_to_leave(s, &bot).await;
                 return Ok(bot);
             }
             apply_remote(s, &bot, &remote, ChangeSource::Sync).await;
@@ -519,7 +514,6 @@ async fn follow_remote(
             },
             None => (BotStatus::Done, ended_with_nothing(s, bot, remote)),
         },
-
         RemoteState::Failed => {
             let reason = remote
                 .reason
@@ -690,14 +684,19 @@ async fn tell_late_started_bot_to_leave(s: &Services, read_before_stop: &Meeting
     if bot_ref(read_before_stop).is_some() {
         return;
     }
-    let Ok(now) = load(&s.db, &read_before_stop.id).await else {
-        return;
-    };
-    let (Some(reference), Ok(bot_service)) = (bot_ref(&now), s.providers.bot_service()) else {
+    if let Ok(now) = load(&s.db, &read_before_stop.id).await {
+        tell_to_leave(s, &now).await;
+    }
+}
+
+/// Best effort: asks the bot service to take a bot stopped while it was starting out of the
+/// meeting.
+async fn tell_to_leave(s: &Services, bot: &MeetingBot) {
+    let (Some(reference), Ok(bot_service)) = (bot_ref(bot), s.providers.bot_service()) else {
         return;
     };
     if let Err(err) = bot_service.stop(&reference).await {
-        tracing::warn!(bot = %now.id, error = %err.describe(), "could not stop a bot stopped while it was starting");
+        tracing::warn!(bot = %bot.id, error = %err.describe(), "could not stop a bot stopped while it was starting");
     }
 }
 
@@ -785,9 +784,6 @@ pub async fn transcript(
         .collect())
 }
 
-/// Whether the bot's transcript is all stored: the pipeline stores it in one transaction
-/// before the bot moves past TRANSCRIBING, and a finished bot gets none later. A purged bot's
-/// transcript is complete too (empty).
 /// How many segments the bot's transcript has (its last sequence: they are numbered from 1).
 pub async fn transcript_length(db: &DatabaseConnection, bot_id: &str) -> AppResult<i64> {
     Ok(segment::Entity::find()
@@ -796,6 +792,9 @@ pub async fn transcript_length(db: &DatabaseConnection, bot_id: &str) -> AppResu
         .await? as i64)
 }
 
+/// Whether the bot's transcript is all stored: the pipeline stores it in one transaction
+/// before the bot moves past TRANSCRIBING, and a finished bot gets none later. A purged bot's
+/// transcript is complete too (empty).
 pub async fn transcript_is_complete(db: &DatabaseConnection, bot_id: &str) -> AppResult<bool> {
     let status = bot::Entity::find_by_id(bot_id.to_string())
         .select_only()

@@ -206,21 +206,23 @@ impl Transcriber for OpenAiTranscriber {
         // Each part's times start at zero: they are moved by the parts before it.
         let mut segments = Vec::new();
         let mut offset = 0.0;
-        let count = parts.len();
+        let several = parts.len() > 1;
         for (number, part) in parts.into_iter().enumerate() {
             let (said, duration) = self.send(&part).await?;
             // An answer that does not say how long its part lasts: ffmpeg cut every part but
             // the last at `part_secs` (the last one's length does not matter).
             let duration = duration.or(part_secs).unwrap_or(0.0);
-            let several = count > 1;
             segments.extend(said.into_iter().map(|segment| Segment {
                 start: segment.start + offset,
                 end: segment.end + offset,
                 // Each part names its speakers afresh: "A" of one part need not be "A" of
                 // the next.
-                speaker: segment.speaker.map(|speaker| match several {
-                    true => format!("{speaker} (part {})", number + 1),
-                    false => speaker,
+                speaker: segment.speaker.map(|speaker| {
+                    if several {
+                        format!("{speaker} (part {})", number + 1)
+                    } else {
+                        speaker
+                    }
                 }),
                 ..segment
             }));
