@@ -24,8 +24,8 @@ use serde_json::json;
 use switchboard::auth::{Caller, Role};
 use switchboard::config::Config;
 use switchboard::meetings::entity::{bot, status_change};
-use switchboard::meetings::service::{change_status, trigger, Transition, TriggerInput};
-use switchboard::meetings::{BotStatus, ChangeSource};
+use switchboard::meetings::{change_status, trigger, Transition, TriggerInput};
+use switchboard::meetings::{BotStatus, ChangeSource, MeetingPlatform};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -718,7 +718,7 @@ impl Switchboard {
         self.subscribe(walk, format!("subscribe {walk} {}", bot.id))
             .await;
         for &status in walk_statuses() {
-            let current = switchboard::meetings::service::load(&services.db, &bot.id)
+            let current = switchboard::meetings::load(&services.db, &bot.id)
                 .await
                 .unwrap();
             let change = async {
@@ -925,10 +925,10 @@ async fn sync_capacity() {
                 org_id: Set("bench".into()),
                 user_id: Set("bench".into()),
                 meet_url: Set(format!("https://zoom.us/j/{}", 100000000 + n)),
-                platform: Set("zoom".into()),
+                platform: Set(MeetingPlatform::Zoom),
                 native_meeting_id: Set((100000000 + n).to_string()),
                 bot_name: Set("Bench".into()),
-                status: Set("connecting".into()),
+                status: Set(BotStatus::Connecting),
                 sequence: Set(1),
                 external_bot_id: Set(Some(format!("ext-{n}"))),
                 session_id: Set(None),
@@ -949,8 +949,8 @@ async fn sync_capacity() {
             status_change::ActiveModel {
                 bot_id: Set(id),
                 sequence: Set(1),
-                status: Set("connecting".into()),
-                source: Set("user".into()),
+                status: Set(BotStatus::Connecting),
+                source: Set(ChangeSource::User),
                 reason: Set(None),
                 at: Set(now),
             }
@@ -962,7 +962,7 @@ async fn sync_capacity() {
         for (label, change) in [("unchanged", false), ("all change", true)] {
             changing.store(change, std::sync::atomic::Ordering::Relaxed);
             let started = Instant::now();
-            let report = switchboard::meetings::sync::sync_once(&services)
+            let report = switchboard::meetings::sync_once(&services)
                 .await
                 .unwrap();
             let took = started.elapsed();

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
@@ -13,7 +14,7 @@ pub mod meetings;
 pub mod ops;
 pub mod providers;
 pub mod rest;
-pub mod sandbox;
+pub mod services;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,6 @@ use axum::http::{HeaderName, Request};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -33,42 +33,17 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{Authenticator, JwtKeys};
 use crate::config::Config;
+use crate::domain::Domain;
 use crate::events::EventBus;
-use crate::graphql::Gateway;
+use crate::graphql::AppState;
 use crate::jobs::{JobQueue, Worker};
 use crate::providers::Providers;
 
 pub use crate::error::{AppError, AppResult};
+pub use crate::services::Services;
 
-/// The shared services every resolver, route and worker reaches.
-#[derive(Clone)]
-pub struct Services(Arc<ServicesInner>);
-
-pub struct ServicesInner {
-    pub config: Config,
-    pub db: DatabaseConnection,
-    pub bus: EventBus,
-    pub jobs: JobQueue,
-    pub auth: Authenticator,
-    pub jwt: JwtKeys,
-    pub providers: Providers,
-    /// Cancelled when the server stops; long-lived streams end on it.
-    pub shutdown: CancellationToken,
-}
-
-impl std::ops::Deref for Services {
-    type Target = ServicesInner;
-    fn deref(&self) -> &ServicesInner {
-        &self.0
-    }
-}
-
-/// What HTTP handlers hold: the services and the schema built on them.
-#[derive(Clone)]
-pub struct AppState {
-    pub services: Services,
-    pub schema: Gateway,
-}
+/// The domains, each adding its routes, jobs and background work (see [`domain::Domain`]).
+const DOMAINS: [&dyn Domain; 2] = [&auth::DOMAIN, &meetings::DOMAIN];
 
 pub struct App {
     pub state: AppState,
@@ -111,7 +86,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         EventBus::local(config.events.buffer)
     };
     let jobs = JobQueue::new(db.clone());
-    let services = Services(Arc::new(ServicesInner {
+    let services = Services::new(services::ServicesInner {
         providers: Providers::from_config(&config)?,
         auth: Authenticator::new(jwt.clone(), db.clone()),
         jwt,
@@ -120,16 +95,15 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         db: db.clone(),
         config: config.clone(),
         shutdown: shutdown.clone(),
-    }));
+    });
     let schema = graphql::build(services.clone(), &config.graphql);
     let state = AppState { services, schema };
 
     let worker = (!config.jobs.disabled).then(|| {
-        Worker::new(db, jobs, config.jobs.clone())
-            .register(meetings::pipeline::Pipeline::handler(
-                state.services.clone(),
-            ))
-            .register(meetings::sync::Purge::handler(state.services.clone()))
+        DOMAINS
+            .iter()
+            .flat_map(|domain| domain.job_handlers(&state.services))
+            .fold(Worker::new(db, jobs, config.jobs.clone()), Worker::register)
     });
     let router = router(state.clone(), &config);
     Ok(App {
@@ -141,22 +115,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 }
 
 fn router(state: AppState, config: &Config) -> Router {
-    let routes = Router::new()
-        .route(
-            "/graphql",
-            get(graphql::transport::get).post(graphql::transport::post),
-        )
-        .route("/graphql/ws", get(graphql::websocket::upgrade))
-        .route(
-            "/graphql/sse",
-            get(graphql::transport::sse_get).post(graphql::transport::sse_post),
-        )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/playground", get(playground))
-        .merge(meetings::rest::routes())
-        .with_state(state);
+    let domain_routes = DOMAINS.iter().fold(ops::routes(), |routes, domain| {
+        routes.merge(domain.routes())
+    });
+    let routes = graphql::routes()
+        .with_state(state.clone())
+        .merge(domain_routes.with_state(state.services))
+        .route("/playground", get(playground));
     server_layers(routes, config.graphql.body_limit)
 }
 
@@ -221,10 +186,13 @@ impl App {
         let worker = self
             .worker
             .map(|worker| tokio::spawn(worker.run(self.shutdown.clone(), grace)));
-        let sync = tokio::spawn(meetings::sync::run(
-            self.state.services.clone(),
-            self.shutdown.clone(),
-        ));
+        let background: Vec<_> = DOMAINS
+            .iter()
+            .filter_map(|domain| {
+                domain.background(self.state.services.clone(), self.shutdown.clone())
+            })
+            .map(tokio::spawn)
+            .collect();
         let shutdown = self.shutdown.clone();
         // Subscription frames are small and should leave at once, not wait for an ACK.
         let listener = listener.tap_io(|tcp| {
@@ -236,7 +204,9 @@ impl App {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
-        let _ = sync.await;
+        for work in background {
+            let _ = work.await;
+        }
         Ok(())
     }
 }

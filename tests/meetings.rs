@@ -9,7 +9,7 @@ use common::fakes::{Fakes, JiraIssues, BOT_SECRET};
 use common::{error_code, TestApp, WALK};
 use serde_json::{json, Value};
 use switchboard::auth::Role;
-use switchboard::meetings::sync::sync_once;
+use switchboard::meetings::sync_once;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -1357,7 +1357,7 @@ async fn the_retention_purge_is_scheduled_even_where_status_sync_is_off() {
     let db = &app.services.db;
     let sql = format!(
         "SELECT COUNT(*) AS n FROM jobs WHERE kind = '{}' AND state = 'succeeded'",
-        switchboard::meetings::sync::PURGE_KIND
+        switchboard::meetings::PURGE_KIND
     );
     let mut purged = 0;
     for _ in 0..200 {
@@ -1418,7 +1418,7 @@ async fn the_retention_job_purges_old_bots_with_their_history() {
         .services
         .jobs
         .enqueue(
-            switchboard::jobs::NewJob::new(switchboard::meetings::sync::PURGE_KIND, json!({}))
+            switchboard::jobs::NewJob::new(switchboard::meetings::PURGE_KIND, json!({}))
                 .unwrap(),
         )
         .await
@@ -1793,8 +1793,8 @@ async fn only_one_instance_on_a_database_runs_the_status_sync() {
     let db = common::TestDb::new().await;
     let first = TestApp::builder().db(&db).spawn().await;
     let second = TestApp::builder().db(&db).spawn().await;
-    let mut a = switchboard::meetings::sync::SyncLeader::new(&first.services);
-    let mut b = switchboard::meetings::sync::SyncLeader::new(&second.services);
+    let mut a = switchboard::meetings::SyncLeader::new(&first.services);
+    let mut b = switchboard::meetings::SyncLeader::new(&second.services);
     assert!(a.lead().await);
     assert!(a.lead().await, "the leader keeps leading");
     if db.is_postgres() {
@@ -1946,8 +1946,8 @@ async fn a_second_subscribe_with_an_id_still_open_closes_the_websocket_with_4409
 
 #[tokio::test]
 async fn a_status_change_answers_the_bot_exactly_as_a_later_read_finds_it() {
-    use switchboard::meetings::service::{change_status, load, Transition};
-    use switchboard::meetings::status::{BotStatus, ChangeSource};
+    use switchboard::meetings::{change_status, load, Transition};
+    use switchboard::meetings::{BotStatus, ChangeSource};
     let Scene { app, bot: id, .. } = scene().await;
     let s = &app.services;
 
@@ -1965,15 +1965,15 @@ async fn a_status_change_answers_the_bot_exactly_as_a_later_read_finds_it() {
     let answered = change_status(s, &id, BotStatus::Error, ChangeSource::Sync, failed)
         .await
         .unwrap();
-    assert_eq!(answered.status, BotStatus::Error.as_str());
+    assert_eq!(answered.status, BotStatus::Error);
     assert_eq!(answered.active_key, None, "a final bot frees its meeting");
     assert_eq!(answered, load(&s.db, &id).await.unwrap());
 }
 
 #[tokio::test]
 async fn stopping_one_of_two_operations_on_a_socket_ends_only_that_one_and_frees_its_id() {
-    use switchboard::meetings::service::{change_status, Transition};
-    use switchboard::meetings::status::{BotStatus, ChangeSource};
+    use switchboard::meetings::{change_status, Transition};
+    use switchboard::meetings::{BotStatus, ChangeSource};
     let Scene {
         app,
         token,
@@ -2168,7 +2168,7 @@ async fn a_seed_bot_whose_recording_never_comes_is_done_once_the_grace_has_passe
 
 #[tokio::test]
 async fn a_change_decided_on_a_bot_that_has_moved_on_since_is_not_applied() {
-    use switchboard::meetings::service::{self, Transition};
+    use switchboard::meetings::{self as service, Transition};
     use switchboard::meetings::{BotStatus, ChangeSource};
     let Scene {
         fakes,

@@ -1,7 +1,7 @@
 use async_graphql::{Context, Object, SimpleObject, ID};
 
 use super::{api_keys, Credential, Role};
-use crate::graphql::ContextExt;
+use crate::graphql::context::ContextExt;
 
 #[derive(SimpleObject)]
 #[graphql(name = "Viewer")]

@@ -10,8 +10,15 @@ use axum::http::HeaderMap;
 use sea_orm::DatabaseConnection;
 
 use crate::error::{AppError, AppResult};
+use crate::services::Services;
 
+pub use graphql::{AuthMutation as Mutation, AuthQuery as Query};
 pub use jwt::JwtKeys;
+
+/// Auth adds its GraphQL roots (API keys, the viewer) and nothing else to the server.
+pub struct AuthDomain;
+pub const DOMAIN: AuthDomain = AuthDomain;
+impl crate::domain::Domain for AuthDomain {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
 pub enum Role {
@@ -205,15 +212,14 @@ pub fn credential_in_init(payload: &serde_json::Value) -> Option<String> {
 
 /// REST handlers take a `Viewer` argument: the request is refused with 401 and a JSON body
 /// unless it carries valid credentials.
-impl axum::extract::FromRequestParts<crate::AppState> for Viewer {
+impl axum::extract::FromRequestParts<Services> for Viewer {
     type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        state: &crate::AppState,
+        state: &Services,
     ) -> Result<Self, AppError> {
         state
-            .services
             .auth
             .from_headers(&parts.headers)
             .await

@@ -1,36 +1,53 @@
-//! The schema root: one merged Query, Mutation and Subscription made of each domain's parts.
-//! Resolvers reach the shared services and the caller through [`ContextExt`].
+//! The schema root: one merged Query, Mutation and Subscription made of each domain's parts,
+//! and the transports that serve it. Resolvers reach the shared services and the caller
+//! through [`ContextExt`].
 
+pub mod context;
 pub mod fanout;
 mod gateway;
 mod health;
 pub mod transport;
 pub mod websocket;
 
-use async_graphql::{Context, MergedObject, MergedSubscription, Schema, ValidationMode};
-use sea_orm::DatabaseConnection;
+use async_graphql::{MergedObject, MergedSubscription, Schema, ValidationMode};
+use axum::routing::get;
+use axum::Router;
 
-use crate::auth::graphql::{AuthMutation, AuthQuery};
-use crate::auth::{Caller, Viewer};
 use crate::config::GraphqlConfig;
-use crate::error::AppResult;
-use crate::meetings::graphql::{
-    BotChildren, MeetingsMutation, MeetingsQuery, MeetingsSubscription,
-};
-use crate::Services;
+use crate::services::Services;
+use crate::{auth, meetings};
 
+pub use context::ContextExt;
 pub use fanout::{live, Frame};
 pub use gateway::Gateway;
 pub use health::Health;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(health::HealthQuery, AuthQuery, MeetingsQuery);
+pub struct QueryRoot(health::HealthQuery, auth::Query, meetings::Query);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(AuthMutation, MeetingsMutation);
+pub struct MutationRoot(auth::Mutation, meetings::Mutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(MeetingsSubscription);
+pub struct SubscriptionRoot(meetings::Subscription);
+
+/// What the GraphQL transports hold: the services and the schema built on them.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub schema: Gateway,
+}
+
+/// `/graphql` (POST, and GET for queries or GraphiQL), `/graphql/ws` and `/graphql/sse`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/graphql", get(transport::get).post(transport::post))
+        .route("/graphql/ws", get(websocket::upgrade))
+        .route(
+            "/graphql/sse",
+            get(transport::sse_get).post(transport::sse_post),
+        )
+}
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -50,12 +67,7 @@ pub fn sdl() -> String {
 pub fn build(services: Services, limits: &GraphqlConfig) -> Gateway {
     let schema = |mode| {
         let mut builder = schema_builder()
-            .data(async_graphql::dataloader::DataLoader::new(
-                BotChildren {
-                    db: services.db.clone(),
-                },
-                tokio::spawn,
-            ))
+            .data(meetings::loader(&services))
             .data(services.clone())
             .validation_mode(mode)
             .limit_depth(limits.max_depth)
@@ -72,24 +84,4 @@ pub fn build(services: Services, limits: &GraphqlConfig) -> Gateway {
         limits.max_aliases,
         limits.keep_alive(),
     )
-}
-
-pub trait ContextExt {
-    fn services(&self) -> &Services;
-    /// The signed-in caller, or UNAUTHENTICATED.
-    fn viewer(&self) -> AppResult<&Viewer>;
-    fn db(&self) -> &DatabaseConnection {
-        &self.services().db
-    }
-}
-
-impl ContextExt for Context<'_> {
-    fn services(&self) -> &Services {
-        self.data_unchecked::<Services>()
-    }
-
-    fn viewer(&self) -> AppResult<&Viewer> {
-        static ANONYMOUS: Caller = Caller::Anonymous;
-        self.data_opt::<Caller>().unwrap_or(&ANONYMOUS).viewer()
-    }
 }

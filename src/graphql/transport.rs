@@ -13,8 +13,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use futures_util::{stream, Stream, StreamExt};
 
+use super::AppState;
 use crate::error::AppError;
-use crate::AppState;
 
 /// A POSTed GraphQL request: one operation as JSON. A body that is not one gets a 4xx with
 /// a GraphQL error, never the framework's plain text.

@@ -29,10 +29,10 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use super::AppState;
 use super::Frame;
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::AppState;
 
 /// Frames taken from one operation before the others get their turn.
 const FRAMES_PER_TURN: usize = 16;

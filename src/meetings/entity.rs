@@ -1,7 +1,11 @@
-//! Table mappings for the meetings domain.
+//! Table mappings for the meetings domain. Enum columns are typed, so a value that is not
+//! one of theirs fails here, when it is read, and nowhere else.
 
 pub mod bot {
     use sea_orm::entity::prelude::*;
+
+    use crate::meetings::link::MeetingPlatform;
+    use crate::meetings::status::BotStatus;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "meeting_bots")]
@@ -12,10 +16,10 @@ pub mod bot {
         pub user_id: String,
         #[sea_orm(column_type = "Text")]
         pub meet_url: String,
-        pub platform: String,
+        pub platform: MeetingPlatform,
         pub native_meeting_id: String,
         pub bot_name: String,
-        pub status: String,
+        pub status: BotStatus,
         pub sequence: i64,
         pub external_bot_id: Option<String>,
         pub session_id: Option<String>,
@@ -46,6 +50,8 @@ pub mod bot {
 pub mod status_change {
     use sea_orm::entity::prelude::*;
 
+    use crate::meetings::status::{BotStatus, ChangeSource};
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "bot_status_changes")]
     pub struct Model {
@@ -53,8 +59,8 @@ pub mod status_change {
         pub bot_id: String,
         #[sea_orm(primary_key, auto_increment = false)]
         pub sequence: i64,
-        pub status: String,
-        pub source: String,
+        pub status: BotStatus,
+        pub source: ChangeSource,
         #[sea_orm(column_type = "Text", nullable)]
         pub reason: Option<String>,
         pub at: DateTimeUtc,

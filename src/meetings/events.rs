@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use super::entity::{segment, status_change};
 use super::status::{BotStatus, ChangeSource};
-use crate::error::AppResult;
 use crate::events::Event;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SimpleObject)]
@@ -21,16 +20,16 @@ pub struct BotStatusChange {
     pub at: DateTime<Utc>,
 }
 
-impl BotStatusChange {
-    pub fn from_row(row: status_change::Model) -> AppResult<Self> {
-        Ok(Self {
+impl From<status_change::Model> for BotStatusChange {
+    fn from(row: status_change::Model) -> Self {
+        Self {
             bot_id: ID(row.bot_id),
             sequence: row.sequence,
-            status: BotStatus::parse(&row.status)?,
-            source: ChangeSource::parse(&row.source),
+            status: row.status,
+            source: row.source,
             reason: row.reason,
             at: row.at,
-        })
+        }
     }
 }
 

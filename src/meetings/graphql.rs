@@ -1,25 +1,24 @@
-//! Meetings in the GraphQL API: thin resolvers over `service`.
-
-use std::collections::HashMap;
+//! Meetings in the GraphQL API: thin resolvers that read the input, call one service or
+//! store function and map the result.
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, Subscription, ID};
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
-use super::entity::task;
 use super::events::{status_topic, transcript_topic, BotStatusChange, TranscriptSegment};
 use super::link::MeetingPlatform;
-use super::service::{self, MeetingBot as BotRow, TriggerInput};
+use super::service::{self, TriggerInput};
 use super::status::BotStatus;
-use crate::auth::Role;
+use super::store::{self, BotChildren, HistoryOf, MeetingBot as BotRow, TasksOf, TranscriptOf};
 use crate::error::{AppError, AppResult};
 use crate::events::{follow, Timeline};
-use crate::graphql::{live, ContextExt};
-use crate::Services;
+use crate::graphql::context::ContextExt;
+use crate::graphql::fanout::live;
+use crate::services::Services;
 
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -43,14 +42,11 @@ pub struct MeetingBot {
     pub updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<BotRow> for MeetingBot {
-    type Error = AppError;
-
-    fn try_from(row: BotRow) -> AppResult<Self> {
-        Ok(Self {
-            status: BotStatus::parse(&row.status)?,
-            platform: MeetingPlatform::parse(&row.platform)
-                .ok_or_else(|| AppError::internal("unknown platform in storage"))?,
+impl From<BotRow> for MeetingBot {
+    fn from(row: BotRow) -> Self {
+        Self {
+            status: row.status,
+            platform: row.platform,
             result_data: row
                 .result_data
                 .as_deref()
@@ -67,7 +63,7 @@ impl TryFrom<BotRow> for MeetingBot {
             sequence: row.sequence,
             created_at: row.created_at,
             updated_at: row.updated_at,
-        })
+        }
     }
 }
 
@@ -84,8 +80,8 @@ pub struct MeetingTask {
     pub error: Option<String>,
 }
 
-impl From<task::Model> for MeetingTask {
-    fn from(t: task::Model) -> Self {
+impl From<store::MeetingTask> for MeetingTask {
+    fn from(t: store::MeetingTask) -> Self {
         Self {
             id: ID(t.id),
             title: t.title,
@@ -133,49 +129,6 @@ impl MeetingBot {
     }
 }
 
-/// Loads bots' histories, transcripts and tasks in one query per kind for all the bots a
-/// response lists (no query per bot). Bots reach it only through organisation-scoped queries.
-pub struct BotChildren {
-    pub db: sea_orm::DatabaseConnection,
-}
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct HistoryOf(pub String);
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct TranscriptOf(pub String);
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct TasksOf(pub String);
-
-macro_rules! bot_children_loader {
-    ($key:ident, $value:ty, $load:path) => {
-        impl Loader<$key> for BotChildren {
-            type Value = $value;
-            type Error = async_graphql::Error;
-
-            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, Self::Error> {
-                let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-                Ok($load(&self.db, &ids)
-                    .await?
-                    .into_iter()
-                    .map(|(id, rows)| ($key(id), rows))
-                    .collect())
-            }
-        }
-    };
-}
-
-bot_children_loader!(HistoryOf, Vec<BotStatusChange>, service::histories_of);
-bot_children_loader!(
-    TranscriptOf,
-    Vec<TranscriptSegment>,
-    service::transcripts_of
-);
-bot_children_loader!(TasksOf, Vec<task::Model>, service::tasks_of);
-
-fn to_graphql(row: BotRow) -> async_graphql::Result<MeetingBot> {
-    Ok(MeetingBot::try_from(row)?)
-}
-
 fn encode_cursor(bot: &BotRow) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
         "{}|{}",
@@ -202,7 +155,7 @@ pub struct MeetingsQuery;
 #[Object]
 impl MeetingsQuery {
     async fn meeting_bot(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<MeetingBot> {
-        to_graphql(service::get(ctx.db(), ctx.viewer()?, &id).await?)
+        Ok(store::get(ctx.db(), ctx.viewer()?, &id).await?.into())
     }
 
     /// The organisation's bots, newest first.
@@ -219,12 +172,12 @@ impl MeetingsQuery {
         }
         let after = after.as_deref().map(decode_cursor).transpose()?;
         let has_previous = after.is_some();
-        let page = service::list(ctx.db(), viewer, status, after, first as u64).await?;
+        let page = store::list(ctx.db(), viewer, status, after, first as u64).await?;
         let mut connection = Connection::new(has_previous, page.has_next);
         for bot in page.bots {
             connection
                 .edges
-                .push(Edge::new(encode_cursor(&bot), to_graphql(bot)?));
+                .push(Edge::new(encode_cursor(&bot), bot.into()));
         }
         Ok(connection)
     }
@@ -261,7 +214,9 @@ impl MeetingsMutation {
             bot_name: input.bot_name,
             idempotency_key: input.idempotency_key,
         };
-        to_graphql(service::trigger(ctx.services(), ctx.viewer()?, input).await?)
+        Ok(service::trigger(ctx.services(), ctx.viewer()?, input)
+            .await?
+            .into())
     }
 
     /// Asks the bot to leave. A bot not yet in the meeting is DONE at once; one in it leaves
@@ -271,7 +226,9 @@ impl MeetingsMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<MeetingBot> {
-        to_graphql(service::stop(ctx.services(), ctx.viewer()?, &id).await?)
+        Ok(service::stop(ctx.services(), ctx.viewer()?, &id)
+            .await?
+            .into())
     }
 
     /// Transcribes a recording, finds the action items and creates Jira issues for the bot.
@@ -281,10 +238,9 @@ impl MeetingsMutation {
         input: ProcessMeetingAudioInput,
     ) -> async_graphql::Result<MeetingBot> {
         let viewer = ctx.viewer()?;
-        viewer.require(Role::Manager)?;
-        let bot = service::get(ctx.db(), viewer, &input.bot_id).await?;
-        let source = super::status::ChangeSource::User;
-        to_graphql(super::pipeline::start(ctx.services(), &bot, &input.audio_url, source).await?)
+        let bot =
+            service::process_audio(ctx.services(), viewer, &input.bot_id, &input.audio_url).await?;
+        Ok(bot.into())
     }
 }
 
@@ -302,14 +258,14 @@ impl Timeline for StatusTimeline {
     }
 
     async fn snapshot(&self) -> AppResult<Vec<BotStatusChange>> {
-        Ok(service::latest_change(&self.services.db, &self.bot_id)
+        Ok(store::latest_change(&self.services.db, &self.bot_id)
             .await?
             .into_iter()
             .collect())
     }
 
     async fn after(&self, sequence: i64) -> AppResult<Vec<BotStatusChange>> {
-        service::history(&self.services.db, &self.bot_id, sequence).await
+        store::history(&self.services.db, &self.bot_id, sequence).await
     }
 
     fn is_final(&self, item: &BotStatusChange) -> bool {
@@ -331,11 +287,11 @@ impl Timeline for TranscriptTimeline {
     }
 
     async fn snapshot(&self) -> AppResult<Vec<TranscriptSegment>> {
-        service::transcript(&self.services.db, &self.bot_id, 0).await
+        store::transcript(&self.services.db, &self.bot_id, 0).await
     }
 
     async fn after(&self, sequence: i64) -> AppResult<Vec<TranscriptSegment>> {
-        service::transcript(&self.services.db, &self.bot_id, sequence).await
+        store::transcript(&self.services.db, &self.bot_id, sequence).await
     }
 
     /// The bot's status changes say when the transcript is complete.
@@ -344,7 +300,7 @@ impl Timeline for TranscriptTimeline {
     }
 
     async fn is_complete(&self) -> AppResult<bool> {
-        service::transcript_is_complete(&self.services.db, &self.bot_id).await
+        store::transcript_is_complete(&self.services.db, &self.bot_id).await
     }
 }
 
@@ -361,7 +317,7 @@ impl MeetingsSubscription {
         bot_id: ID,
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<BotStatusChange>>> {
-        let bot = service::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
+        let bot = store::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
         // A sequence the bot has not reached was never seen: waiting past it would silently
         // skip the changes up to it.
         if after.is_some_and(|after| after > bot.sequence) {
@@ -395,9 +351,9 @@ impl MeetingsSubscription {
         bot_id: ID,
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TranscriptSegment>>> {
-        let bot = service::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
+        let bot = store::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
         if let Some(after) = after {
-            let stored = service::transcript_length(ctx.db(), &bot.id).await?;
+            let stored = store::transcript_length(ctx.db(), &bot.id).await?;
             if after > stored {
                 return Err(AppError::BadInput(format!(
                     "after is beyond the transcript's last segment (sequence {stored})"

@@ -4,9 +4,20 @@ use url::Url;
 
 use crate::error::{AppError, AppResult};
 
+// Stored under the name bot services use (Vexa's `platform`).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    async_graphql::Enum,
+    serde::Serialize,
+    serde::Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
 )]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum MeetingPlatform {
     GoogleMeet,
     Zoom,
@@ -21,16 +32,6 @@ impl MeetingPlatform {
             MeetingPlatform::Zoom => "zoom",
             MeetingPlatform::Teams => "teams",
         }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [
-            MeetingPlatform::GoogleMeet,
-            MeetingPlatform::Zoom,
-            MeetingPlatform::Teams,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == value)
     }
 }
 

@@ -1,14 +1,75 @@
 //! Meeting bots: a bot joins a call through the bot service, its status is tracked and pushed
 //! live, and its recording becomes a transcript, a summary and Jira issues.
+//!
+//! The domain's one public face: what the server wires (routes, GraphQL roots, the loader,
+//! job handlers, the sync) and what tests and benchmarks drive directly.
 
 pub mod entity;
-pub mod events;
-pub mod graphql;
-pub mod link;
-pub mod pipeline;
-pub mod rest;
-pub mod service;
-pub mod status;
-pub mod sync;
+mod events;
+mod graphql;
+mod lifecycle;
+mod link;
+mod pipeline;
+mod remote;
+mod rest;
+mod retention;
+mod service;
+mod status;
+mod store;
+mod sync;
 
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use axum::Router;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::Domain;
+use crate::jobs::JobHandler;
+use crate::services::Services;
+
+pub use events::{BotStatusChange, TranscriptSegment};
+pub use graphql::{
+    MeetingsMutation as Mutation, MeetingsQuery as Query, MeetingsSubscription as Subscription,
+};
+pub use lifecycle::{change_status, change_status_from, Transition};
+pub use link::MeetingPlatform;
+pub use retention::PURGE_KIND;
+pub use service::{trigger, TriggerInput};
 pub use status::{BotStatus, ChangeSource};
+pub use store::{load, MeetingBot};
+pub use sync::{sync_once, SyncLeader, SyncReport};
+
+pub struct Meetings;
+pub const DOMAIN: Meetings = Meetings;
+
+impl Domain for Meetings {
+    fn routes(&self) -> Router<Services> {
+        rest::routes()
+    }
+
+    fn job_handlers(&self, services: &Services) -> Vec<Arc<dyn JobHandler>> {
+        vec![
+            pipeline::Pipeline::handler(services.clone()),
+            retention::Purge::handler(services.clone()),
+        ]
+    }
+
+    /// The status sync (unless its interval is 0) and the hourly retention purge.
+    fn background(
+        &self,
+        services: Services,
+        shutdown: CancellationToken,
+    ) -> Option<BoxFuture<'static, ()>> {
+        let sync = sync::keep_in_sync(services.clone(), shutdown.clone());
+        let purge = retention::keep_purging(services, shutdown);
+        Some(futures_util::future::join(sync, purge).map(|_| ()).boxed())
+    }
+}
+
+/// The batch loader of bots' histories, transcripts and tasks, for the schema's data.
+pub fn loader(services: &Services) -> DataLoader<store::BotChildren> {
+    store::loader(services.db.clone())
+}

@@ -14,14 +14,15 @@ use serde_json::json;
 
 use super::entity::{bot, segment, task};
 use super::events::TranscriptSegment;
-use super::service::{self, change_status, MeetingBot, Transition};
+use super::lifecycle::{self, change_status, decide_on_fresh_reads, Transition};
 use super::status::{BotStatus, ChangeSource};
+use super::store::{self, MeetingBot};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
 use crate::providers::jira::{FoundIssue, IssueOutcome, NewIssue};
 use crate::providers::transcription::Segment;
 use crate::providers::{public_net, ProviderError};
-use crate::Services;
+use crate::services::Services;
 
 pub const KIND: &str = "meetings.pipeline";
 
@@ -107,18 +108,19 @@ async fn queue(
     }
     s.providers.llm()?;
     s.providers.tasks()?;
-    for _ in 0..8 {
-        let bot = service::load(&s.db, &payload.bot_id).await?;
-        let status = BotStatus::parse(&bot.status)?;
-        if status.is_final() {
+    let bot = store::load(&s.db, &payload.bot_id).await?;
+    let (payload, transcript) = (&payload, &transcript);
+    let bot_id = decide_on_fresh_reads(s, bot, |bot| async move {
+        if bot.status.is_final() {
             return Err(AppError::Conflict(format!(
                 "the bot is already {}",
-                status.as_str()
+                bot.status.as_str()
             )));
         }
-        let job = NewJob::new(KIND, &payload)?
+        let job = NewJob::new(KIND, payload)?
             .max_attempts(s.config.meetings.pipeline_max_attempts)
             .unique_key(format!("{KIND}:{}", bot.id));
+        let handing_over = bot.status < BotStatus::Transcribing;
         let txn = s.db.begin().await?;
         if let Some(audio_url) = &payload.audio_url {
             bot::Entity::update_many()
@@ -128,24 +130,25 @@ async fn queue(
                 .exec(&txn)
                 .await?;
         }
-        let stored = if status < BotStatus::Transcribing {
-            store_transcript(&txn, &bot.id, &transcript).await?
+        let stored = if handing_over {
+            store_transcript(&txn, &bot.id, transcript).await?
         } else {
             Vec::new()
         };
         s.jobs.enqueue_on(&txn, job).await?;
-        let change = if status < BotStatus::Transcribing {
+        let change = if handing_over {
             let handed_over = Transition::because(match payload.audio_url {
                 Some(_) => "the recording was handed over",
                 None => "the bot service's transcript was handed over",
             });
-            match service::write_change(&txn, &bot, BotStatus::Transcribing, source, &handed_over)
-                .await?
-            {
+            let written =
+                lifecycle::write_change(&txn, &bot, BotStatus::Transcribing, source, &handed_over)
+                    .await?;
+            match written {
                 Some((_, change)) => Some(change),
                 None => {
                     txn.rollback().await?;
-                    continue;
+                    return Ok(None);
                 }
             }
         } else {
@@ -153,19 +156,17 @@ async fn queue(
         };
         txn.commit().await?;
         if let Some(change) = change {
-            service::announce(s, change).await?;
+            lifecycle::announce(s, change).await;
         }
         for segment in stored {
             s.bus.publish(segment).await;
         }
         s.jobs.wake();
         tracing::info!(bot = %bot.id, source = source.as_str(), "recording handed over; pipeline queued");
-        return service::load(&s.db, &bot.id).await;
-    }
-    Err(AppError::internal(format!(
-        "bot {}: too many concurrent status changes",
-        payload.bot_id
-    )))
+        Ok(Some(bot.id))
+    })
+    .await?;
+    store::load(&s.db, &bot_id).await
 }
 
 /// Stores a bot's transcript (on a transaction the caller commits); its segments, to be
@@ -206,12 +207,11 @@ impl Pipeline {
     /// pipeline then stops where it is.
     async fn enter(&self, bot_id: &str, step: BotStatus, reason: &str) -> Result<bool, JobFailure> {
         let bot = load(&self.services, bot_id).await?;
-        let status = BotStatus::parse(&bot.status)?;
-        if status.is_final() {
-            tracing::info!(bot = %bot_id, status = status.as_str(), "the bot finished while its pipeline ran; the pipeline stops");
+        if bot.status.is_final() {
+            tracing::info!(bot = %bot_id, status = bot.status.as_str(), "the bot finished while its pipeline ran; the pipeline stops");
             return Ok(false);
         }
-        if status < step {
+        if bot.status < step {
             change_status(
                 &self.services,
                 bot_id,
@@ -226,7 +226,7 @@ impl Pipeline {
 
     async fn transcribe(&self, bot_id: &str, payload: &Payload) -> Result<(), JobFailure> {
         let s = &self.services;
-        if !service::transcript(&s.db, bot_id, 0).await?.is_empty() {
+        if !store::transcript(&s.db, bot_id, 0).await?.is_empty() {
             return Ok(());
         }
         let Some(audio_url) = &payload.audio_url else {
@@ -260,7 +260,7 @@ impl Pipeline {
         if bot.summary.is_some() {
             return Ok(());
         }
-        let transcript = service::transcript(&s.db, bot_id, 0).await?;
+        let transcript = store::transcript(&s.db, bot_id, 0).await?;
         let text = transcript_text(&transcript);
         let answer = s
             .providers
@@ -311,7 +311,7 @@ impl Pipeline {
     async fn create_tasks(&self, bot_id: &str) -> Result<(), JobFailure> {
         let s = &self.services;
         let bot = load(s, bot_id).await?;
-        let tasks = service::tasks(&s.db, bot_id).await?;
+        let tasks = store::tasks(&s.db, bot_id).await?;
         let mut pending: Vec<task::Model> = tasks
             .iter()
             .filter(|t| t.jira_key.is_none() && t.error.is_none())
@@ -356,7 +356,7 @@ impl Pipeline {
     async fn finish(&self, bot_id: &str) -> Result<(), JobFailure> {
         let s = &self.services;
         let bot = load(s, bot_id).await?;
-        let tasks = service::tasks(&s.db, bot_id).await?;
+        let tasks = store::tasks(&s.db, bot_id).await?;
         let issues: Vec<_> = tasks
             .iter()
             .filter_map(|t| {
@@ -578,16 +578,15 @@ impl JobHandler for Pipeline {
         };
         // A death the step did not describe (a panic, an abandoned run, an internal error)
         // still says which step it ended.
-        let step = service::load(&self.services.db, &payload.bot_id)
+        let step = store::load(&self.services.db, &payload.bot_id)
             .await
             .ok()
-            .and_then(|bot| BotStatus::parse(&bot.status).ok())
-            .and_then(step_name);
+            .and_then(|bot| step_name(bot.status));
         let message = match step {
             Some(step) if !error.starts_with(step) => format!("{step} failed: {error}"),
             _ => error.to_string(),
         };
-        let result = service::fail(
+        let result = lifecycle::fail(
             &self.services,
             &payload.bot_id,
             ChangeSource::Pipeline,

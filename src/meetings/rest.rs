@@ -9,15 +9,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::service::{self, Transition, TriggerInput};
-use super::status::{BotStatus, ChangeSource};
-use crate::auth::{webhook, Caller, Role, Viewer};
+use super::service::{self, ProcessedOutcome, ProcessedReport, PushedBy, TriggerInput};
+use super::store::{self, MeetingBot};
+use crate::auth::{webhook, Caller, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::providers::bot_service::{RemoteBot, RemoteState, VexaMeeting};
 use crate::rest::{self, JsonBody};
-use crate::AppState;
+use crate::services::Services;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<Services> {
     Router::new()
         .route("/api/v1/meet/trigger", post(trigger))
         .route("/api/v1/meet/status/{bot_id}", get(status))
@@ -43,7 +43,7 @@ fn default_bot_name() -> String {
 }
 
 async fn trigger(
-    State(app): State<AppState>,
+    State(s): State<Services>,
     viewer: Viewer,
     headers: HeaderMap,
     JsonBody(body): JsonBody<TriggerBody>,
@@ -57,19 +57,19 @@ async fn trigger(
         bot_name: body.bot_name,
         idempotency_key: body.idempotency_key.or(header_key),
     };
-    let bot = service::trigger(&app.services, &viewer, input).await?;
+    let bot = service::trigger(&s, &viewer, input).await?;
     Ok(Json(json!({
         "bot_id": bot.id,
-        "status": bot.status,
+        "status": bot.status.as_str(),
         "message": format!("Bot {} started successfully for meeting", bot.id),
     })))
 }
 
 /// The seed's status shape, for clients that still poll.
-fn seed_status(bot: &service::MeetingBot) -> Value {
+fn seed_status(bot: &MeetingBot) -> Value {
     json!({
         "bot_id": bot.id,
-        "status": bot.status,
+        "status": bot.status.as_str(),
         "user_id": bot.user_id,
         "created_at": bot.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "updated_at": bot.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -80,25 +80,27 @@ fn seed_status(bot: &service::MeetingBot) -> Value {
 }
 
 async fn status(
-    State(app): State<AppState>,
+    State(s): State<Services>,
     viewer: Viewer,
     Path(bot_id): Path<String>,
 ) -> AppResult<Json<Value>> {
-    let bot = service::get(&app.services.db, &viewer, &bot_id).await?;
+    let bot = store::get(&s.db, &viewer, &bot_id).await?;
     Ok(Json(seed_status(&bot)))
 }
 
-fn bot_service_secret(app: &AppState) -> Option<&str> {
-    app.services.config.providers.bot_service_secret.as_deref()
+/// Whether a callback carries the bot service's secret or signature.
+fn verify_bot_service(s: &Services, headers: &HeaderMap, body: &[u8]) -> AppResult<()> {
+    let secret = s.config.providers.bot_service_secret.as_deref();
+    webhook::verify(headers, body, secret, "BOT_SERVICE_SECRET")
 }
 
 /// A callback body, once the bot service's secret or signature is checked.
 fn from_bot_service<T: serde::de::DeserializeOwned>(
-    app: &AppState,
+    s: &Services,
     headers: &HeaderMap,
     body: &[u8],
 ) -> AppResult<T> {
-    webhook::verify(headers, body, bot_service_secret(app), "BOT_SERVICE_SECRET")?;
+    verify_bot_service(s, headers, body)?;
     rest::parse(body)
 }
 
@@ -112,48 +114,26 @@ struct DoneBody {
 }
 
 async fn callback_done(
-    State(app): State<AppState>,
+    State(s): State<Services>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    let done: DoneBody = from_bot_service(&app, &headers, &body)?;
-    let mut bot = service::find_for_callback(&app.services.db, &done.bot_id).await?;
-    // Decided on each fresh read: a recording handed over a moment ago wins.
-    for _ in 0..8 {
-        let status = BotStatus::parse(&bot.status)?;
-        if status >= BotStatus::Transcribing && !status.is_final() {
-            // The recording is being processed here, which ends the bot with its own issues.
-            tracing::info!(bot = %bot.id, status = status.as_str(), "done callback while the pipeline runs: left to the pipeline");
-            return Ok(Json(json!({
-                "success": true,
-                "status": status.as_str(),
-                "message": "The recording is being processed; the bot becomes done with its Jira issues",
-            })));
+    let done: DoneBody = from_bot_service(&s, &headers, &body)?;
+    let report = ProcessedReport {
+        bot_id: done.bot_id,
+        session_id: done.session_id,
+        result_data: done.result_data,
+    };
+    Ok(Json(match service::meeting_processed(&s, report).await? {
+        ProcessedOutcome::Done => {
+            json!({"success": true, "message": "Status updated successfully"})
         }
-        let transition = Transition {
-            session_id: done.session_id.clone().filter(|_| bot.session_id.is_none()),
-            result_data: done.result_data.clone(),
-            ..Transition::because("the bot service reported the meeting processed")
-        };
-        let applied = service::change_status_from(
-            &app.services,
-            &bot,
-            BotStatus::Done,
-            ChangeSource::Webhook,
-            &transition,
-        )
-        .await?;
-        if applied.is_some() {
-            return Ok(Json(
-                json!({"success": true, "message": "Status updated successfully"}),
-            ));
-        }
-        bot = service::load(&app.services.db, &bot.id).await?;
-    }
-    Err(AppError::internal(format!(
-        "bot {}: too many concurrent status changes",
-        bot.id
-    )))
+        ProcessedOutcome::LeftToPipeline(status) => json!({
+            "success": true,
+            "status": status.as_str(),
+            "message": "The recording is being processed; the bot becomes done with its Jira issues",
+        }),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -164,36 +144,27 @@ struct AudioBody {
 
 /// Called by the bot service (with its secret) or by a person of the bot's organisation.
 async fn create_tasks_from_audio(
-    State(app): State<AppState>,
+    State(s): State<Services>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    let by_service = webhook::verify(
-        &headers,
-        &body,
-        bot_service_secret(&app),
-        "BOT_SERVICE_SECRET",
-    );
-    let db = &app.services.db;
-    let (audio, bot, source) = match (&by_service, app.services.auth.from_headers(&headers).await) {
-        (Ok(()), _) => {
+    let bot = match verify_bot_service(&s, &headers, &body) {
+        Ok(()) => {
             let audio: AudioBody = rest::parse(&body)?;
-            let bot = service::find_for_callback(db, &audio.bot_id).await?;
-            (audio, bot, ChangeSource::Webhook)
+            service::recording_handed_over(&s, &audio.bot_id, &audio.audio_url).await?
         }
-        (Err(_), Caller::Known(viewer)) => {
-            viewer.require(Role::Manager)?;
-            let audio: AudioBody = rest::parse(&body)?;
-            let bot = service::get(db, &viewer, &audio.bot_id).await?;
-            (audio, bot, ChangeSource::User)
-        }
-        (Err(err), _) => return Err(AppError::Unauthenticated(err.message().to_string())),
+        Err(refused) => match s.auth.from_headers(&headers).await {
+            Caller::Known(viewer) => {
+                let audio: AudioBody = rest::parse(&body)?;
+                service::process_audio(&s, &viewer, &audio.bot_id, &audio.audio_url).await?
+            }
+            _ => return Err(AppError::Unauthenticated(refused.message().to_string())),
+        },
     };
-    let bot = super::pipeline::start(&app.services, &bot, &audio.audio_url, source).await?;
     Ok(Json(json!({
         "success": true,
         "bot_id": bot.id,
-        "status": bot.status,
+        "status": bot.status.as_str(),
         "message": "Processing started: transcription, analysis, then Jira tasks",
     })))
 }
@@ -230,27 +201,19 @@ struct VexaEventData {
 /// The bot service's push: the seed's `{bot_id, status, …}` or a Vexa event. Events that
 /// carry no meeting are acknowledged and ignored, so the service does not send them again.
 async fn webhook_status(
-    State(app): State<AppState>,
+    State(s): State<Services>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    let push: Value = from_bot_service(&app, &headers, &body)?;
-    let (remote, bot) = if push.get("event_type").is_some() {
+    let push: Value = from_bot_service(&s, &headers, &body)?;
+    let bot = if push.get("event_type").is_some() {
         let event: VexaEvent = rest::parse(&body)?;
         let Some(meeting) = event.meeting.or(event.data.and_then(|d| d.meeting)) else {
             return Ok(Json(json!({"success": true, "ignored": event.event_type})));
         };
-        let remote = meeting.into_remote();
-        let bot = service::find_pushed(
-            &app.services.db,
-            &remote.external_id,
-            remote.session_id.as_deref(),
-        )
-        .await?;
-        (remote, bot)
+        service::report_pushed(&s, meeting.into_remote(), PushedBy::ServiceRun).await?
     } else {
         let push: StatusPush = rest::parse(&body)?;
-        let bot = service::find_for_callback(&app.services.db, &push.bot_id).await?;
         let remote = RemoteBot {
             external_id: push.bot_id,
             state: RemoteState::parse(&push.status),
@@ -258,9 +221,9 @@ async fn webhook_status(
             reason: push.error,
             recording_url: push.recording_url,
         };
-        (remote, bot)
+        service::report_pushed(&s, remote, PushedBy::EitherId).await?
     };
-    service::apply_remote(&app.services, &bot, &remote, ChangeSource::Webhook).await;
-    let bot = service::find_for_callback(&app.services.db, &bot.id).await?;
-    Ok(Json(json!({"success": true, "status": bot.status})))
+    Ok(Json(
+        json!({"success": true, "status": bot.status.as_str()}),
+    ))
 }

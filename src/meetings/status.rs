@@ -1,8 +1,9 @@
 //! The bot status machine: forward only (skipping allowed), any non-final state may fail,
 //! DONE and ERROR are final.
 
-use crate::error::{AppError, AppResult};
+use sea_orm::{DeriveActiveEnum, EnumIter};
 
+// Stored under the seed's lower-case names (also the REST API's).
 #[derive(
     Debug,
     Clone,
@@ -15,8 +16,11 @@ use crate::error::{AppError, AppResult};
     async_graphql::Enum,
     serde::Serialize,
     serde::Deserialize,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum BotStatus {
     Initialized,
     Connecting,
@@ -65,13 +69,6 @@ impl BotStatus {
         }
     }
 
-    pub fn parse(value: &str) -> AppResult<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == value)
-            .ok_or_else(|| AppError::internal(format!("unknown bot status '{value}' in storage")))
-    }
-
     pub fn is_final(self) -> bool {
         matches!(self, BotStatus::Done | BotStatus::Error)
     }
@@ -84,9 +81,19 @@ impl BotStatus {
 
 /// Who changed a status: kept in the history.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    async_graphql::Enum,
+    serde::Serialize,
+    serde::Deserialize,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum ChangeSource {
     /// The periodic status sync with the bot service.
     Sync,
@@ -108,16 +115,6 @@ impl ChangeSource {
             ChangeSource::Pipeline => "pipeline",
             ChangeSource::User => "user",
             ChangeSource::System => "system",
-        }
-    }
-
-    pub fn parse(value: &str) -> Self {
-        match value {
-            "sync" => ChangeSource::Sync,
-            "webhook" => ChangeSource::Webhook,
-            "pipeline" => ChangeSource::Pipeline,
-            "user" => ChangeSource::User,
-            _ => ChangeSource::System,
         }
     }
 }
@@ -153,9 +150,15 @@ mod tests {
 
     #[test]
     fn storage_names_are_the_seeds_lower_case_names() {
+        use sea_orm::ActiveEnum;
         for status in super::BotStatus::ALL {
-            assert_eq!(super::BotStatus::parse(status.as_str()).unwrap(), status);
+            assert_eq!(status.to_value(), status.as_str());
+            assert_eq!(
+                super::BotStatus::try_from_value(&status.to_value()).unwrap(),
+                status
+            );
         }
         assert_eq!(AwaitingAdmission.as_str(), "awaiting_admission");
+        assert!(super::BotStatus::try_from_value(&"joining".to_string()).is_err());
     }
 }

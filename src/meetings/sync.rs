@@ -1,26 +1,20 @@
 //! Keeps INITIALIZED … CONNECTED bots current with the bot service: a poll every few seconds
 //! (many bots at once, each on its own, so one slow or failing bot never holds the rest back),
 //! plus the timeouts that fail bots stuck before or at the door, or in a meeting that never
-//! ends. Also the hourly retention purge, run as a job so one instance does it, scheduled
-//! even where sync is off.
+//! ends.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use futures_util::StreamExt;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
 
-use super::entity::bot;
-use super::service::{self, apply_remote, Transition};
+use super::lifecycle::{change_status_from, Transition};
+use super::remote::{apply_remote, bot_ref};
 use super::status::{BotStatus, ChangeSource};
+use super::store;
 use crate::error::AppResult;
-use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
-use crate::Services;
-
-pub const PURGE_KIND: &str = "meetings.purge";
+use crate::services::Services;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SyncReport {
@@ -32,27 +26,8 @@ pub struct SyncReport {
     pub timed_out: usize,
 }
 
-/// The sync (unless its interval is 0) and the hourly retention purge, until shutdown.
-pub async fn run(s: Services, shutdown: CancellationToken) {
-    tokio::join!(
-        keep_in_sync(s.clone(), shutdown.clone()),
-        keep_purging(s, shutdown)
-    );
-}
-
-/// Schedules the purge at start-up and then every hour, whether or not this instance syncs.
-async fn keep_purging(s: Services, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => schedule_purge(&s).await,
-        }
-    }
-}
-
-async fn keep_in_sync(s: Services, shutdown: CancellationToken) {
+/// Polls the bot service every `BOT_SYNC_INTERVAL_SECS` (never when it is 0), until shutdown.
+pub async fn keep_in_sync(s: Services, shutdown: CancellationToken) {
     let period = s.config.meetings.sync_interval_secs;
     if period == 0 {
         return;
@@ -128,11 +103,7 @@ impl SyncLeader {
 }
 
 pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
-    let synced: Vec<&str> = BotStatus::SYNCED.iter().map(|st| st.as_str()).collect();
-    let bots = bot::Entity::find()
-        .filter(bot::Column::Status.is_in(synced))
-        .all(&s.db)
-        .await?;
+    let bots = store::synced_bots(&s.db).await?;
     let mut report = SyncReport::default();
     if bots.is_empty() {
         return Ok(report);
@@ -145,7 +116,7 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
     let mut live = Vec::with_capacity(bots.len());
     let mut expired = Vec::new();
     for bot in bots {
-        let status = BotStatus::parse(&bot.status)?;
+        let status = bot.status;
         let waited = (now - bot.created_at).num_seconds().max(0) as u64;
         let in_status = (now - bot.status_changed_at).num_seconds().max(0) as u64;
         match status {
@@ -190,14 +161,8 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
             let failure = Transition::failure(reason);
             // Only if the bot is still where it was when it was found too slow: one that
             // joined since, say, has not timed out.
-            match service::change_status_from(
-                s,
-                &bot,
-                BotStatus::Error,
-                ChangeSource::System,
-                &failure,
-            )
-            .await
+            match change_status_from(s, &bot, BotStatus::Error, ChangeSource::System, &failure)
+                .await
             {
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -209,7 +174,7 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
                     return;
                 }
             }
-            if let (Some(reference), Some(bot_service)) = (service::bot_ref(&bot), bot_service) {
+            if let (Some(reference), Some(bot_service)) = (bot_ref(&bot), bot_service) {
                 let _ = tokio::time::timeout(within, bot_service.stop(&reference)).await;
             }
         })
@@ -217,7 +182,7 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
         .collect::<Vec<()>>();
     let (references, followed): (Vec<_>, Vec<_>) = live
         .iter()
-        .filter_map(|bot| Some((service::bot_ref(bot)?, bot)))
+        .filter_map(|bot| Some((bot_ref(bot)?, bot)))
         .unzip();
     // Each answer is applied as it comes, in its own transaction, several at once; the
     // bots the service did not answer for are counted.
@@ -256,44 +221,4 @@ pub async fn sync_once(s: &Services) -> AppResult<SyncReport> {
     report.failed = failed;
     metrics::counter!("switchboard_bot_sync_checks_total").increment(report.checked as u64);
     Ok(report)
-}
-
-async fn schedule_purge(s: &Services) {
-    // One job per hour however many instances ask.
-    let key = format!("{PURGE_KIND}:{}", Utc::now().format("%Y-%m-%dT%H"));
-    let job = NewJob::new(PURGE_KIND, serde_json::json!({}))
-        .map(|job| job.unique_key(key).max_attempts(3));
-    if let Err(err) = match job {
-        Ok(job) => s.jobs.enqueue(job).await.map(|_| ()),
-        Err(err) => Err(err),
-    } {
-        tracing::warn!(error = ?err, "could not schedule the retention purge");
-    }
-}
-
-pub struct Purge {
-    services: Services,
-}
-
-impl Purge {
-    pub fn handler(services: Services) -> Arc<dyn JobHandler> {
-        Arc::new(Self { services })
-    }
-}
-
-#[async_trait]
-impl JobHandler for Purge {
-    fn kind(&self) -> &'static str {
-        PURGE_KIND
-    }
-
-    async fn run(&self, _job: &ClaimedJob) -> Result<(), JobFailure> {
-        let days = self.services.config.meetings.retention_days as i64;
-        let cutoff = Utc::now() - chrono::Duration::days(days);
-        let purged = service::purge_older_than(&self.services.db, cutoff).await?;
-        if purged > 0 {
-            tracing::info!(purged, days, "deleted meeting bots past their retention");
-        }
-        Ok(())
-    }
 }

@@ -8,11 +8,12 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::LogFormat;
-use crate::AppState;
+use crate::services::Services;
 
 /// The process-wide Prometheus recorder (metrics are global; every app in a process shares it).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -102,12 +103,20 @@ pub async fn record_request(request: Request, next: Next) -> Response {
     response
 }
 
+/// `/healthz` (alive), `/readyz` (the database answers) and `/metrics` (Prometheus).
+pub fn routes() -> Router<Services> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-pub async fn readyz(State(app): State<AppState>) -> Response {
-    match app.services.db.ping().await {
+pub async fn readyz(State(services): State<Services>) -> Response {
+    match services.db.ping().await {
         Ok(()) => Json(serde_json::json!({ "status": "ready", "database": "up" })).into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "readiness: database unreachable");
@@ -120,14 +129,14 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let token = app.services.config.metrics_token.as_deref();
+pub async fn metrics(State(services): State<Services>, headers: HeaderMap) -> Response {
+    let token = services.config.metrics_token.as_deref();
     if token.is_some() {
         if let Err(refused) = crate::auth::webhook::verify(&headers, b"", token, "METRICS_TOKEN") {
             return refused.into_response();
         }
     }
-    match app.services.jobs.counts_by_state().await {
+    match services.jobs.counts_by_state().await {
         Ok(counts) => {
             for (state, n) in counts {
                 metrics::gauge!("switchboard_jobs", "state" => state).set(n as f64);

@@ -1,5 +1,5 @@
 //! Clients of outside services. Each service is a trait with a real HTTP implementation;
-//! `--sandbox` swaps in the simulated ones from `crate::sandbox`. `health` reports, for each,
+//! `--sandbox` swaps in the simulated ones from `sandbox`. `health` reports, for each,
 //! whether it is configured, sandboxed or missing.
 
 pub mod bot_service;
@@ -7,6 +7,7 @@ pub mod http;
 pub mod jira;
 pub mod llm;
 pub mod public_net;
+pub mod sandbox;
 pub mod transcription;
 
 use std::sync::Arc;
@@ -58,7 +59,7 @@ fn missing(what: &str, settings: &str) -> AppError {
 impl Providers {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         if config.sandbox {
-            return Ok(crate::sandbox::providers());
+            return Ok(sandbox::providers());
         }
         let p = &config.providers;
         let builder = || {

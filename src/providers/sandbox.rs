@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::json;
 
-use crate::providers::bot_service::{BotRef, BotService, RemoteBot, RemoteState, StartBot};
-use crate::providers::jira::{FoundIssue, IssueOutcome, NewIssue, TaskTracker};
-use crate::providers::llm::Llm;
-use crate::providers::transcription::{Segment, Transcriber};
-use crate::providers::{ProviderError, Providers};
+use super::bot_service::{BotRef, BotService, RemoteBot, RemoteState, StartBot};
+use super::jira::{FoundIssue, IssueOutcome, NewIssue, TaskTracker};
+use super::llm::Llm;
+use super::transcription::{Segment, Transcriber};
+use super::{ProviderError, Providers};
 
 pub fn providers() -> Providers {
     let mut providers = Providers::default().sandboxed();
@@ -194,7 +194,7 @@ pub struct SandboxJira {
 #[async_trait]
 impl TaskTracker for SandboxJira {
     fn batch_limit(&self) -> usize {
-        crate::providers::jira::BULK_LIMIT
+        super::jira::BULK_LIMIT
     }
 
     async fn create_issues(&self, issues: &[NewIssue]) -> Result<Vec<IssueOutcome>, ProviderError> {

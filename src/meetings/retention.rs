@@ -1,0 +1,118 @@
+//! Meeting bots are kept `MEETINGS_RETENTION_DAYS`: an hourly purge, run as a job so that one
+//! instance does it, scheduled by every instance whether or not it syncs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::entity::{bot, segment, status_change, task};
+use crate::error::AppResult;
+use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
+use crate::services::Services;
+
+pub const PURGE_KIND: &str = "meetings.purge";
+
+/// Schedules the purge at start-up and then every hour, until shutdown.
+pub async fn keep_purging(s: Services, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => schedule_purge(&s).await,
+        }
+    }
+}
+
+async fn schedule_purge(s: &Services) {
+    // One job per hour however many instances ask.
+    let key = format!("{PURGE_KIND}:{}", Utc::now().format("%Y-%m-%dT%H"));
+    let job = NewJob::new(PURGE_KIND, serde_json::json!({}))
+        .map(|job| job.unique_key(key).max_attempts(3));
+    if let Err(err) = match job {
+        Ok(job) => s.jobs.enqueue(job).await.map(|_| ()),
+        Err(err) => Err(err),
+    } {
+        tracing::warn!(error = ?err, "could not schedule the retention purge");
+    }
+}
+
+pub struct Purge {
+    services: Services,
+}
+
+impl Purge {
+    pub fn handler(services: Services) -> Arc<dyn JobHandler> {
+        Arc::new(Self { services })
+    }
+}
+
+#[async_trait]
+impl JobHandler for Purge {
+    fn kind(&self) -> &'static str {
+        PURGE_KIND
+    }
+
+    async fn run(&self, _job: &ClaimedJob) -> Result<(), JobFailure> {
+        let days = self.services.config.meetings.retention_days as i64;
+        let cutoff = Utc::now() - chrono::Duration::days(days);
+        let purged = purge_older_than(&self.services.db, cutoff).await?;
+        if purged > 0 {
+            tracing::info!(purged, days, "deleted meeting bots past their retention");
+        }
+        Ok(())
+    }
+}
+
+/// Deletes bots created before `cutoff` whose status has not changed since either, with their
+/// history, transcript and tasks: a bot still moving (a pipeline retrying) is not old.
+pub async fn purge_older_than(
+    db: &DatabaseConnection,
+    cutoff: chrono::DateTime<Utc>,
+) -> AppResult<u64> {
+    let mut purged = 0;
+    loop {
+        // A batch at a time, each bot with its rows in one transaction, so that a first purge
+        // of a large backlog never holds SQLite's write lock for long.
+        let txn = db.begin().await?;
+        let ids = bot::Entity::find()
+            .select_only()
+            .column(bot::Column::Id)
+            .filter(bot::Column::CreatedAt.lt(cutoff))
+            .filter(bot::Column::StatusChangedAt.lt(cutoff))
+            .limit(PURGE_BATCH)
+            .into_tuple::<String>()
+            .all(&txn)
+            .await?;
+        let found = ids.len() as u64;
+        task::Entity::delete_many()
+            .filter(task::Column::BotId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        segment::Entity::delete_many()
+            .filter(segment::Column::BotId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        status_change::Entity::delete_many()
+            .filter(status_change::Column::BotId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        bot::Entity::delete_many()
+            .filter(bot::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        purged += found;
+        if found < PURGE_BATCH {
+            return Ok(purged);
+        }
+    }
+}
+
+const PURGE_BATCH: u64 = 500;

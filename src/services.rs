@@ -1,0 +1,40 @@
+//! The shared services every resolver, route, job and worker reaches, built once at start-up.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Authenticator, JwtKeys};
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::jobs::JobQueue;
+use crate::providers::Providers;
+
+#[derive(Clone)]
+pub struct Services(Arc<ServicesInner>);
+
+pub struct ServicesInner {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub bus: EventBus,
+    pub jobs: JobQueue,
+    pub auth: Authenticator,
+    pub jwt: JwtKeys,
+    pub providers: Providers,
+    /// Cancelled when the server stops; long-lived streams end on it.
+    pub shutdown: CancellationToken,
+}
+
+impl Services {
+    pub fn new(inner: ServicesInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for Services {
+    type Target = ServicesInner;
+    fn deref(&self) -> &ServicesInner {
+        &self.0
+    }
+}
