@@ -4,9 +4,11 @@
 //! The domain's one public face: what the server wires (routes, GraphQL roots, the loader,
 //! job handlers, the sync) and what tests and benchmarks drive directly.
 
+mod analysis;
 pub mod entity;
 mod events;
 mod graphql;
+mod issues;
 mod lifecycle;
 mod link;
 mod pipeline;

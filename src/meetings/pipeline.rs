@@ -6,33 +6,23 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::entity::{bot, segment, task};
+use super::entity::{bot, segment};
 use super::events::TranscriptSegment;
 use super::lifecycle::{self, change_status, decide_on_fresh_reads, Transition};
 use super::status::{BotStatus, ChangeSource};
 use super::store::{self, MeetingBot};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
-use crate::providers::jira::{FoundIssue, IssueOutcome, NewIssue};
 use crate::providers::transcription::Segment;
 use crate::providers::{public_net, ProviderError};
 use crate::services::Services;
 
 pub const KIND: &str = "meetings.pipeline";
-
-/// Most transcript text sent to the LLM; longer meetings keep their beginning and end.
-const MAX_TRANSCRIPT_CHARS: usize = 60_000;
-
-const ANALYSIS_PROMPT: &str = "You turn meeting transcripts into work. Answer with one JSON object: \
-{\"summary\": string (3-6 sentences), \"action_items\": [{\"title\": string (imperative, under 100 characters), \
-\"description\": string, \"assignee\": string or null (only a person named in the meeting as owner)}]}. \
-Include only concrete commitments or requests; no action items is a valid answer.";
 
 #[derive(Serialize, Deserialize)]
 struct Payload {
@@ -254,105 +244,6 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn analyse(&self, bot_id: &str) -> Result<(), JobFailure> {
-        let s = &self.services;
-        let bot = load(s, bot_id).await?;
-        if bot.summary.is_some() {
-            return Ok(());
-        }
-        let transcript = store::transcript(&s.db, bot_id, 0).await?;
-        let text = transcript_text(&transcript);
-        let answer = s
-            .providers
-            .llm()?
-            .complete_json(ANALYSIS_PROMPT, &text)
-            .await
-            .map_err(|err| step_failure(ANALYSIS, err))?;
-        let analysis: Analysis = serde_json::from_value(answer).map_err(|err| {
-            JobFailure::retry(format!(
-                "meeting analysis failed: the LLM's answer has the wrong shape: {err}"
-            ))
-        })?;
-        let now = Utc::now();
-        let txn = s.db.begin().await?;
-        for (position, item) in analysis.action_items.iter().enumerate() {
-            let title: String = item.title.trim().chars().take(250).collect();
-            if title.is_empty() {
-                continue;
-            }
-            task::ActiveModel {
-                id: Set(uuid::Uuid::new_v4().to_string()),
-                bot_id: Set(bot_id.to_string()),
-                position: Set(position as i32),
-                title: Set(title),
-                description: Set(item.description.clone().unwrap_or_default()),
-                assignee: Set(item.assignee.clone().filter(|a| !a.trim().is_empty())),
-                jira_key: Set(None),
-                jira_url: Set(None),
-                error: Set(None),
-                created_at: Set(now),
-                jira_requested_at: Set(None),
-            }
-            .insert(&txn)
-            .await?;
-        }
-        bot::Entity::update_many()
-            .col_expr(
-                bot::Column::Summary,
-                Expr::value(analysis.summary.trim().to_string()),
-            )
-            .filter(bot::Column::Id.eq(bot_id))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
-    async fn create_tasks(&self, bot_id: &str) -> Result<(), JobFailure> {
-        let s = &self.services;
-        let bot = load(s, bot_id).await?;
-        let tasks = store::tasks(&s.db, bot_id).await?;
-        let mut pending: Vec<task::Model> = tasks
-            .iter()
-            .filter(|t| t.jira_key.is_none() && t.error.is_none())
-            .cloned()
-            .collect();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let tracker = s.providers.tasks()?;
-        let failed = |err| step_failure(CREATING_TASKS, err);
-        // Sent before, but the answer never got stored (lost to a timeout, an outage answering
-        // for Jira, or a crash): Jira may have made them, so look first.
-        let unanswered: Vec<&task::Model> = pending
-            .iter()
-            .filter(|t| t.jira_requested_at.is_some())
-            .collect();
-        if !unanswered.is_empty() {
-            let found = tracker
-                .find_issues(&issue_label(bot_id))
-                .await
-                .map_err(failed)?;
-            let recovered = made_earlier(&bot, &tasks, &unanswered, found);
-            pending.retain(|t| !recovered.iter().any(|(task, _)| task.id == t.id));
-            store_outcomes(s, recovered).await?;
-        }
-        for batch in pending.chunks(tracker.batch_limit().max(1)) {
-            let issues: Vec<NewIssue> = batch.iter().map(|t| new_issue(&bot, t)).collect();
-            // Marked before it goes, so that a retry knows to look for what it made.
-            task::Entity::update_many()
-                .col_expr(task::Column::JiraRequestedAt, Expr::value(Utc::now()))
-                .filter(task::Column::Id.is_in(batch.iter().map(|t| t.id.clone())))
-                .exec(&s.db)
-                .await?;
-            let outcomes = tracker.create_issues(&issues).await.map_err(failed)?;
-            // Stored before the next batch is sent, so a retry after a later batch fails
-            // does not create these issues a second time.
-            store_outcomes(s, batch.iter().cloned().zip(outcomes).collect()).await?;
-        }
-        Ok(())
-    }
-
     async fn finish(&self, bot_id: &str) -> Result<(), JobFailure> {
         let s = &self.services;
         let bot = load(s, bot_id).await?;
@@ -389,24 +280,7 @@ impl Pipeline {
     }
 }
 
-#[derive(Deserialize)]
-struct Analysis {
-    #[serde(default)]
-    summary: String,
-    #[serde(default)]
-    action_items: Vec<ActionItem>,
-}
-
-#[derive(Deserialize)]
-struct ActionItem {
-    title: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    assignee: Option<String>,
-}
-
-async fn load(s: &Services, bot_id: &str) -> Result<MeetingBot, JobFailure> {
+pub(super) async fn load(s: &Services, bot_id: &str) -> Result<MeetingBot, JobFailure> {
     bot::Entity::find_by_id(bot_id.to_string())
         .one(&s.db)
         .await
@@ -425,121 +299,15 @@ fn step_name(status: BotStatus) -> Option<&'static str> {
 }
 
 const TRANSCRIPTION: &str = "transcription";
-const ANALYSIS: &str = "meeting analysis";
-const CREATING_TASKS: &str = "creating Jira tasks";
+pub(super) const ANALYSIS: &str = "meeting analysis";
+pub(super) const CREATING_TASKS: &str = "creating Jira tasks";
 
 /// Names the step in the error a person will read on the bot; keeps whether it is worth
 /// retrying (a 400 is not, a 503 is).
-fn step_failure(step: &str, err: ProviderError) -> JobFailure {
+pub(super) fn step_failure(step: &str, err: ProviderError) -> JobFailure {
     let mut failure = JobFailure::from(err);
     failure.message = format!("{step} failed: {}", failure.message);
     failure
-}
-
-fn transcript_text(segments: &[TranscriptSegment]) -> String {
-    let lines: Vec<String> = segments
-        .iter()
-        .map(|s| {
-            format!(
-                "[{:.1}] {}: {}",
-                s.start,
-                s.speaker.as_deref().unwrap_or("Speaker"),
-                s.text
-            )
-        })
-        .collect();
-    let text = lines.join("\n");
-    if text.chars().count() <= MAX_TRANSCRIPT_CHARS {
-        return text;
-    }
-    let half = MAX_TRANSCRIPT_CHARS / 2;
-    let head: String = text.chars().take(half).collect();
-    let tail: String = text
-        .chars()
-        .rev()
-        .take(half)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("{head}\n[… middle of the meeting omitted …]\n{tail}")
-}
-
-/// The label on every Jira issue made for the bot's meeting.
-fn issue_label(bot_id: &str) -> String {
-    format!("switchboard-{bot_id}")
-}
-
-/// Each task's outcome, in one transaction.
-async fn store_outcomes(
-    s: &Services,
-    outcomes: Vec<(task::Model, IssueOutcome)>,
-) -> Result<(), JobFailure> {
-    let txn = s.db.begin().await?;
-    for (task, outcome) in outcomes {
-        let mut row: task::ActiveModel = task.into();
-        match outcome {
-            IssueOutcome::Created { key, url } => {
-                row.jira_key = Set(Some(key));
-                row.jira_url = Set(Some(url));
-            }
-            IssueOutcome::Failed { message } => row.error = Set(Some(message)),
-        }
-        row.update(&txn).await?;
-    }
-    txn.commit().await?;
-    Ok(())
-}
-
-/// The `unanswered` tasks whose issues `found` holds: each matched, in order, to a found issue
-/// with the summary it was sent with that none of the bot's `tasks` holds yet (two tasks of
-/// the same title are alike, so either may take either issue).
-fn made_earlier(
-    bot: &MeetingBot,
-    tasks: &[task::Model],
-    unanswered: &[&task::Model],
-    found: Vec<FoundIssue>,
-) -> Vec<(task::Model, IssueOutcome)> {
-    let mut unclaimed: Vec<FoundIssue> = found
-        .into_iter()
-        .filter(|issue| {
-            !tasks
-                .iter()
-                .any(|t| t.jira_key.as_ref() == Some(&issue.key))
-        })
-        .collect();
-    unanswered
-        .iter()
-        .filter_map(|&task| {
-            let summary = new_issue(bot, task).summary;
-            let at = unclaimed
-                .iter()
-                .position(|issue| issue.summary.trim() == summary.trim())?;
-            let issue = unclaimed.remove(at);
-            let outcome = IssueOutcome::Created {
-                key: issue.key,
-                url: issue.url,
-            };
-            Some((task.clone(), outcome))
-        })
-        .collect()
-}
-
-fn new_issue(bot: &MeetingBot, task: &task::Model) -> NewIssue {
-    let mut description = task.description.clone();
-    if let Some(assignee) = &task.assignee {
-        description.push_str(&format!("\nOwner named in the meeting: {assignee}"));
-    }
-    description.push_str(&format!(
-        "\nFrom the meeting {} ({}).",
-        bot.meet_url,
-        bot.created_at.format("%Y-%m-%d")
-    ));
-    NewIssue {
-        summary: task.title.clone(),
-        description,
-        label: issue_label(&bot.id),
-    }
 }
 
 #[async_trait]
@@ -565,8 +333,10 @@ impl JobHandler for Pipeline {
             }
             match step {
                 BotStatus::Transcribing => self.transcribe(&bot.id, &payload).await?,
-                BotStatus::AnalyzingMeeting => self.analyse(&bot.id).await?,
-                _ => self.create_tasks(&bot.id).await?,
+                BotStatus::AnalyzingMeeting => {
+                    super::analysis::analyse(&self.services, &bot.id).await?
+                }
+                _ => super::issues::create_tasks(&self.services, &bot.id).await?,
             }
         }
         self.finish(&bot.id).await
@@ -596,50 +366,5 @@ impl JobHandler for Pipeline {
         if let Err(err) = result {
             tracing::warn!(bot = %payload.bot_id, error = ?err, "could not mark the bot ERROR after its pipeline died");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn segment(sequence: i64, text: &str) -> TranscriptSegment {
-        TranscriptSegment {
-            bot_id: async_graphql::ID("bot".into()),
-            sequence,
-            start: sequence as f64,
-            end: sequence as f64 + 1.0,
-            speaker: Some("Анна".into()),
-            text: text.into(),
-        }
-    }
-
-    #[test]
-    fn a_cyrillic_transcript_under_the_limit_in_characters_is_passed_whole() {
-        // About 40,000 characters, twice as many bytes: under the limit, which counts characters.
-        let segments: Vec<_> = (1..=400)
-            .map(|n| segment(n, &"обсудили релиз ".repeat(6)))
-            .collect();
-        let text = transcript_text(&segments);
-        assert!(text.chars().count() < MAX_TRANSCRIPT_CHARS && text.len() > MAX_TRANSCRIPT_CHARS);
-        assert!(!text.contains("omitted"));
-        assert_eq!(text.lines().count(), 400);
-    }
-
-    #[test]
-    fn a_transcript_over_the_limit_keeps_its_start_and_end_once_each() {
-        let segments: Vec<_> = (1..=2000)
-            .map(|n| segment(n, &format!("пункт {n} ").repeat(5)))
-            .collect();
-        let text = transcript_text(&segments);
-        assert!(text.contains("[… middle of the meeting omitted …]"));
-        assert!(text.starts_with("[1.0] Анна: пункт 1 "));
-        assert!(text.ends_with("пункт 2000 "));
-        assert_eq!(
-            text.matches("пункт 1000 ").count(),
-            0,
-            "the middle is left out"
-        );
-        assert!(text.chars().count() <= MAX_TRANSCRIPT_CHARS + 40);
     }
 }
