@@ -34,8 +34,8 @@ async fn plain_read(
     let Caller::Known(viewer) = services.auth.from_headers(&headers).await else {
         return Json(json!({"errors": [{"message": "unauthenticated"}]}));
     };
-    let keys = api_keys::entity::Entity::find()
-        .filter(api_keys::entity::Column::OrgId.eq(&viewer.org_id))
+    let keys = switchboard::auth::entity::api_key::Entity::find()
+        .filter(switchboard::auth::entity::api_key::Column::OrgId.eq(&viewer.org_id))
         .all(&services.db)
         .await
         .unwrap_or_default();

@@ -962,9 +962,7 @@ async fn sync_capacity() {
         for (label, change) in [("unchanged", false), ("all change", true)] {
             changing.store(change, std::sync::atomic::Ordering::Relaxed);
             let started = Instant::now();
-            let report = switchboard::meetings::sync_once(&services)
-                .await
-                .unwrap();
+            let report = switchboard::meetings::sync_once(&services).await.unwrap();
             let took = started.elapsed();
             assert_eq!((report.checked, report.failed), (bots, 0));
             println!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{TestApp, TestDb};
-use switchboard::jobs::{state, ClaimedJob, JobFailure, JobHandler, NewJob};
+use switchboard::jobs::{ClaimedJob, JobFailure, JobHandler, JobState, NewJob};
 
 /// Fails its first `failures` runs, then succeeds; counts every run.
 struct Flaky {
@@ -68,8 +68,8 @@ async fn wait_for(
     panic!("job {id} never became {what}: {job:?}");
 }
 
-async fn wait_for_state(app: &TestApp, id: &str, wanted: &str) -> switchboard::jobs::Job {
-    wait_for(app, id, wanted, |job| job.state == wanted).await
+async fn wait_for_state(app: &TestApp, id: &str, wanted: JobState) -> switchboard::jobs::Job {
+    wait_for(app, id, &format!("{wanted:?}"), |job| job.state == wanted).await
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn a_job_that_fails_twice_then_succeeds_is_retried_to_success() {
         .enqueue(NewJob::new("test.flaky", serde_json::json!({})).unwrap())
         .await
         .unwrap();
-    let job = wait_for_state(&app, &id, state::SUCCEEDED).await;
+    let job = wait_for_state(&app, &id, JobState::Succeeded).await;
     assert_eq!(runs.load(Ordering::SeqCst), 3);
     assert_eq!(job.attempts, 3);
     assert_eq!(job.last_error.as_deref(), Some("failure 2"));
@@ -102,7 +102,7 @@ async fn a_job_out_of_attempts_is_dead_with_its_last_error() {
         )
         .await
         .unwrap();
-    let job = wait_for_state(&app, &id, state::DEAD).await;
+    let job = wait_for_state(&app, &id, JobState::Dead).await;
     assert_eq!(job.last_error.as_deref(), Some("failure 3"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
@@ -129,7 +129,7 @@ async fn a_providers_retry_after_is_honoured_over_the_shorter_backoff() {
         .await
         .unwrap();
     let job = wait_for(&app, &id, "queued for a retry", |job| {
-        job.state == state::QUEUED && job.attempts == 1
+        job.state == JobState::Queued && job.attempts == 1
     })
     .await;
     let failed_at = job.updated_at;
@@ -138,7 +138,7 @@ async fn a_providers_retry_after_is_honoured_over_the_shorter_backoff() {
         "next run {} ms after the failure",
         job.run_at - failed_at
     );
-    let done = wait_for_state(&app, &id, state::SUCCEEDED).await;
+    let done = wait_for_state(&app, &id, JobState::Succeeded).await;
     assert!(done.updated_at - failed_at >= 1000);
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
@@ -167,7 +167,7 @@ async fn a_job_enqueued_before_a_restart_runs_exactly_once_after_it() {
         .spawn()
         .await;
     let second = TestApp::builder().db(&db).job(handler).spawn().await;
-    wait_for_state(&after, &id, state::SUCCEEDED).await;
+    wait_for_state(&after, &id, JobState::Succeeded).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1, "two instances, one run");
     second.stop().await;
@@ -198,7 +198,7 @@ async fn many_jobs_across_two_instances_each_run_exactly_once() {
         );
     }
     for id in &ids {
-        wait_for_state(&a, id, state::SUCCEEDED).await;
+        wait_for_state(&a, id, JobState::Succeeded).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 40);
@@ -262,11 +262,11 @@ async fn shutdown_releases_a_job_still_running_without_spending_its_attempt() {
         .enqueue(NewJob::new("test.slow", 1).unwrap())
         .await
         .unwrap();
-    wait_for_state(&app, &id, state::RUNNING).await;
+    wait_for_state(&app, &id, JobState::Running).await;
     let jobs = app.services.jobs.clone();
     app.stop().await;
     let job = jobs.get(&id).await.unwrap().unwrap();
-    assert_eq!(job.state, state::QUEUED);
+    assert_eq!(job.state, JobState::Queued);
     assert_eq!(job.attempts, 0);
     assert!(job.locked_by.is_none());
 }
@@ -308,7 +308,7 @@ async fn a_job_abandoned_by_a_dead_instance_is_taken_again_after_its_lease() {
         .config(|c| c.jobs.lease_secs = 1)
         .spawn()
         .await;
-    wait_for_state(&rescuer, &id, state::SUCCEEDED).await;
+    wait_for_state(&rescuer, &id, JobState::Succeeded).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
@@ -361,7 +361,7 @@ async fn a_job_abandoned_on_its_last_attempt_dies_and_its_handler_hears_of_it_on
         .unwrap();
     abandon(&rescuer, "test.mourned").await;
 
-    let job = wait_for_state(&rescuer, &id, state::DEAD).await;
+    let job = wait_for_state(&rescuer, &id, JobState::Dead).await;
     assert_eq!(
         job.last_error.as_deref(),
         Some("abandoned by its worker on the last attempt")
@@ -421,14 +421,14 @@ async fn a_job_running_longer_than_its_lease_keeps_it_and_runs_once() {
         .enqueue(NewJob::new("test.lengthy", 1).unwrap().max_attempts(3))
         .await
         .unwrap();
-    wait_for_state(&first, &id, state::RUNNING).await;
+    wait_for_state(&first, &id, JobState::Running).await;
     let _second = TestApp::builder()
         .db(&db)
         .job(handler)
         .config(|c| c.jobs.lease_secs = 1)
         .spawn()
         .await;
-    let job = wait_for_state(&first, &id, state::SUCCEEDED).await;
+    let job = wait_for_state(&first, &id, JobState::Succeeded).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1, "run once, never taken over");
     assert_eq!(job.attempts, 1);
 }

@@ -1418,13 +1418,14 @@ async fn the_retention_job_purges_old_bots_with_their_history() {
         .services
         .jobs
         .enqueue(
-            switchboard::jobs::NewJob::new(switchboard::meetings::PURGE_KIND, json!({}))
-                .unwrap(),
+            switchboard::jobs::NewJob::new(switchboard::meetings::PURGE_KIND, json!({})).unwrap(),
         )
         .await
         .unwrap();
     for _ in 0..200 {
-        if app.services.jobs.get(&job).await.unwrap().unwrap().state == "succeeded" {
+        if app.services.jobs.get(&job).await.unwrap().unwrap().state
+            == switchboard::jobs::JobState::Succeeded
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

@@ -8,39 +8,14 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
+use super::entity::api_key;
 use super::{Credential, Role, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::input;
 
 pub const KEY_PREFIX: &str = "sb_";
 
-pub mod entity {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "api_keys")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        pub org_id: String,
-        pub name: String,
-        pub role: String,
-        /// The first characters of the key, so people can tell their keys apart.
-        pub prefix: String,
-        pub key_hash: String,
-        pub created_by: String,
-        pub created_at: DateTimeUtc,
-        pub last_used_at: Option<DateTimeUtc>,
-        pub revoked_at: Option<DateTimeUtc>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub use entity::Model as ApiKey;
+pub use super::entity::api_key::Model as ApiKey;
 
 /// A new key and the one time its secret is visible.
 pub struct IssuedKey {
@@ -69,11 +44,11 @@ pub async fn create(
     viewer.require(Role::Admin)?;
     let name = input::line("name", name, 100)?;
     let secret = format!("{KEY_PREFIX}{}", random_token(40));
-    let key = entity::ActiveModel {
+    let key = api_key::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
         org_id: Set(viewer.org_id.clone()),
         name: Set(name),
-        role: Set(role.as_str().to_string()),
+        role: Set(role),
         prefix: Set(secret[..KEY_PREFIX.len() + 6].to_string()),
         key_hash: Set(hash(&secret)),
         created_by: Set(viewer.user_id.clone()),
@@ -88,16 +63,16 @@ pub async fn create(
 
 pub async fn list(db: &DatabaseConnection, viewer: &Viewer) -> AppResult<Vec<ApiKey>> {
     viewer.require(Role::Admin)?;
-    Ok(entity::Entity::find()
-        .filter(entity::Column::OrgId.eq(&viewer.org_id))
-        .order_by_desc(entity::Column::CreatedAt)
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::OrgId.eq(&viewer.org_id))
+        .order_by_desc(api_key::Column::CreatedAt)
         .all(db)
         .await?)
 }
 
 pub async fn revoke(db: &DatabaseConnection, viewer: &Viewer, id: &str) -> AppResult<ApiKey> {
     viewer.require(Role::Admin)?;
-    let key = entity::Entity::find_by_id(input::id(id, "API key")?)
+    let key = api_key::Entity::find_by_id(input::id(id, "API key")?)
         .one(db)
         .await?
         .filter(|k| k.org_id == viewer.org_id)
@@ -105,22 +80,22 @@ pub async fn revoke(db: &DatabaseConnection, viewer: &Viewer, id: &str) -> AppRe
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    let mut active: entity::ActiveModel = key.into();
+    let mut active: api_key::ActiveModel = key.into();
     active.revoked_at = Set(Some(Utc::now()));
     Ok(active.update(db).await?)
 }
 
 /// The Viewer an API key stands for, or UNAUTHENTICATED for an unknown or revoked key.
 pub async fn verify(db: &DatabaseConnection, secret: &str) -> AppResult<Viewer> {
-    let key = entity::Entity::find()
-        .filter(entity::Column::KeyHash.eq(hash(secret)))
+    let key = api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(hash(secret)))
         .one(db)
         .await?
         .ok_or_else(|| AppError::Unauthenticated("unknown API key".into()))?;
     if key.revoked_at.is_some() {
         return Err(AppError::Unauthenticated("API key revoked".into()));
     }
-    let role = Role::parse(&key.role)?;
+    let role = key.role;
     Ok(Viewer {
         org_id: key.org_id,
         user_id: format!("api-key:{}", key.id),

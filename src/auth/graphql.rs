@@ -29,7 +29,7 @@ impl From<api_keys::ApiKey> for ApiKey {
     fn from(key: api_keys::ApiKey) -> Self {
         Self {
             id: ID(key.id),
-            role: Role::parse(&key.role).unwrap_or(Role::Viewer),
+            role: key.role,
             name: key.name,
             prefix: key.prefix,
             created_by: key.created_by,

@@ -2,6 +2,7 @@
 //! every resolver, route and WebSocket connection checks.
 
 pub mod api_keys;
+pub mod entity;
 pub mod graphql;
 pub mod jwt;
 pub mod webhook;
@@ -20,7 +21,20 @@ pub struct AuthDomain;
 pub const DOMAIN: AuthDomain = AuthDomain;
 impl crate::domain::Domain for AuthDomain {}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    async_graphql::Enum,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum Role {
     /// Read-only.
     Viewer,

@@ -4,61 +4,25 @@
 //! of attempts, then the job is dead with its last error. Jobs survive restarts: a job whose
 //! instance died is taken again once its lease runs out, and a shutdown releases what it held.
 
+pub mod entity;
 mod worker;
 
 use std::time::Duration;
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, Statement,
+    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, Iterable, QueryFilter, Statement,
 };
 use serde::Serialize;
 
 use crate::db::now_millis;
 use crate::error::{AppError, AppResult};
 
+pub use entity::JobState;
 pub use worker::{ClaimedJob, JobFailure, JobHandler, Worker};
 
-pub mod entity {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "jobs")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        pub kind: String,
-        #[sea_orm(column_type = "Text")]
-        pub payload: String,
-        pub state: String,
-        pub attempts: i32,
-        pub max_attempts: i32,
-        pub run_at: i64,
-        pub locked_by: Option<String>,
-        pub locked_at: Option<i64>,
-        #[sea_orm(column_type = "Text", nullable)]
-        pub last_error: Option<String>,
-        pub unique_key: Option<String>,
-        pub created_at: i64,
-        pub updated_at: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
 pub use entity::Model as Job;
-
-pub mod state {
-    pub const QUEUED: &str = "queued";
-    pub const RUNNING: &str = "running";
-    pub const SUCCEEDED: &str = "succeeded";
-    pub const DEAD: &str = "dead";
-    pub const ALL: [&str; 4] = [QUEUED, RUNNING, SUCCEEDED, DEAD];
-}
 
 /// A job to enqueue.
 pub struct NewJob {
@@ -121,7 +85,7 @@ impl JobQueue {
             id: Set(id.clone()),
             kind: Set(job.kind.to_string()),
             payload: Set(job.payload.to_string()),
-            state: Set(state::QUEUED.to_string()),
+            state: Set(JobState::Queued),
             attempts: Set(0),
             max_attempts: Set(job.max_attempts as i32),
             run_at: Set(now + job.delay.as_millis() as i64),
@@ -185,8 +149,9 @@ impl JobQueue {
                 "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state",
             ))
             .await?;
-        let mut counts: Vec<(String, i64)> =
-            state::ALL.iter().map(|s| (s.to_string(), 0)).collect();
+        let mut counts: Vec<(String, i64)> = JobState::iter()
+            .map(|state| (state.to_value(), 0))
+            .collect();
         for row in rows {
             let state: String = row.try_get("", "state")?;
             let n: i64 = row.try_get("", "n")?;

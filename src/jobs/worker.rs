@@ -6,13 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use rand::Rng;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{placeholders, state, JobQueue};
+use super::{placeholders, JobQueue, JobState};
 use crate::config::JobsConfig;
 use crate::db::now_millis;
 use crate::error::{AppError, AppResult};
@@ -244,11 +244,11 @@ impl Worker {
         let recorded = match outcome {
             Ok(()) => {
                 metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "succeeded").increment(1);
-                self.finish(&job, state::SUCCEEDED, None, None).await
+                self.finish(&job, JobState::Succeeded, None, None).await
             }
             Err(failure) if failure.permanent || job.is_last_attempt() => {
                 let recorded = self
-                    .finish(&job, state::DEAD, Some(&failure.message), None)
+                    .finish(&job, JobState::Dead, Some(&failure.message), None)
                     .await;
                 mourn(Some(handler.as_ref()), &job, &failure.message).await;
                 recorded
@@ -258,7 +258,7 @@ impl Worker {
                     .backoff(job.attempt)
                     .max(failure.retry_after.unwrap_or_default());
                 tracing::info!(job = %job.id, kind = %job.kind, error = %failure.message, retry_in_ms = delay.as_millis() as u64, "job will be retried");
-                self.finish(&job, state::QUEUED, Some(&failure.message), Some(delay))
+                self.finish(&job, JobState::Queued, Some(&failure.message), Some(delay))
                     .await
             }
         };
@@ -323,7 +323,7 @@ impl Worker {
     async fn finish(
         &self,
         job: &ClaimedJob,
-        new_state: &str,
+        new_state: JobState,
         error: Option<&str>,
         retry_in: Option<Duration>,
     ) -> AppResult<()> {
@@ -333,7 +333,7 @@ impl Worker {
                    run_at = COALESCE($3, run_at), locked_by = NULL, locked_at = NULL, updated_at = $4 \
                    WHERE id = $5 AND locked_by = $6";
         let values: Vec<Value> = vec![
-            new_state.into(),
+            new_state.to_value().into(),
             error.map(str::to_string).into(),
             run_at.into(),
             now.into(),
