@@ -3,8 +3,13 @@
 //! Writes skip tungstenite: payloads arrive serialized from the gateway (shared between
 //! subscribers of the same subscription), and each is framed straight into the connection's
 //! outgoing queue, which tungstenite's own replies (pongs, a close's answer) join too, so
-//! frames stay whole and in order. Once enough waits there for a slow client, its operations
-//! are held back.
+//! frames stay whole and in order.
+//!
+//! Everything queued counts against one high-water mark, and both ways in are shut above it:
+//! operations' frames are left in their streams, and the client is not read, since whatever
+//! it sends may ask for an answer (a pong, our `pong`, a `complete`). A slow client thus holds
+//! back its own operations, and one that floods pings without reading stops being read until
+//! its queue drains, instead of growing it without bound.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -21,9 +26,10 @@ use crate::graphql::Frame;
 const FRAMES_PER_TURN: usize = 16;
 
 /// How much may wait in a connection's outgoing queue before its operations stop being
-/// polled. A client reading slowly, or not at all, then holds back its own executions, and a
-/// shared execution's frames wait in their channel as shared payloads rather than as copies:
-/// its memory stays bounded by this, the socket's buffers and that channel.
+/// polled and its client stops being read. A client reading slowly, or not at all, then holds
+/// back its own executions, and a shared execution's frames wait in their channel as shared
+/// payloads rather than as copies: its memory stays bounded by this (give or take the answers
+/// to the messages of the last read, a kibibyte or so), the socket's buffers and that channel.
 const QUEUE_HIGH_WATER: usize = 64 * 1024;
 
 /// WebSocket opcodes (RFC 6455 section 5.2).
@@ -33,14 +39,15 @@ pub(super) const PING: u8 = 0x9;
 
 /// The upgraded connection with an ordered outgoing queue. Every write, ours and tungstenite's
 /// (its automatic pongs, its answer to a close), is appended whole behind what is queued and
-/// sent from there, so frames never interleave or overtake one another.
-pub(super) struct Socket {
-    io: TokioIo<hyper::upgrade::Upgraded>,
+/// sent from there, so frames never interleave or overtake one another. `Io` is the upgraded
+/// connection; the tests put an in-memory pipe there.
+pub(super) struct Socket<Io = TokioIo<hyper::upgrade::Upgraded>> {
+    io: Io,
     queued: Vec<u8>,
 }
 
-impl Socket {
-    pub(super) fn new(io: TokioIo<hyper::upgrade::Upgraded>) -> Self {
+impl<Io: AsyncRead + AsyncWrite + Unpin> Socket<Io> {
+    pub(super) fn new(io: Io) -> Self {
         Self {
             io,
             queued: Vec::new(),
@@ -102,17 +109,34 @@ fn push_frame(out: &mut Vec<u8>, opcode: u8, parts: &[&[u8]]) {
     }
 }
 
-impl AsyncRead for Socket {
+/// Whether `queued` has reached the mark, past which nothing more is taken in.
+fn full(queued: &[u8]) -> bool {
+    queued.len() >= QUEUE_HIGH_WATER
+}
+
+impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Socket<Io> {
+    /// Reads nothing while the queue is full: first it sends, and reads once the queue is
+    /// under the mark again. Here rather than in the connection's loop, so that no read (and
+    /// so no answer, tungstenite's pongs included) can get past the mark. A `Pending` here
+    /// comes from the write, whose readiness wakes the reader.
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if full(&self.queued) {
+            if let Poll::Ready(Err(err)) = self.poll_send(cx) {
+                return Poll::Ready(Err(err));
+            }
+            if full(&self.queued) {
+                return Poll::Pending;
+            }
+        }
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for Socket {
+impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Socket<Io> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
@@ -153,7 +177,7 @@ fn queue_ready_frames(
     let mut held_back = false;
     operations.retain_mut(|operation| {
         for taken in 1.. {
-            if queued.len() >= QUEUE_HIGH_WATER {
+            if full(queued) {
                 held_back = true;
                 break;
             }
@@ -240,6 +264,40 @@ mod tests {
             "then the operation's end"
         );
         assert!(operations.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_reads_nothing_from_the_client_until_it_drains_under_the_mark() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, mut client) = tokio::io::duplex(4096);
+        let mut socket = Socket::new(server);
+        socket.queue_text(&[&vec![b'x'; QUEUE_HIGH_WATER + 8192]]);
+        client.write_all(b"ping").await.unwrap();
+
+        let waker = futures_util::task::noop_waker();
+        let cx = &mut Context::from_waker(&waker);
+        let mut read = [0; 16];
+        let mut taken = 0;
+        loop {
+            let mut buf = ReadBuf::new(&mut read);
+            match Pin::new(&mut socket).poll_read(cx, &mut buf) {
+                Poll::Ready(result) => {
+                    result.unwrap();
+                    assert_eq!(buf.filled(), b"ping");
+                    break;
+                }
+                Poll::Pending => {
+                    assert!(full(&socket.queued), "waits only while full");
+                    // The client takes what the socket could send.
+                    taken += client.read(&mut [0; 4096]).await.unwrap();
+                }
+            }
+        }
+        assert!(
+            taken > 0,
+            "the client's bytes waited until it had taken {taken}"
+        );
+        assert!(!full(&socket.queued), "read once under the mark");
     }
 
     #[test]
