@@ -234,8 +234,13 @@ impl Gateway {
         }
     }
 
-    pub async fn execute(&self, request: Request) -> Response {
-        match self.prepare(request) {
+    /// Runs one operation for `caller`; a caller whose credential failed gets only
+    /// UNAUTHENTICATED, whatever it asked for.
+    pub async fn execute(&self, request: Request, caller: Caller) -> Response {
+        if let Some(refusal) = caller.refusal() {
+            return refusal.into_graphql_body();
+        }
+        match self.prepare(request.data(caller)) {
             Ok((request, schema, document)) => self.run(request, schema, document).await,
             Err(refusal) => *refusal,
         }
@@ -243,8 +248,15 @@ impl Gateway {
 
     /// As [`Gateway::execute`], for a transport that must not change anything (GraphQL over
     /// HTTP's GET): a mutation is not run, and the error says so.
-    pub async fn execute_query(&self, request: Request) -> Result<Response, AppError> {
-        match self.prepare(request) {
+    pub async fn execute_query(
+        &self,
+        request: Request,
+        caller: Caller,
+    ) -> Result<Response, AppError> {
+        if let Some(refusal) = caller.refusal() {
+            return Ok(refusal.into_graphql_body());
+        }
+        match self.prepare(request.data(caller)) {
             Ok((request, schema, document)) => {
                 match operation_type(&document.parsed, &request.operation_name) {
                     Some(OperationType::Mutation) => Err(AppError::bad_request(
@@ -273,13 +285,16 @@ impl Gateway {
     /// queries and mutations run once, for this caller alone. These always validate in full:
     /// they are long-lived, so the cost is paid once.
     /// `read_only`: the transport must not change anything (SSE's GET), so a mutation is
-    /// refused, not run.
+    /// refused, not run. A caller whose credential failed gets only UNAUTHENTICATED.
     pub fn subscribe(
         &self,
         request: Request,
         caller: Caller,
         read_only: bool,
     ) -> BoxStream<'static, Frame> {
+        if let Some(refusal) = caller.refusal() {
+            return refusal_frames(Box::new(refusal.into_graphql_body()));
+        }
         let (request, _, document) = match self.prepare(request) {
             Ok(prepared) => prepared,
             Err(refusal) => return refusal_frames(refusal),
