@@ -9,8 +9,8 @@
 //! request (complexity and depth with its variables, fragment cycles). Full validation
 //! depends on the document alone, so its verdict holds for every later request.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
@@ -18,6 +18,7 @@ use async_graphql::{Request, Response, ServerError};
 use axum::http::StatusCode;
 use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
+use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use super::fanout::{Fanout, Frame};
@@ -25,39 +26,19 @@ use super::AppSchema;
 use crate::auth::Caller;
 use crate::error::AppError;
 
-/// A bounded map that forgets its oldest entry when full.
-struct Bounded<V> {
-    entries: HashMap<String, V>,
-    order: VecDeque<String>,
-    capacity: usize,
+/// Entries each cache keeps; the least recently used goes first.
+const CACHED: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
+
+/// A cache keyed by a query's text (or its hash), shared by every request.
+type Cache<V> = Arc<Mutex<LruCache<String, V>>>;
+
+fn cache<V>() -> Cache<V> {
+    Arc::new(Mutex::new(LruCache::new(CACHED)))
 }
 
-impl<V: Clone> Bounded<V> {
-    fn new(capacity: usize) -> Self {
-        Self {
-            entries: HashMap::new(),
-            order: VecDeque::new(),
-            capacity,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<V> {
-        self.entries.get(key).cloned()
-    }
-
-    fn insert(&mut self, key: String, value: V) {
-        if let Some(entry) = self.entries.get_mut(&key) {
-            *entry = value;
-            return;
-        }
-        if self.order.len() >= self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.entries.remove(&oldest);
-            }
-        }
-        self.order.push_back(key.clone());
-        self.entries.insert(key, value);
-    }
+/// A cache's contents; one request that panicked while holding it cannot spoil it for all.
+fn lock<V>(cache: &Cache<V>) -> MutexGuard<'_, LruCache<String, V>> {
+    cache.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A parsed document, and whether it has passed full validation.
@@ -74,8 +55,8 @@ pub struct Gateway {
     max_aliases: usize,
     /// How long a subscription connection may stay silent before a keep-alive.
     keep_alive: Duration,
-    documents: Arc<RwLock<Bounded<Document>>>,
-    persisted: Arc<RwLock<Bounded<Arc<str>>>>,
+    documents: Cache<Document>,
+    persisted: Cache<Arc<str>>,
     fanout: Fanout,
 }
 
@@ -141,8 +122,8 @@ impl Gateway {
             revalidating,
             max_aliases,
             keep_alive,
-            documents: Arc::new(RwLock::new(Bounded::new(1024))),
-            persisted: Arc::new(RwLock::new(Bounded::new(1024))),
+            documents: cache(),
+            persisted: cache(),
             fanout: Fanout::default(),
         }
     }
@@ -163,11 +144,7 @@ impl Gateway {
     ) -> Result<(Request, &AppSchema, Document), Box<Response>> {
         if let Some(hash) = persisted_hash(&request) {
             if request.query.trim().is_empty() {
-                let known = self
-                    .persisted
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&hash);
+                let known = lock(&self.persisted).get(&hash).cloned();
                 match known {
                     Some(query) => request.query = query.to_string(),
                     None => {
@@ -177,17 +154,10 @@ impl Gateway {
             } else if hex::encode(Sha256::digest(request.query.as_bytes())) != hash {
                 return Err(error("provided sha does not match query", "BAD_USER_INPUT"));
             } else {
-                self.persisted
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(hash, request.query.as_str().into());
+                lock(&self.persisted).put(hash, request.query.as_str().into());
             }
         }
-        let cached = self
-            .documents
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&request.query);
+        let cached = lock(&self.documents).get(&request.query).cloned();
         let document = match cached {
             Some(document) => document,
             None => {
@@ -227,10 +197,7 @@ impl Gateway {
                 parsed,
                 validated: true,
             };
-            self.documents
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(query, document);
+            lock(&self.documents).put(query, document);
         }
     }
 
@@ -350,18 +317,6 @@ fn persisted_hash(request: &Request) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_full_bounded_map_forgets_its_oldest_entry() {
-        let mut map = Bounded::new(2);
-        map.insert("a".into(), 1);
-        map.insert("b".into(), 2);
-        map.insert("c".into(), 3);
-        assert_eq!(
-            (map.get("a"), map.get("b"), map.get("c")),
-            (None, Some(2), Some(3))
-        );
-    }
 
     #[test]
     fn aliases_are_counted_through_fragments() {
