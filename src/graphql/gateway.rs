@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use super::fanout::{Fanout, Frame};
 use super::AppSchema;
 use crate::auth::Caller;
-use crate::error::AppError;
+use crate::error::{code, AppError};
 
 /// Entries each cache keeps; the least recently used goes first.
 const CACHED: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
@@ -60,12 +60,9 @@ pub struct Gateway {
     fanout: Fanout,
 }
 
-fn error(message: impl Into<String>, code: &str) -> Box<Response> {
-    let mut err = ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code);
-    err.extensions = Some(extensions);
-    Box::new(Response::from_errors(vec![err]))
+/// A request refused before it ran: the response to send.
+fn refusal(error: AppError) -> Box<Response> {
+    Box::new(error.into_graphql_body())
 }
 
 /// Errors from our resolvers carry a code already; the rest come from parsing, validation
@@ -74,7 +71,7 @@ fn tag_errors(mut response: Response) -> Response {
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
+            extensions.set("code", code::BAD_USER_INPUT);
         }
     }
     response
@@ -147,12 +144,12 @@ impl Gateway {
                 let known = lock(&self.persisted).get(&hash).cloned();
                 match known {
                     Some(query) => request.query = query.to_string(),
-                    None => {
-                        return Err(error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"))
-                    }
+                    None => return Err(refusal(AppError::PersistedQueryNotFound)),
                 }
             } else if hex::encode(Sha256::digest(request.query.as_bytes())) != hash {
-                return Err(error("provided sha does not match query", "BAD_USER_INPUT"));
+                return Err(refusal(AppError::BadInput(
+                    "provided sha does not match query".into(),
+                )));
             } else {
                 lock(&self.persisted).put(hash, request.query.as_str().into());
             }
@@ -166,13 +163,10 @@ impl Gateway {
                 })?;
                 let aliases = document_aliases(&parsed);
                 if aliases > self.max_aliases {
-                    return Err(error(
-                        format!(
-                            "Query uses {aliases} aliases; at most {} are allowed.",
-                            self.max_aliases
-                        ),
-                        "BAD_USER_INPUT",
-                    ));
+                    return Err(refusal(AppError::BadInput(format!(
+                        "Query uses {aliases} aliases; at most {} are allowed.",
+                        self.max_aliases
+                    ))));
                 }
                 Document {
                     parsed: Arc::new(parsed),
@@ -204,8 +198,8 @@ impl Gateway {
     /// Runs one operation for `caller`; a caller whose credential failed gets only
     /// UNAUTHENTICATED, whatever it asked for.
     pub async fn execute(&self, request: Request, caller: Caller) -> Response {
-        if let Some(refusal) = caller.refusal() {
-            return refusal.into_graphql_body();
+        if let Some(unauthenticated) = caller.refusal() {
+            return unauthenticated.into_graphql_body();
         }
         match self.prepare(request.data(caller)) {
             Ok((request, schema, document)) => self.run(request, schema, document).await,
@@ -220,8 +214,8 @@ impl Gateway {
         request: Request,
         caller: Caller,
     ) -> Result<Response, AppError> {
-        if let Some(refusal) = caller.refusal() {
-            return Ok(refusal.into_graphql_body());
+        if let Some(unauthenticated) = caller.refusal() {
+            return Ok(unauthenticated.into_graphql_body());
         }
         match self.prepare(request.data(caller)) {
             Ok((request, schema, document)) => {
@@ -259,8 +253,8 @@ impl Gateway {
         caller: Caller,
         read_only: bool,
     ) -> BoxStream<'static, Frame> {
-        if let Some(refusal) = caller.refusal() {
-            return refusal_frames(Box::new(refusal.into_graphql_body()));
+        if let Some(unauthenticated) = caller.refusal() {
+            return refused(unauthenticated);
         }
         let (request, _, document) = match self.prepare(request) {
             Ok(prepared) => prepared,
@@ -269,10 +263,9 @@ impl Gateway {
         let execute = |request| self.schema.execute_stream(request).map(tag_errors).boxed();
         let kind = operation_type(&document.parsed, &request.operation_name);
         if read_only && kind == Some(OperationType::Mutation) {
-            return refused(
-                "mutations need POST: GET must not change anything",
-                "BAD_USER_INPUT",
-            );
+            return refused(AppError::BadInput(
+                "mutations need POST: GET must not change anything".into(),
+            ));
         }
         let subscription = kind == Some(OperationType::Subscription);
         if subscription {
@@ -286,8 +279,8 @@ impl Gateway {
 }
 
 /// An operation refused before it ran: its one frame says why.
-pub fn refused(message: impl Into<String>, code: &str) -> BoxStream<'static, Frame> {
-    refusal_frames(error(message, code))
+pub fn refused(error: AppError) -> BoxStream<'static, Frame> {
+    refusal_frames(refusal(error))
 }
 
 fn refusal_frames(refusal: Box<Response>) -> BoxStream<'static, Frame> {
