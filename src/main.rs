@@ -117,11 +117,11 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return ctrl_c.await.unwrap_or(());
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
