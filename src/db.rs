@@ -83,6 +83,8 @@ mod sqlite_busy {
         1
     }
 
+    // sqlx offers no busy handler of its own: setting ours is a call into SQLite's C API.
+    #[allow(unsafe_code)]
     pub(super) async fn retry_soon_on(connection: &mut SqliteConnection) -> Result<(), Error> {
         let mut handle = connection.lock_handle().await?;
         // SAFETY: the locked handle keeps sqlx's worker thread off this connection while the

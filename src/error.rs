@@ -7,6 +7,21 @@ use axum::Json;
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// Every `extensions.code` (and REST `code`) the API sends: a closed set (DESIGN.md), named
+/// here alone.
+pub mod code {
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const CONFLICT: &str = "CONFLICT";
+    pub const PROVIDER_ERROR: &str = "PROVIDER_ERROR";
+    pub const NOT_CONFIGURED: &str = "NOT_CONFIGURED";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
 /// Deliberately not `Display`: async-graphql converts any `Display` error into a GraphQL
 /// error without a code, and this type must always go through the mapping below.
 #[derive(Debug)]
@@ -28,6 +43,9 @@ pub enum AppError {
         message: String,
         retry_after_secs: Option<u64>,
     },
+    /// An automatic persisted query's hash this server does not know: Apollo clients read
+    /// this exact message and code, and send the query with its hash again.
+    PersistedQueryNotFound,
     /// The detail is logged, never shown: SQL, paths and secrets stay on the server.
     Internal(String),
 }
@@ -35,18 +53,19 @@ pub enum AppError {
 impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unauthenticated(_) => "UNAUTHENTICATED",
-            Self::Forbidden(_) => "FORBIDDEN",
-            Self::NotFound(_) => "NOT_FOUND",
-            Self::BadInput(_) => "BAD_USER_INPUT",
+            Self::Unauthenticated(_) => code::UNAUTHENTICATED,
+            Self::Forbidden(_) => code::FORBIDDEN,
+            Self::NotFound(_) => code::NOT_FOUND,
+            Self::BadInput(_) => code::BAD_USER_INPUT,
             // The API's codes are a closed set (DESIGN.md); the status tells these apart.
-            Self::BadRequest { status, .. } if *status == StatusCode::NOT_FOUND => "NOT_FOUND",
-            Self::BadRequest { .. } => "BAD_USER_INPUT",
-            Self::Conflict(_) => "CONFLICT",
-            Self::Provider(_) => "PROVIDER_ERROR",
-            Self::NotConfigured(_) => "NOT_CONFIGURED",
-            Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Internal(_) => "INTERNAL",
+            Self::BadRequest { status, .. } if *status == StatusCode::NOT_FOUND => code::NOT_FOUND,
+            Self::BadRequest { .. } => code::BAD_USER_INPUT,
+            Self::Conflict(_) => code::CONFLICT,
+            Self::Provider(_) => code::PROVIDER_ERROR,
+            Self::NotConfigured(_) => code::NOT_CONFIGURED,
+            Self::RateLimited { .. } => code::RATE_LIMITED,
+            Self::PersistedQueryNotFound => code::PERSISTED_QUERY_NOT_FOUND,
+            Self::Internal(_) => code::INTERNAL,
         }
     }
 
@@ -61,6 +80,8 @@ impl AppError {
             Self::Provider(_) => StatusCode::BAD_GATEWAY,
             Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            // Answered inside a GraphQL response, as Apollo's servers do.
+            Self::PersistedQueryNotFound => StatusCode::OK,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +113,7 @@ impl AppError {
             | Self::Provider(m)
             | Self::NotConfigured(m)
             | Self::RateLimited { message: m, .. } => m,
+            Self::PersistedQueryNotFound => "PersistedQueryNotFound",
             Self::Internal(_) => "internal error",
         }
     }
@@ -204,5 +226,21 @@ impl IntoResponse for AppError {
             }
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_persisted_query_is_answered_as_apollo_clients_expect() {
+        let body = serde_json::to_value(AppError::PersistedQueryNotFound.into_graphql_body())
+            .expect("a response serializes");
+        assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "PERSISTED_QUERY_NOT_FOUND"
+        );
     }
 }

@@ -4,11 +4,14 @@ use clap::{Parser, Subcommand};
 use switchboard::auth::{JwtKeys, Role};
 use switchboard::config::Config;
 
+// The settings are global: they may come before or after the subcommand
+// (`switchboard --sandbox serve` and `switchboard serve --sandbox` alike).
 #[derive(Parser)]
 #[command(
     name = "switchboard",
     version,
-    about = "GraphQL server for AI-driven conversations"
+    about = "GraphQL server for AI-driven conversations",
+    mut_args = |arg: clap::Arg| arg.global(true)
 )]
 struct Cli {
     #[command(subcommand)]
@@ -114,11 +117,11 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return ctrl_c.await.unwrap_or(());
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -126,4 +129,82 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap_or_else(|err| panic!("{args:?}: {err}"))
+    }
+
+    #[test]
+    fn settings_may_come_before_or_after_the_subcommand() {
+        for args in [
+            &[
+                "switchboard",
+                "--sandbox",
+                "--bind",
+                "0.0.0.0:9000",
+                "serve",
+            ][..],
+            &[
+                "switchboard",
+                "serve",
+                "--sandbox",
+                "--bind",
+                "0.0.0.0:9000",
+            ],
+            &[
+                "switchboard",
+                "--sandbox",
+                "serve",
+                "--bind",
+                "0.0.0.0:9000",
+            ],
+            &["switchboard", "--sandbox", "--bind", "0.0.0.0:9000"],
+        ] {
+            let cli = parse(args);
+            assert!(
+                matches!(cli.command, Some(Command::Serve) | None),
+                "{args:?}"
+            );
+            assert!(cli.config.sandbox, "{args:?}");
+            assert_eq!(cli.config.bind.to_string(), "0.0.0.0:9000", "{args:?}");
+        }
+        let migrate = parse(&["switchboard", "migrate", "--database-url", "sqlite://x.db"]);
+        assert!(matches!(migrate.command, Some(Command::Migrate)));
+        assert_eq!(
+            migrate.config.database_url.as_deref(),
+            Some("sqlite://x.db")
+        );
+        let token = parse(&[
+            "switchboard",
+            "token",
+            "--sub",
+            "ann",
+            "--jwt-secret",
+            "0123456789abcdef",
+        ]);
+        assert!(matches!(token.command, Some(Command::Token { ref sub, .. }) if sub == "ann"));
+        assert_eq!(
+            token.config.auth.jwt_secret.as_deref(),
+            Some("0123456789abcdef")
+        );
+    }
+
+    #[test]
+    fn a_setting_given_before_the_subcommand_is_not_reset_by_its_default_after_it() {
+        let cli = parse(&["switchboard", "--graphql-max-depth", "5", "migrate"]);
+        assert_eq!(cli.config.graphql.max_depth, 5);
+        let cli = parse(&["switchboard", "migrate"]);
+        assert_eq!(cli.config.graphql.max_depth, 12);
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -111,7 +111,8 @@ impl Viewer {
 }
 
 /// What the request's credentials came to. Anonymous callers may reach public fields
-/// (`health`); a bad credential is remembered so protected fields can say what was wrong.
+/// (`health`); a credential presented that fails (garbage, expired, revoked) refuses the
+/// whole request, public fields included, with what was wrong.
 #[derive(Debug, Clone)]
 pub enum Caller {
     Anonymous,
@@ -120,6 +121,14 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// UNAUTHENTICATED when a credential was presented and failed: nothing is answered then.
+    pub fn refusal(&self) -> Option<AppError> {
+        match self {
+            Caller::Rejected(reason) => Some(AppError::Unauthenticated(reason.clone())),
+            Caller::Anonymous | Caller::Known(_) => None,
+        }
+    }
+
     pub fn viewer(&self) -> AppResult<&Viewer> {
         match self {
             Caller::Known(viewer) => Ok(viewer),

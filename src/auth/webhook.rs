@@ -4,18 +4,30 @@
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::error::{AppError, AppResult};
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-pub fn sign(secret: &str, body: &[u8]) -> String {
+fn mac(secret: &str, body: &[u8]) -> Hmac<Sha256> {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    mac
+}
+
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(mac(secret, body).finalize().into_bytes())
+    )
+}
+
+/// Whether `signature` (`sha256=<hex>`) is the HMAC of `body` under `secret`.
+fn signed(signature: &str, secret: &str, body: &[u8]) -> bool {
+    signature
+        .strip_prefix("sha256=")
+        .and_then(|hex| hex::decode(hex).ok())
+        .is_some_and(|tag| mac(secret, body).verify_slice(&tag).is_ok())
 }
 
 /// Accepts `X-Signature-256: sha256=<hex HMAC of the body>`, or the secret itself in
@@ -39,7 +51,7 @@ pub fn verify(
             .map(str::trim)
     };
     if let Some(signature) = header("x-signature-256") {
-        return if constant_time_eq(signature.as_bytes(), sign(secret, body).as_bytes()) {
+        return if signed(signature, secret, body) {
             Ok(())
         } else {
             Err(AppError::Unauthenticated(
@@ -51,7 +63,7 @@ pub fn verify(
         .or_else(|| header("x-api-key"))
         .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::trim)));
     match presented {
-        Some(value) if constant_time_eq(value.as_bytes(), secret.as_bytes()) => Ok(()),
+        Some(value) if bool::from(value.as_bytes().ct_eq(secret.as_bytes())) => Ok(()),
         Some(_) => Err(AppError::Unauthenticated(format!("wrong {setting}"))),
         None => Err(AppError::Unauthenticated(format!(
             "{setting} (or a signature of the body) missing"
@@ -73,6 +85,10 @@ mod tests {
         assert!(verify(&headers, b"{\"a\":1}", Some("s3cret"), "X").is_ok());
         assert!(verify(&headers, b"{\"a\":2}", Some("s3cret"), "X").is_err());
         assert!(verify(&headers, b"{\"a\":1}", Some("other"), "X").is_err());
+        for malformed in ["sha256=", "sha256=zz", "md5=00", ""] {
+            headers.insert("x-signature-256", malformed.parse().unwrap());
+            assert!(verify(&headers, b"{\"a\":1}", Some("s3cret"), "X").is_err());
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Caller, Credential, Role, Viewer};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::events::Event;
 
 /// How many of its latest frames a group keeps for subscribers switching over to it.
@@ -47,8 +47,9 @@ impl From<&Response> for Frame {
 
 impl Frame {
     fn new(response: &Response, position: Option<i64>) -> Self {
-        let payload = serde_json::to_string(response).unwrap_or_else(|_| {
-            r#"{"data":null,"errors":[{"message":"response could not be serialized","extensions":{"code":"INTERNAL"}}]}"#.into()
+        let payload = serde_json::to_string(response).unwrap_or_else(|err| {
+            let error = AppError::internal(format!("a response could not be serialized: {err}"));
+            serde_json::to_string(&error.into_graphql_body()).unwrap_or_default()
         });
         Self {
             payload: payload.into(),

@@ -9,8 +9,8 @@
 //! request (complexity and depth with its variables, fragment cycles). Full validation
 //! depends on the document alone, so its verdict holds for every later request.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
@@ -18,46 +18,27 @@ use async_graphql::{Request, Response, ServerError};
 use axum::http::StatusCode;
 use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
+use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use super::fanout::{Fanout, Frame};
 use super::AppSchema;
 use crate::auth::Caller;
-use crate::error::AppError;
+use crate::error::{code, AppError};
 
-/// A bounded map that forgets its oldest entry when full.
-struct Bounded<V> {
-    entries: HashMap<String, V>,
-    order: VecDeque<String>,
-    capacity: usize,
+/// Entries each cache keeps; the least recently used goes first.
+const CACHED: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
+
+/// A cache keyed by a query's text (or its hash), shared by every request.
+type Cache<V> = Arc<Mutex<LruCache<String, V>>>;
+
+fn cache<V>() -> Cache<V> {
+    Arc::new(Mutex::new(LruCache::new(CACHED)))
 }
 
-impl<V: Clone> Bounded<V> {
-    fn new(capacity: usize) -> Self {
-        Self {
-            entries: HashMap::new(),
-            order: VecDeque::new(),
-            capacity,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<V> {
-        self.entries.get(key).cloned()
-    }
-
-    fn insert(&mut self, key: String, value: V) {
-        if let Some(entry) = self.entries.get_mut(&key) {
-            *entry = value;
-            return;
-        }
-        if self.order.len() >= self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.entries.remove(&oldest);
-            }
-        }
-        self.order.push_back(key.clone());
-        self.entries.insert(key, value);
-    }
+/// A cache's contents; one request that panicked while holding it cannot spoil it for all.
+fn lock<V>(cache: &Cache<V>) -> MutexGuard<'_, LruCache<String, V>> {
+    cache.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A parsed document, and whether it has passed full validation.
@@ -74,17 +55,14 @@ pub struct Gateway {
     max_aliases: usize,
     /// How long a subscription connection may stay silent before a keep-alive.
     keep_alive: Duration,
-    documents: Arc<RwLock<Bounded<Document>>>,
-    persisted: Arc<RwLock<Bounded<Arc<str>>>>,
+    documents: Cache<Document>,
+    persisted: Cache<Arc<str>>,
     fanout: Fanout,
 }
 
-fn error(message: impl Into<String>, code: &str) -> Box<Response> {
-    let mut err = ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code);
-    err.extensions = Some(extensions);
-    Box::new(Response::from_errors(vec![err]))
+/// A request refused before it ran: the response to send.
+fn refusal(error: AppError) -> Box<Response> {
+    Box::new(error.into_graphql_body())
 }
 
 /// Errors from our resolvers carry a code already; the rest come from parsing, validation
@@ -93,7 +71,7 @@ fn tag_errors(mut response: Response) -> Response {
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
+            extensions.set("code", code::BAD_USER_INPUT);
         }
     }
     response
@@ -141,8 +119,8 @@ impl Gateway {
             revalidating,
             max_aliases,
             keep_alive,
-            documents: Arc::new(RwLock::new(Bounded::new(1024))),
-            persisted: Arc::new(RwLock::new(Bounded::new(1024))),
+            documents: cache(),
+            persisted: cache(),
             fanout: Fanout::default(),
         }
     }
@@ -163,31 +141,20 @@ impl Gateway {
     ) -> Result<(Request, &AppSchema, Document), Box<Response>> {
         if let Some(hash) = persisted_hash(&request) {
             if request.query.trim().is_empty() {
-                let known = self
-                    .persisted
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&hash);
+                let known = lock(&self.persisted).get(&hash).cloned();
                 match known {
                     Some(query) => request.query = query.to_string(),
-                    None => {
-                        return Err(error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"))
-                    }
+                    None => return Err(refusal(AppError::PersistedQueryNotFound)),
                 }
             } else if hex::encode(Sha256::digest(request.query.as_bytes())) != hash {
-                return Err(error("provided sha does not match query", "BAD_USER_INPUT"));
+                return Err(refusal(AppError::BadInput(
+                    "provided sha does not match query".into(),
+                )));
             } else {
-                self.persisted
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(hash, request.query.as_str().into());
+                lock(&self.persisted).put(hash, request.query.as_str().into());
             }
         }
-        let cached = self
-            .documents
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&request.query);
+        let cached = lock(&self.documents).get(&request.query).cloned();
         let document = match cached {
             Some(document) => document,
             None => {
@@ -196,13 +163,10 @@ impl Gateway {
                 })?;
                 let aliases = document_aliases(&parsed);
                 if aliases > self.max_aliases {
-                    return Err(error(
-                        format!(
-                            "Query uses {aliases} aliases; at most {} are allowed.",
-                            self.max_aliases
-                        ),
-                        "BAD_USER_INPUT",
-                    ));
+                    return Err(refusal(AppError::BadInput(format!(
+                        "Query uses {aliases} aliases; at most {} are allowed.",
+                        self.max_aliases
+                    ))));
                 }
                 Document {
                     parsed: Arc::new(parsed),
@@ -227,15 +191,17 @@ impl Gateway {
                 parsed,
                 validated: true,
             };
-            self.documents
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(query, document);
+            lock(&self.documents).put(query, document);
         }
     }
 
-    pub async fn execute(&self, request: Request) -> Response {
-        match self.prepare(request) {
+    /// Runs one operation for `caller`; a caller whose credential failed gets only
+    /// UNAUTHENTICATED, whatever it asked for.
+    pub async fn execute(&self, request: Request, caller: Caller) -> Response {
+        if let Some(unauthenticated) = caller.refusal() {
+            return unauthenticated.into_graphql_body();
+        }
+        match self.prepare(request.data(caller)) {
             Ok((request, schema, document)) => self.run(request, schema, document).await,
             Err(refusal) => *refusal,
         }
@@ -243,8 +209,15 @@ impl Gateway {
 
     /// As [`Gateway::execute`], for a transport that must not change anything (GraphQL over
     /// HTTP's GET): a mutation is not run, and the error says so.
-    pub async fn execute_query(&self, request: Request) -> Result<Response, AppError> {
-        match self.prepare(request) {
+    pub async fn execute_query(
+        &self,
+        request: Request,
+        caller: Caller,
+    ) -> Result<Response, AppError> {
+        if let Some(unauthenticated) = caller.refusal() {
+            return Ok(unauthenticated.into_graphql_body());
+        }
+        match self.prepare(request.data(caller)) {
             Ok((request, schema, document)) => {
                 match operation_type(&document.parsed, &request.operation_name) {
                     Some(OperationType::Mutation) => Err(AppError::bad_request(
@@ -273,13 +246,16 @@ impl Gateway {
     /// queries and mutations run once, for this caller alone. These always validate in full:
     /// they are long-lived, so the cost is paid once.
     /// `read_only`: the transport must not change anything (SSE's GET), so a mutation is
-    /// refused, not run.
+    /// refused, not run. A caller whose credential failed gets only UNAUTHENTICATED.
     pub fn subscribe(
         &self,
         request: Request,
         caller: Caller,
         read_only: bool,
     ) -> BoxStream<'static, Frame> {
+        if let Some(unauthenticated) = caller.refusal() {
+            return refused(unauthenticated);
+        }
         let (request, _, document) = match self.prepare(request) {
             Ok(prepared) => prepared,
             Err(refusal) => return refusal_frames(refusal),
@@ -287,10 +263,9 @@ impl Gateway {
         let execute = |request| self.schema.execute_stream(request).map(tag_errors).boxed();
         let kind = operation_type(&document.parsed, &request.operation_name);
         if read_only && kind == Some(OperationType::Mutation) {
-            return refused(
-                "mutations need POST: GET must not change anything",
-                "BAD_USER_INPUT",
-            );
+            return refused(AppError::BadInput(
+                "mutations need POST: GET must not change anything".into(),
+            ));
         }
         let subscription = kind == Some(OperationType::Subscription);
         if subscription {
@@ -304,8 +279,8 @@ impl Gateway {
 }
 
 /// An operation refused before it ran: its one frame says why.
-pub fn refused(message: impl Into<String>, code: &str) -> BoxStream<'static, Frame> {
-    refusal_frames(error(message, code))
+pub fn refused(error: AppError) -> BoxStream<'static, Frame> {
+    refusal_frames(refusal(error))
 }
 
 fn refusal_frames(refusal: Box<Response>) -> BoxStream<'static, Frame> {
@@ -335,18 +310,6 @@ fn persisted_hash(request: &Request) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_full_bounded_map_forgets_its_oldest_entry() {
-        let mut map = Bounded::new(2);
-        map.insert("a".into(), 1);
-        map.insert("b".into(), 2);
-        map.insert("c".into(), 3);
-        assert_eq!(
-            (map.get("a"), map.get("b"), map.get("c")),
-            (None, Some(2), Some(3))
-        );
-    }
 
     #[test]
     fn aliases_are_counted_through_fragments() {

@@ -49,7 +49,7 @@ pub async fn post(
     GraphqlBody(request): GraphqlBody,
 ) -> GraphQLResponse {
     let caller = app.services.auth.from_headers(&headers).await;
-    app.schema.execute(request.data(caller)).await.into()
+    app.schema.execute(request, caller).await.into()
 }
 
 /// GraphQL over HTTP's GET parameters, for GET /graphql and GET /graphql/sse: `query`,
@@ -117,7 +117,7 @@ pub async fn get(
         Err(refusal) => return refusal.into_graphql_response(),
     };
     let caller = app.services.auth.from_headers(&headers).await;
-    match app.schema.execute_query(request.data(caller)).await {
+    match app.schema.execute_query(request, caller).await {
         Ok(response) => GraphQLResponse::from(response).into_response(),
         Err(refusal) => {
             let mut response = refusal.into_graphql_response();

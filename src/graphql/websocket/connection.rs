@@ -227,10 +227,12 @@ impl Connection {
                     )));
                 }
                 let frames = if self.operations.len() >= MAX_OPERATIONS {
-                    crate::graphql::gateway::refused(
-                        format!("at most {MAX_OPERATIONS} operations may run on one connection"),
-                        "RATE_LIMITED",
-                    )
+                    crate::graphql::gateway::refused(crate::error::AppError::RateLimited {
+                        message: format!(
+                            "at most {MAX_OPERATIONS} operations may run on one connection"
+                        ),
+                        retry_after_secs: None,
+                    })
                 } else {
                     self.app.schema.subscribe(*payload, caller, false)
                 };
