@@ -14,6 +14,7 @@ pub mod meetings;
 pub mod ops;
 pub mod providers;
 pub mod rest;
+pub mod secrets;
 pub mod services;
 
 use std::sync::Arc;
