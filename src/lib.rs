@@ -16,6 +16,7 @@ pub mod providers;
 pub mod rest;
 pub mod secrets;
 pub mod services;
+pub mod text_analysis;
 
 use std::sync::Arc;
 use std::time::Duration;
