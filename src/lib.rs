@@ -14,7 +14,9 @@ pub mod meetings;
 pub mod ops;
 pub mod providers;
 pub mod rest;
+pub mod secrets;
 pub mod services;
+pub mod text_analysis;
 
 use std::sync::Arc;
 use std::time::Duration;
