@@ -1,12 +1,10 @@
 //! Meeting bots from trigger to Jira issues, against local fake bot-service, OpenAI and
 //! Jira servers.
 
-mod common;
-
 use std::time::Duration;
 
-use common::fakes::{Fakes, JiraIssues, BOT_SECRET};
-use common::{error_code, TestApp, WALK};
+use crate::common::fakes::{Fakes, JiraIssues, BOT_SECRET};
+use crate::common::{self, error_code, TestApp, WALK};
 use serde_json::{json, Value};
 use switchboard::auth::Role;
 use switchboard::meetings::sync::sync_once;

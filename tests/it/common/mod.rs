@@ -1,6 +1,5 @@
 //! The test app builder: a real server on 127.0.0.1:0 over a fresh database (SQLite by
 //! default; a fresh Postgres schema when TEST_DATABASE_URL is set).
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,7 +74,6 @@ impl TestDb {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub services: Services,
-    pub db: TestDb,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -192,7 +190,6 @@ impl Builder {
         TestApp {
             addr,
             services,
-            db,
             shutdown,
             handle,
         }

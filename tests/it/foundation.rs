@@ -1,8 +1,6 @@
 //! The foundation through the real server: auth, transports, limits, operations.
 
-mod common;
-
-use common::{error_code, Frame, TestApp};
+use crate::common::{self, error_code, Frame, TestApp};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;

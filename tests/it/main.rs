@@ -1,0 +1,10 @@
+//! The integration tests, as one program: the test app builder in `common` compiles once and
+//! the suite links once. Every test drives a real server (see `common`); nextest runs each in
+//! a process of its own.
+
+mod common;
+mod events;
+mod foundation;
+mod jobs;
+mod meetings;
+mod sandbox;
