@@ -2,9 +2,13 @@
 //! the suite links once. Every test drives a real server (see `common`); nextest runs each in
 //! a process of its own.
 
+mod auth;
 mod common;
+mod config;
+mod db;
 mod events;
-mod foundation;
+mod graphql;
 mod jobs;
 mod meetings;
+mod ops;
 mod sandbox;
