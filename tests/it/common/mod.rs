@@ -13,6 +13,8 @@ use switchboard::Services;
 use tokio_util::sync::CancellationToken;
 
 pub mod fakes;
+pub mod follow;
+pub mod scene;
 mod ws;
 
 pub use ws::{Frame, Ws};

@@ -1,5 +1,6 @@
 //! The GraphQL server: its schema, the gateway in front of it, and the transports to it.
 
+mod fanout;
 mod gateway;
 mod transport;
 mod websocket;

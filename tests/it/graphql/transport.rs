@@ -4,7 +4,10 @@
 use serde_json::{json, Value};
 use switchboard::auth::Role;
 
+use crate::common::follow::FOLLOW;
+use crate::common::scene::{scene_checking_every_second, token_about_to_expire, Scene};
 use crate::common::{error_code, TestApp, VIEWER_QUERY};
+use std::time::Duration;
 
 #[tokio::test]
 async fn a_request_body_over_the_limit_is_refused_with_413_in_the_routes_json() {
@@ -241,4 +244,41 @@ async fn a_mutation_sent_by_get_over_server_sent_events_is_refused_not_run() {
         .gql(Some(&token), "{ apiKeys { name } }", json!({}))
         .await;
     assert_eq!(keys["data"]["apiKeys"], json!([]), "no key was made");
+}
+
+#[tokio::test]
+async fn an_sse_stream_whose_token_expires_ends_with_unauthenticated() {
+    let Scene { app, bot: id, .. } = scene_checking_every_second().await;
+    let body = json!({"query": FOLLOW, "variables": {"id": id}});
+    let response = reqwest::Client::new()
+        .post(app.url("/graphql/sse"))
+        .bearer_auth(token_about_to_expire(&app))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let stream = tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .expect("the stream ends once the token has expired")
+        .unwrap();
+    let events: Vec<(&str, &str)> = stream
+        .split("\n\n")
+        .filter_map(|event| {
+            let name = event.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or("");
+            Some((name, data))
+        })
+        .collect();
+    assert_eq!(events.len(), 3, "{stream}");
+    assert!(events[0].1.contains("INITIALIZED"), "{stream}");
+    let refusal: Value = serde_json::from_str(events[1].1).unwrap();
+    assert_eq!(
+        refusal["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(events[2].0, "complete");
 }

@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 use switchboard::auth::Role;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::common::follow::subscribe;
+use crate::common::scene::{scene_checking_every_second, token_about_to_expire, Scene};
+use crate::common::Frame;
 use crate::common::{TestApp, Ws, VIEWER_QUERY};
 
 #[tokio::test]
@@ -99,4 +102,57 @@ async fn an_idle_websocket_is_pinged_and_dropped_once_the_client_stops_answering
             other => panic!("expected the end, got {other:?}"),
         }
     }
+}
+
+/// The server closes `ws` with 4403 within a few keep-alives (pings alone do not count),
+/// saying `why`.
+async fn assert_closed_as_forbidden(ws: &mut Ws, why: &str) {
+    let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("the server closes the socket within a few keep-alives");
+    match frame {
+        Frame::Closed(code, reason) => {
+            assert_eq!(code, 4403);
+            assert!(reason.contains(why), "{reason}");
+        }
+        other => panic!("expected the socket closed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_whose_token_expires_is_closed_with_4403_while_it_follows_a_bot() {
+    let Scene { app, bot: id, .. } = scene_checking_every_second().await;
+    let (mut ws, seen) = subscribe(&app, &token_about_to_expire(&app), &id, None).await;
+    assert_eq!(seen, vec![(1, "INITIALIZED".to_string())]);
+    assert_closed_as_forbidden(&mut ws, "expired").await;
+}
+
+#[tokio::test]
+async fn a_websocket_whose_api_key_is_revoked_is_closed_with_4403() {
+    let Scene { app, bot: id, .. } = scene_checking_every_second().await;
+    let admin = app.admin("acme");
+    let created = app
+        .gql(
+            Some(&admin),
+            "mutation { createApiKey(name: \"dashboard\", role: MANAGER) { secret apiKey { id } } }",
+            json!({}),
+        )
+        .await;
+    let key = created["data"]["createApiKey"]["secret"].as_str().unwrap();
+    let key_id = created["data"]["createApiKey"]["apiKey"]["id"].clone();
+    let (mut ws, seen) = subscribe(&app, key, &id, None).await;
+    assert_eq!(seen.len(), 1, "followed with the key");
+
+    let revoked = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }",
+            json!({"id": key_id}),
+        )
+        .await;
+    assert!(
+        revoked["data"]["revokeApiKey"]["revokedAt"].is_string(),
+        "{revoked}"
+    );
+    assert_closed_as_forbidden(&mut ws, "revoked").await;
 }
