@@ -58,7 +58,8 @@ pub async fn trigger(app: &TestApp, token: &str, url: &str) -> Value {
     app.gql(Some(token), TRIGGER, json!({"url": url})).await
 }
 
-/// A manager of acme and the bot they sent into `MEET` (the bot service calls it `ext-1`).
+/// The usual scene of a meetings test: a manager of acme (their token) and the bot they sent
+/// into `MEET` (its id; the bot service calls it `ext-1`), in an app talking to `fakes`.
 pub struct Scene {
     pub fakes: Fakes,
     pub app: TestApp,
@@ -66,26 +67,49 @@ pub struct Scene {
     pub bot: String,
 }
 
-pub async fn scene() -> Scene {
-    let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let bot = trigger_id(&app, &token, MEET).await;
-    Scene {
-        fakes,
-        app,
-        token,
-        bot,
+impl Scene {
+    /// The scene against fakes that answer nothing but the bot's start.
+    pub async fn new() -> Self {
+        Self::with(Fakes::start().await).await
     }
-}
 
-/// The scene's bot (`ext-1` at the service) and a second one in another meeting (`ext-2`).
-pub async fn scene_with_two_bots() -> (Scene, String) {
-    let scene = scene().await;
-    scene.fakes.bot_service_starts("ext-2").await;
-    let second = trigger_id(&scene.app, &scene.token, "https://zoom.us/j/812345678").await;
-    (scene, second)
+    /// The scene against `fakes`, which the test has set answering already.
+    pub async fn with(fakes: Fakes) -> Self {
+        Self::configured(fakes, |_| {}).await
+    }
+
+    /// As [`Scene::with`], with `tweak` applied to the app's configuration.
+    pub async fn configured(fakes: Fakes, tweak: impl FnOnce(&mut Config) + 'static) -> Self {
+        fakes.bot_service_starts("ext-1").await;
+        let app = app_with_and(&fakes, tweak).await;
+        Self::in_app(fakes, app).await
+    }
+
+    /// The manager and their bot in `app`, which talks to `fakes` and whose bot service must
+    /// start the bot.
+    pub async fn in_app(fakes: Fakes, app: TestApp) -> Self {
+        let token = app.token("ann", "acme", Role::Manager);
+        let bot = trigger_id(&app, &token, MEET).await;
+        Self {
+            fakes,
+            app,
+            token,
+            bot,
+        }
+    }
+
+    /// The scene's bot (`ext-1` at the service) and a second one in another meeting (`ext-2`).
+    pub async fn with_two_bots() -> (Self, String) {
+        let scene = Self::new().await;
+        scene.fakes.bot_service_starts("ext-2").await;
+        let second = trigger_id(&scene.app, &scene.token, "https://zoom.us/j/812345678").await;
+        (scene, second)
+    }
+
+    /// A scene whose keep-alive (and so credential re-check) comes every second.
+    pub async fn checking_every_second() -> Self {
+        Self::configured(Fakes::start().await, |c| c.graphql.keep_alive_secs = 1).await
+    }
 }
 
 pub async fn trigger_id(app: &TestApp, token: &str, url: &str) -> String {
@@ -128,19 +152,4 @@ pub fn token_about_to_expire(app: &TestApp) -> String {
         .jwt
         .issue("ann", Some("acme"), Role::Manager, -29)
         .unwrap()
-}
-
-/// A scene whose keep-alive (and so credential re-check) comes every second.
-pub async fn scene_checking_every_second() -> Scene {
-    let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
-    let app = app_with_and(&fakes, |c| c.graphql.keep_alive_secs = 1).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let bot = trigger_id(&app, &token, MEET).await;
-    Scene {
-        fakes,
-        app,
-        token,
-        bot,
-    }
 }

@@ -6,7 +6,7 @@ use switchboard::meetings::sync::sync_once;
 use crate::common::follow::{
     read_until_complete, subscribe, wait_for_executions, walk_with_sequences,
 };
-use crate::common::scene::{scene, Scene};
+use crate::common::scene::Scene;
 
 #[tokio::test]
 async fn identical_subscriptions_share_one_execution_and_each_still_sees_every_status_once() {
@@ -15,7 +15,7 @@ async fn identical_subscriptions_share_one_execution_and_each_still_sees_every_s
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     fakes.pipeline_succeeds().await;
     // Five dashboards of the same organisation and role, same document and variables.
     let mut followers = Vec::new();
@@ -59,7 +59,7 @@ async fn a_subscriber_leaving_stops_its_execution() {
         token,
         bot: id,
         ..
-    } = scene().await;
+    } = Scene::new().await;
     let (first, _) = subscribe(&app, &token, &id, None).await;
     let (second, _) = subscribe(&app, &token, &id, None).await;
     wait_for_executions(&app, 1).await;

@@ -1,13 +1,14 @@
 //! GraphQL over HTTP and Server-Sent Events, and what the server answers to requests that
 //! are not GraphQL's.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use switchboard::auth::Role;
 
 use crate::common::follow::FOLLOW;
-use crate::common::scene::{scene_checking_every_second, token_about_to_expire, Scene};
+use crate::common::scene::{token_about_to_expire, Scene};
 use crate::common::{error_code, TestApp, VIEWER_QUERY};
-use std::time::Duration;
 
 #[tokio::test]
 async fn a_request_body_over_the_limit_is_refused_with_413_in_the_routes_json() {
@@ -248,7 +249,7 @@ async fn a_mutation_sent_by_get_over_server_sent_events_is_refused_not_run() {
 
 #[tokio::test]
 async fn an_sse_stream_whose_token_expires_ends_with_unauthenticated() {
-    let Scene { app, bot: id, .. } = scene_checking_every_second().await;
+    let Scene { app, bot: id, .. } = Scene::checking_every_second().await;
     let body = json!({"query": FOLLOW, "variables": {"id": id}});
     let response = reqwest::Client::new()
         .post(app.url("/graphql/sse"))

@@ -7,15 +7,14 @@ use wiremock::{Mock, ResponseTemplate};
 
 use super::recording_handed_over;
 use crate::common::fakes::{Fakes, JiraIssues};
-use crate::common::scene::wait_for_status;
+use crate::common::scene::{wait_for_status, Scene};
 
 #[tokio::test]
 async fn a_jira_429_is_waited_out_for_its_retry_after_then_succeeds() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.transcription_answers().await;
     fakes.llm_answers().await;
-    let (jira, _, done) = done_through_jira(&fakes, |_, bulk| {
+    let (jira, Scene { fakes, .. }, done) = done_through_jira(fakes, |_, bulk| {
         bulk.respond_with(
             ResponseTemplate::new(429)
                 .insert_header("retry-after", "1")
@@ -44,18 +43,19 @@ fn bulk_size(request: &wiremock::Request) -> usize {
 
 /// Hands a recording over and waits for DONE, against a Jira that makes what it is sent and
 /// finds it by label, save that its bulk create first answers as `first` says (`bulk` is
-/// that route's mock, mounted ahead). The issues Jira made, the bot's id and its final state.
+/// that route's mock, mounted ahead). The issues Jira made, the scene and the bot's final
+/// state.
 async fn done_through_jira(
-    fakes: &Fakes,
+    fakes: Fakes,
     first: impl FnOnce(&JiraIssues, wiremock::MockBuilder) -> Mock,
-) -> (JiraIssues, String, Value) {
+) -> (JiraIssues, Scene, Value) {
     let jira = JiraIssues::default();
     let bulk = Mock::given(method("POST")).and(path("/rest/api/3/issue/bulk"));
     first(&jira, bulk).with_priority(1).mount(&fakes.jira).await;
     fakes.jira_serves(&jira).await;
-    let (app, token, id) = recording_handed_over(fakes).await;
-    let done = wait_for_status(&app, &token, &id, "DONE").await;
-    (jira, id, done)
+    let scene = recording_handed_over(fakes).await;
+    let done = wait_for_status(&scene.app, &scene.token, &scene.bot, "DONE").await;
+    (jira, scene, done)
 }
 
 /// The size of each bulk create Jira received, in order.
@@ -71,11 +71,10 @@ async fn bulk_sizes(fakes: &Fakes) -> Vec<usize> {
 #[tokio::test]
 async fn a_project_whose_screen_has_no_labels_still_gets_its_issues_unlabelled() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.transcription_answers().await;
     fakes.llm_answers().await;
     let refusal = json!({"errorMessages": [], "errors": {"labels": "Field 'labels' cannot be set. It is not on the appropriate screen, or unknown."}});
-    let (jira, _, done) = done_through_jira(&fakes, |_, bulk| {
+    let (jira, Scene { fakes, .. }, done) = done_through_jira(fakes, |_, bulk| {
         bulk.and(|request: &wiremock::Request| {
             String::from_utf8_lossy(&request.body).contains(r#""labels""#)
         })
@@ -102,11 +101,10 @@ async fn a_project_whose_screen_has_no_labels_still_gets_its_issues_unlabelled()
 #[tokio::test]
 async fn issues_jira_made_before_its_answer_was_lost_are_found_by_label_not_made_again() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.transcription_answers().await;
     fakes.llm_answers().await;
     // Jira makes both issues, but a gateway times out before its answer comes back.
-    let (jira, id, done) = done_through_jira(&fakes, |jira, bulk| {
+    let (jira, Scene { fakes, bot: id, .. }, done) = done_through_jira(fakes, |jira, bulk| {
         let made = jira.clone();
         bulk.respond_with(move |request: &wiremock::Request| {
             made.make(request);
@@ -151,7 +149,6 @@ async fn issues_jira_made_before_its_answer_was_lost_are_found_by_label_not_made
 #[tokio::test]
 async fn issues_created_before_a_later_jira_batch_fails_are_not_created_again() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.transcription_answers().await;
     let items: Vec<Value> = (1..=51)
         .map(|n| json!({"title": format!("Task {n}"), "description": "", "assignee": null}))
@@ -160,7 +157,7 @@ async fn issues_created_before_a_later_jira_batch_fails_are_not_created_again() 
         .llm_answers_with(json!({"summary": "A long list.", "action_items": items}))
         .await;
     // The second batch (the 51st task) meets an outage once, before Jira made anything.
-    let (jira, _, done) = done_through_jira(&fakes, |_, bulk| {
+    let (jira, Scene { fakes, .. }, done) = done_through_jira(fakes, |_, bulk| {
         bulk.and(|request: &wiremock::Request| bulk_size(request) == 1)
             .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))
             .up_to_n_times(1)
@@ -180,7 +177,6 @@ async fn issues_created_before_a_later_jira_batch_fails_are_not_created_again() 
 #[tokio::test]
 async fn jira_partial_failures_are_mapped_back_to_their_tasks() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.transcription_answers().await;
     fakes.llm_answers().await;
     Mock::given(method("POST"))
@@ -192,7 +188,12 @@ async fn jira_partial_failures_are_mapped_back_to_their_tasks() {
         })))
         .mount(&fakes.jira)
         .await;
-    let (app, token, id) = recording_handed_over(&fakes).await;
+    let Scene {
+        fakes: _fakes,
+        app,
+        token,
+        bot: id,
+    } = recording_handed_over(fakes).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["tasks"][0]["jiraKey"], Value::Null);
     assert_eq!(done["tasks"][0]["error"], "summary: Summary is too long");

@@ -16,7 +16,7 @@ use switchboard::auth::Role;
 use switchboard::meetings::sync::sync_once;
 
 use crate::common::fakes::{Fakes, BOT_SECRET};
-use crate::common::scene::{app_with, statuses, trigger, trigger_id, wait_for_status, MEET};
+use crate::common::scene::{app_with, statuses, trigger, wait_for_status, Scene, MEET};
 use crate::common::{TestApp, WALK};
 
 pub const STOP: &str = "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }";
@@ -28,14 +28,12 @@ pub async fn process_audio(app: &TestApp, token: &str, id: &str, url: &str) -> V
         .await
 }
 
-/// An app talking to `fakes`, a manager of acme (their token) and their bot (its id), whose
-/// recording they handed over.
-pub async fn recording_handed_over(fakes: &Fakes) -> (TestApp, String, String) {
-    let app = app_with(fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
-    process_audio(&app, &token, &id, &fakes.audio_url()).await;
-    (app, token, id)
+/// The scene against `fakes`, the manager having handed their bot's recording over.
+pub async fn recording_handed_over(fakes: Fakes) -> Scene {
+    let scene = Scene::with(fakes).await;
+    let recording = scene.fakes.audio_url();
+    process_audio(&scene.app, &scene.token, &scene.bot, &recording).await;
+    scene
 }
 
 /// Walks the fake bot service through joining, the waiting room and the meeting, syncing

@@ -8,15 +8,12 @@ use wiremock::{Mock, ResponseTemplate};
 
 use super::{process_audio, recording_handed_over, walk_through_meeting};
 use crate::common::fakes::Fakes;
-use crate::common::scene::{
-    app_on, app_with_and, bot, statuses, trigger_id, wait_for_status, MEET,
-};
+use crate::common::scene::{app_on, bot, statuses, trigger_id, wait_for_status, Scene, MEET};
 use crate::common::{error_code, TestApp, TestDb};
 
 #[tokio::test]
 async fn nul_characters_in_providers_answers_are_dropped_before_they_are_stored() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     Mock::given(method("POST"))
         .and(path("/v1/audio/transcriptions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -44,7 +41,12 @@ async fn nul_characters_in_providers_answers_are_dropped_before_they_are_stored(
         })))
         .mount(&fakes.jira)
         .await;
-    let (app, token, id) = recording_handed_over(&fakes).await;
+    let Scene {
+        fakes: _fakes,
+        app,
+        token,
+        bot: id,
+    } = recording_handed_over(fakes).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["transcript"][0]["text"], "Fix it.");
     assert_eq!(done["transcript"][0]["speaker"], "Boris");
@@ -56,11 +58,13 @@ async fn nul_characters_in_providers_answers_are_dropped_before_they_are_stored(
 #[tokio::test]
 async fn a_callers_recording_url_must_be_public_while_the_bot_services_may_be_private() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.pipeline_succeeds().await;
-    let app = app_with_and(&fakes, |c| c.meetings.audio_allow_private_hosts = false).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::configured(fakes, |c| c.meetings.audio_allow_private_hosts = false).await;
     // The fakes listen on 127.0.0.1: from a person, that is an address inside our network.
     for url in [
         fakes.audio_url(),
@@ -89,14 +93,18 @@ async fn a_callers_recording_url_must_be_public_while_the_bot_services_may_be_pr
 #[tokio::test]
 async fn an_llm_that_keeps_failing_is_retried_then_the_bot_errors() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.transcription_answers().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .respond_with(ResponseTemplate::new(503).set_body_string("overloaded"))
         .mount(&fakes.openai)
         .await;
-    let (app, token, id) = recording_handed_over(&fakes).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = recording_handed_over(fakes).await;
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     assert_eq!(
         failed["errorMessage"],

@@ -7,9 +7,7 @@ use switchboard::auth::Role;
 
 use super::{recording_handed_over, seed_status, signed_done_callback};
 use crate::common::fakes::{Fakes, BOT_SECRET};
-use crate::common::scene::{
-    app_with, app_with_and, bot, scene, statuses, trigger_id, wait_for_status, Scene, MEET,
-};
+use crate::common::scene::{app_with, bot, statuses, trigger_id, wait_for_status, Scene, MEET};
 
 #[tokio::test]
 async fn the_whole_flow_over_the_seeds_rest_api() {
@@ -86,7 +84,7 @@ async fn the_seeds_done_callback_is_authenticated_and_marks_the_bot_done() {
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     let body = json!({"bot_id": "ext-1", "session_id": "session_abc", "result_data": {"tasks_created": 5, "summary": "Meeting processed successfully"}});
 
     let forged = signed_done_callback(&app, "wrong-secret", &body).await;
@@ -114,7 +112,7 @@ async fn a_push_for_a_service_id_used_before_reaches_the_newest_bot() {
         app,
         token,
         bot: last_week,
-    } = scene().await;
+    } = Scene::new().await;
     let done = json!({"bot_id": last_week, "session_id": "s-1", "result_data": {}});
     assert_eq!(
         signed_done_callback(&app, BOT_SECRET, &done).await.status(),
@@ -143,7 +141,7 @@ async fn an_out_of_order_report_never_moves_a_bot_backwards() {
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     let push = |status: &str| json!({"bot_id": "ext-1", "status": status}).to_string();
     let client = reqwest::Client::new();
     for status in ["active", "joining"] {
@@ -180,11 +178,13 @@ async fn an_out_of_order_report_never_moves_a_bot_backwards() {
 #[tokio::test]
 async fn a_person_handing_a_recording_over_by_rest_may_write_the_bot_id_in_capitals() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.pipeline_succeeds().await;
-    let app = app_with_and(&fakes, |c| c.meetings.audio_allow_private_hosts = true).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::configured(fakes, |c| c.meetings.audio_allow_private_hosts = true).await;
     let response = reqwest::Client::new()
         .post(app.url("/api/v1/create-tasks-from-audio"))
         .bearer_auth(&token)
@@ -203,11 +203,15 @@ async fn a_person_handing_a_recording_over_by_rest_may_write_the_bot_id_in_capit
 #[tokio::test]
 async fn the_seeds_done_callback_while_the_recording_is_processed_leaves_the_bot_to_the_pipeline() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes
         .pipeline_succeeds_transcribing_in(Duration::from_millis(500))
         .await;
-    let (app, token, id) = recording_handed_over(&fakes).await;
+    let Scene {
+        fakes: _fakes,
+        app,
+        token,
+        bot: id,
+    } = recording_handed_over(fakes).await;
     assert_eq!(bot(&app, &token, &id).await["status"], "TRANSCRIBING");
 
     // As seed 000 lets the service do after handing the recording over.

@@ -11,20 +11,22 @@ use wiremock::{Mock, ResponseTemplate};
 use super::STOP;
 use crate::common::error_code;
 use crate::common::fakes::Fakes;
-use crate::common::scene::{app_with, bot, scene, trigger_id, Scene, MEET, TRIGGER};
+use crate::common::scene::{app_with, bot, Scene, MEET, TRIGGER};
 
 #[tokio::test]
 async fn stopping_a_bot_before_it_joins_finishes_it_and_tells_the_bot_service() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     Mock::given(method("DELETE"))
         .and(path("/bots/ext-1"))
         .respond_with(ResponseTemplate::new(204))
         .mount(&fakes.bots)
         .await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::with(fakes).await;
     let stopped = app.gql(Some(&token), STOP, json!({"id": id})).await;
     assert_eq!(stopped["data"]["stopMeetingBot"]["status"], "DONE");
     let deletes = fakes
@@ -47,7 +49,7 @@ async fn a_stop_the_service_fails_leaves_the_bot_but_one_it_no_longer_knows_fini
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     Mock::given(method("DELETE"))
         .and(path("/bots/ext-1"))
         .respond_with(ResponseTemplate::new(503).set_body_string("overloaded"))
@@ -79,7 +81,7 @@ async fn a_stop_the_service_fails_leaves_the_bot_but_one_it_no_longer_knows_fini
 async fn a_status_change_answers_the_bot_exactly_as_a_later_read_finds_it() {
     use switchboard::meetings::service::{change_status, load, Transition};
     use switchboard::meetings::status::{BotStatus, ChangeSource};
-    let Scene { app, bot: id, .. } = scene().await;
+    let Scene { app, bot: id, .. } = Scene::new().await;
     let s = &app.services;
 
     let joining = Transition {
@@ -110,7 +112,7 @@ async fn a_change_decided_on_a_bot_that_has_moved_on_since_is_not_applied() {
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     // A timeout is decided on the bot as read while it was still connecting ...
     let read_before = service::load(&app.services.db, &id).await.unwrap();
     // ... and the bot joins before the decision is applied.

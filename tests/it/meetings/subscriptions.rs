@@ -13,17 +13,19 @@ use crate::common::follow::{
     follow_transcript, read_transcript_until_complete, read_until_complete, subscribe,
     wait_for_executions, walk_with_sequences, FOLLOW, TRANSCRIPT,
 };
-use crate::common::scene::{app_with, scene, trigger_id, wait_for_status, Scene, MEET};
+use crate::common::scene::{wait_for_status, Scene};
 use crate::common::{TestApp, Ws};
 
 #[tokio::test]
 async fn subscribers_joining_mid_flow_or_resuming_see_every_status_once_in_order() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.pipeline_succeeds().await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::with(fakes).await;
 
     let (mut from_start, from_start_seen) = subscribe(&app, &token, &id, None).await;
     // Two statuses in, a second subscriber arrives; a third reconnects after sequence 2.
@@ -68,7 +70,7 @@ async fn transcript_subscribers_see_every_segment_once_then_the_stream_ends() {
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     fakes.pipeline_succeeds().await;
     let mut early = follow_transcript(&app, &token, &id, None).await;
     wait_for_executions(&app, 1).await;
@@ -99,7 +101,7 @@ async fn another_organisation_following_a_followed_bot_gets_not_found() {
         token,
         bot: id,
         ..
-    } = scene().await;
+    } = Scene::new().await;
     let (_acme, seen) = subscribe(&app, &token, &id, None).await;
     assert_eq!(seen, vec![(1, "INITIALIZED".to_string())]);
 
@@ -124,7 +126,7 @@ async fn following_from_beyond_the_latest_change_is_refused_and_from_the_final_o
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     let mut ws = refused_from_beyond(&app, &token, FOLLOW, &id, 5).await;
     assert_eq!(ws.next_json().await["type"], "complete");
 
@@ -151,7 +153,7 @@ async fn following_a_transcript_from_beyond_its_last_segment_is_refused() {
         token,
         bot: id,
         ..
-    } = scene().await;
+    } = Scene::new().await;
     refused_from_beyond(&app, &token, TRANSCRIPT, &id, 3).await;
 }
 

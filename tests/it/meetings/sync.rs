@@ -4,21 +4,18 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use switchboard::auth::Role;
 use switchboard::meetings::sync::sync_once;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use super::assert_error;
 use crate::common::fakes::{Fakes, BOT_SECRET};
-use crate::common::scene::{
-    app_with_and, bot, scene, scene_with_two_bots, trigger_id, wait_for_status, Scene, BOT, MEET,
-};
+use crate::common::scene::{bot, trigger_id, wait_for_status, Scene, BOT};
 use crate::common::{error_code, TestApp, TestDb};
 
 #[tokio::test]
 async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
-    let scene = scene().await;
+    let scene = Scene::new().await;
     let error = json!({"error": "meeting ended before the bot joined"});
     let failed = after_report(&scene, "failed", error).await;
     assert_error(&failed, "bot service: meeting ended before the bot joined");
@@ -26,7 +23,7 @@ async fn a_failure_reported_by_the_bot_service_ends_in_error_with_its_reason() {
 
 #[tokio::test]
 async fn a_recording_that_can_never_be_processed_ends_the_bot_in_error_with_why() {
-    let scene = scene().await;
+    let scene = Scene::new().await;
     after_report(&scene, "active", json!({})).await;
     let recording = json!({"recording_url": "ftp://recordings.example/standup.wav"});
     let failed = after_report(&scene, "completed", recording).await;
@@ -54,7 +51,7 @@ async fn a_bot_whose_service_answers_slowly_does_not_hold_up_the_others_sync() {
             bot: slow,
         },
         quick,
-    ) = scene_with_two_bots().await;
+    ) = Scene::with_two_bots().await;
     Mock::given(method("GET"))
         .and(path("/bots/ext-1"))
         .respond_with(
@@ -94,7 +91,7 @@ async fn bots_stuck_connecting_in_the_waiting_room_or_in_the_meeting_time_out_sa
             bot: first,
         },
         second,
-    ) = scene_with_two_bots().await;
+    ) = Scene::with_two_bots().await;
     fakes.bot_service_starts("ext-3").await;
     let third = trigger_id(&app, &token, "https://zoom.us/j/823456789").await;
     fakes.bot_reports("ext-1", "joining", json!({})).await;
@@ -183,7 +180,7 @@ async fn the_retention_job_purges_old_bots_with_their_history() {
             bot: old,
         },
         fresh,
-    ) = scene_with_two_bots().await;
+    ) = Scene::with_two_bots().await;
     use sea_orm::{ConnectionTrait, Statement};
     let db = &app.services.db;
     let backend = db.get_database_backend();
@@ -293,7 +290,7 @@ async fn a_seed_bot_whose_meeting_ended_waits_for_the_recording_its_service_hand
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     fakes.pipeline_succeeds().await;
     fakes.bot_reports("ext-1", "active", json!({})).await;
     sync_once(&app.services).await.unwrap();
@@ -313,11 +310,15 @@ async fn a_seed_bot_whose_meeting_ended_waits_for_the_recording_its_service_hand
 
 #[tokio::test]
 async fn a_seed_bot_whose_recording_never_comes_is_done_once_the_grace_has_passed() {
-    let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
-    let app = app_with_and(&fakes, |c| c.meetings.recording_grace_secs = 1).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::configured(Fakes::start().await, |c| {
+        c.meetings.recording_grace_secs = 1
+    })
+    .await;
     fakes.bot_reports("ext-1", "active", json!({})).await;
     sync_once(&app.services).await.unwrap();
     fakes.bot_reports("ext-1", "completed", json!({})).await;
@@ -347,7 +348,7 @@ async fn a_seed_status_answer_that_does_not_repeat_the_bot_id_is_still_applied()
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     Mock::given(method("GET"))
         .and(path("/bots/ext-1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "connected"})))

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use switchboard::auth::Role;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -13,12 +12,11 @@ use crate::common::fakes::Fakes;
 use crate::common::follow::{
     follow_transcript, read_transcript_until_complete, wait_for_executions,
 };
-use crate::common::scene::{app_with, app_with_and, trigger_id, wait_for_status, MEET};
+use crate::common::scene::{wait_for_status, Scene};
 
 #[tokio::test]
 async fn a_transcription_refusal_ends_in_error_naming_the_step() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     Mock::given(method("POST"))
         .and(path("/v1/audio/transcriptions"))
         .respond_with(ResponseTemplate::new(400).set_body_json(
@@ -26,9 +24,12 @@ async fn a_transcription_refusal_ends_in_error_naming_the_step() {
         ))
         .mount(&fakes.openai)
         .await;
-    let app = app_with(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::with(fakes).await;
     let mut transcript = follow_transcript(&app, &token, &id, None).await;
     wait_for_executions(&app, 1).await;
     process_audio(&app, &token, &id, &fakes.audio_url()).await;
@@ -52,17 +53,19 @@ async fn a_transcription_refusal_ends_in_error_naming_the_step() {
 #[tokio::test]
 async fn a_transcription_may_take_longer_than_other_provider_calls() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes
         .pipeline_succeeds_transcribing_in(Duration::from_millis(2500))
         .await;
-    let app = app_with_and(&fakes, |c| {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::configured(fakes, |c| {
         c.providers.timeout_secs = 1;
         c.providers.transcription_timeout_secs = 10;
     })
     .await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
     walk_through_meeting(&app, &fakes).await;
     let done = wait_for_status(&app, &token, &id, "DONE").await;
     assert_eq!(done["transcript"].as_array().unwrap().len(), 2);
@@ -107,7 +110,6 @@ async fn long_recording(fakes: &Fakes) -> String {
 #[tokio::test]
 async fn a_recording_over_the_upload_limit_is_made_smaller_by_ffmpeg_and_sent_in_parts() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     let url = long_recording(&fakes).await;
     // Each part says it lasts 2.25 s, as ffmpeg cuts them: its times follow the parts before.
     Mock::given(method("POST"))
@@ -121,12 +123,15 @@ async fn a_recording_over_the_upload_limit_is_made_smaller_by_ffmpeg_and_sent_in
     fakes.llm_answers().await;
     fakes.jira_creates().await;
     // 10 kB: at 4 kB a second, parts of 2.25 s.
-    let app = app_with_and(&fakes, |c| {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::configured(fakes, |c| {
         c.meetings.transcription_max_upload_bytes = 10_000
     })
     .await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
     process_audio(&app, &token, &id, &url).await;
 
     let done = wait_for_status(&app, &token, &id, "DONE").await;
@@ -171,16 +176,18 @@ async fn a_recording_over_the_upload_limit_is_made_smaller_by_ffmpeg_and_sent_in
 #[tokio::test]
 async fn a_recording_over_the_upload_limit_without_ffmpeg_ends_in_error_saying_so() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     let url = long_recording(&fakes).await;
     fakes.pipeline_succeeds().await;
-    let app = app_with_and(&fakes, |c| {
+    let Scene {
+        fakes: _fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::configured(fakes, |c| {
         c.meetings.transcription_max_upload_bytes = 10_000;
         c.meetings.ffmpeg_path = "/nonexistent/ffmpeg".into();
     })
     .await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
     process_audio(&app, &token, &id, &url).await;
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     let message = failed["errorMessage"].as_str().unwrap();
@@ -191,11 +198,13 @@ async fn a_recording_over_the_upload_limit_without_ffmpeg_ends_in_error_saying_s
 #[tokio::test]
 async fn a_recording_over_the_download_limit_is_refused_without_being_transcribed() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.pipeline_succeeds().await;
-    let app = app_with_and(&fakes, |c| c.meetings.audio_max_bytes = 1_000).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::configured(fakes, |c| c.meetings.audio_max_bytes = 1_000).await;
     process_audio(&app, &token, &id, &fakes.audio_url()).await;
     let failed = wait_for_status(&app, &token, &id, "ERROR").await;
     let message = failed["errorMessage"].as_str().unwrap();
@@ -207,7 +216,6 @@ async fn a_recording_over_the_download_limit_is_refused_without_being_transcribe
 /// `format` (as OpenAI refuses the others for that model) with `answer`; the transcript.
 async fn transcribed_by(model: &'static str, format: &str, answer: Value) -> Value {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     Mock::given(method("POST"))
         .and(path("/v1/audio/transcriptions"))
         .and({
@@ -227,12 +235,15 @@ async fn transcribed_by(model: &'static str, format: &str, answer: Value) -> Val
     fakes.jira_creates().await;
     // Real audio: these models take at most about 25 minutes, so ffmpeg sees every recording.
     let url = long_recording(&fakes).await;
-    let app = app_with_and(&fakes, move |c| {
+    let Scene {
+        fakes: _fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::configured(fakes, move |c| {
         c.providers.transcription_model = model.into()
     })
     .await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
     process_audio(&app, &token, &id, &url).await;
     wait_for_status(&app, &token, &id, "DONE").await["transcript"].clone()
 }
@@ -276,7 +287,6 @@ async fn a_model_that_answers_only_json_gives_its_text_as_one_segment() {
 #[tokio::test]
 async fn a_large_playlist_given_as_a_recording_never_has_ffmpeg_read_what_it_lists() {
     let fakes = Fakes::start().await;
-    fakes.bot_service_starts("ext-1").await;
     fakes.pipeline_succeeds().await;
     // A media file on the server, which a playlist read by ffmpeg would have it open.
     let dir = std::env::temp_dir().join(format!("switchboard-local-{}", uuid::Uuid::new_v4()));
@@ -302,12 +312,15 @@ async fn a_large_playlist_given_as_a_recording_never_has_ffmpeg_read_what_it_lis
         .respond_with(ResponseTemplate::new(200).set_body_string(playlist))
         .mount(&fakes.files)
         .await;
-    let app = app_with_and(&fakes, |c| {
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = Scene::configured(fakes, |c| {
         c.meetings.transcription_max_upload_bytes = 10_000
     })
     .await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
     let url = format!("{}/recordings/list.m3u8", fakes.files.uri());
     process_audio(&app, &token, &id, &url).await;
 

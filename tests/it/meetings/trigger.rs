@@ -7,7 +7,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use super::{seed_status, signed_done_callback, STOP};
 use crate::common::fakes::{Fakes, BOT_SECRET};
-use crate::common::scene::{app_with, bot, scene, trigger, Scene, BOT, MEET, TRIGGER};
+use crate::common::scene::{app_with, bot, trigger, Scene, BOT, MEET, TRIGGER};
 use crate::common::{error_code, TestApp};
 
 #[tokio::test]
@@ -44,7 +44,7 @@ async fn control_characters_and_credentials_in_input_are_refused_and_nul_ids_are
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     // Postgres cannot store U+0000, so each of these would otherwise fail inside the database.
     let named = |name: &str, key: Option<&str>| json!({"url": "https://meet.google.com/qqq-wwww-eee", "name": name, "key": key});
     for variables in [
@@ -146,7 +146,7 @@ async fn another_organisation_cannot_read_stop_or_follow_a_bot_and_viewers_canno
         app,
         token: _,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     let eve = app.token("eve", "globex", Role::Admin);
 
     let read = app.gql(Some(&eve), BOT, json!({"id": id})).await;

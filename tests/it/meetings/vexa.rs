@@ -30,8 +30,12 @@ async fn vexa_app(fakes: &Fakes) -> TestApp {
 
 #[tokio::test]
 async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_list() {
-    let fakes = Fakes::start().await;
-    let app = vexa_app(&fakes).await;
+    let Scene {
+        fakes,
+        app,
+        token,
+        bot: id,
+    } = vexa_scene().await;
     Mock::given(method("GET"))
         .and(path("/bots/status"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"running_bots": [
@@ -41,8 +45,6 @@ async fn the_vexa_adapter_starts_by_meeting_id_and_syncs_from_the_running_bots_l
         ]})))
         .mount(&fakes.bots)
         .await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
     sync_once(&app.services).await.unwrap();
     assert_eq!(bot(&app, &token, &id).await["status"], "AWAITING_ADMISSION");
 
@@ -81,14 +83,7 @@ async fn vexa_bot_through(records: &[(bool, Value)]) -> Value {
 async fn vexa_scene() -> Scene {
     let fakes = Fakes::start().await;
     let app = vexa_app(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let bot = trigger_id(&app, &token, MEET).await;
-    Scene {
-        fakes,
-        app,
-        token,
-        bot,
-    }
+    Scene::in_app(fakes, app).await
 }
 
 /// Syncs once for each of `records`, with Vexa serving `transcript` for the meeting.
@@ -169,10 +164,12 @@ async fn a_vexa_meeting_completed_without_a_recording_is_done_saying_how_it_ende
 
 #[tokio::test]
 async fn vexa_webhook_events_move_the_bot_of_their_meeting_record() {
-    let fakes = Fakes::start().await;
-    let app = vexa_app(&fakes).await;
-    let token = app.token("ann", "acme", Role::Manager);
-    let id = trigger_id(&app, &token, MEET).await;
+    let Scene {
+        fakes: _fakes,
+        app,
+        token,
+        bot: id,
+    } = vexa_scene().await;
     let push = |credential: &str, event: Value| {
         reqwest::Client::new()
             .post(app.url("/api/v1/meet/webhook"))

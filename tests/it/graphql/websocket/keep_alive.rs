@@ -1,5 +1,5 @@
-//! A quiet WebSocket: pings and pongs, the legacy protocol's keep-alives, and a connection
-//! whose client stopped answering.
+//! A quiet WebSocket: pings and pongs, the legacy protocol's keep-alives, a connection whose
+//! client stopped answering, and the credential checked again at each keep-alive.
 
 use std::time::Duration;
 
@@ -9,9 +9,8 @@ use switchboard::auth::Role;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::follow::subscribe;
-use crate::common::scene::{scene_checking_every_second, token_about_to_expire, Scene};
-use crate::common::Frame;
-use crate::common::{TestApp, Ws, VIEWER_QUERY};
+use crate::common::scene::{token_about_to_expire, Scene};
+use crate::common::{Frame, TestApp, Ws, VIEWER_QUERY};
 
 #[tokio::test]
 async fn a_ping_is_answered_with_a_pong() {
@@ -121,7 +120,7 @@ async fn assert_closed_as_forbidden(ws: &mut Ws, why: &str) {
 
 #[tokio::test]
 async fn a_websocket_whose_token_expires_is_closed_with_4403_while_it_follows_a_bot() {
-    let Scene { app, bot: id, .. } = scene_checking_every_second().await;
+    let Scene { app, bot: id, .. } = Scene::checking_every_second().await;
     let (mut ws, seen) = subscribe(&app, &token_about_to_expire(&app), &id, None).await;
     assert_eq!(seen, vec![(1, "INITIALIZED".to_string())]);
     assert_closed_as_forbidden(&mut ws, "expired").await;
@@ -129,7 +128,7 @@ async fn a_websocket_whose_token_expires_is_closed_with_4403_while_it_follows_a_
 
 #[tokio::test]
 async fn a_websocket_whose_api_key_is_revoked_is_closed_with_4403() {
-    let Scene { app, bot: id, .. } = scene_checking_every_second().await;
+    let Scene { app, bot: id, .. } = Scene::checking_every_second().await;
     let admin = app.admin("acme");
     let created = app
         .gql(

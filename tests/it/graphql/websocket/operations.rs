@@ -5,9 +5,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::follow::{subscribe, FOLLOW};
-use crate::common::scene::{scene, Scene};
-use crate::common::TestApp;
-use crate::common::{error_code, Frame};
+use crate::common::scene::Scene;
+use crate::common::{error_code, Frame, TestApp};
 
 #[tokio::test]
 async fn a_client_that_stops_reading_gets_every_frame_whole_and_in_order_once_it_reads_again() {
@@ -62,7 +61,7 @@ async fn a_second_subscribe_with_an_id_still_open_closes_the_websocket_with_4409
         token,
         bot: id,
         ..
-    } = scene().await;
+    } = Scene::new().await;
     let (mut ws, _) = subscribe(&app, &token, &id, None).await;
     ws.send(json!({"id": "s", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id}}})).await;
     match ws.next().await {
@@ -83,7 +82,7 @@ async fn stopping_one_of_two_operations_on_a_socket_ends_only_that_one_and_frees
         token,
         bot: id,
         ..
-    } = scene().await;
+    } = Scene::new().await;
     // (protocol, subscribe, stop, a frame's type, what a stop is answered with)
     let dialects = [
         (
@@ -168,7 +167,7 @@ async fn one_websocket_runs_at_most_a_hundred_operations_at_once() {
         app,
         token,
         bot: id,
-    } = scene().await;
+    } = Scene::new().await;
     let mut ws = app.ws("graphql-transport-ws").await;
     ws.init(json!({"token": token})).await;
     let follow = |op: usize| json!({"id": op.to_string(), "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id}}});
