@@ -1,4 +1,5 @@
-//! The GraphQL server: its schema, the gateway in front of it, and the transports to it.
+//! The GraphQL server: its schema, the gateway in front of it, the transports to it, and the
+//! one execution that many subscribers of a subscription share.
 
 mod fanout;
 mod gateway;
