@@ -12,6 +12,7 @@ pub fn walk_with_sequences() -> Vec<(i64, String)> {
     (1..).zip(WALK.iter().map(|s| s.to_string())).collect()
 }
 
+/// `botStatus` of bot `$id`, from after sequence `$after`.
 pub const FOLLOW: &str = "subscription($id: ID!, $after: Int) { botStatus(botId: $id, after: $after) { sequence status } }";
 
 /// Subscribes and waits for the first event, so the subscription is live before the test
@@ -64,6 +65,7 @@ async fn read_field_until_complete(
     }
 }
 
+/// `meetingTranscript` of bot `$id`, from after segment `$after`.
 pub const TRANSCRIPT: &str = "subscription($id: ID!, $after: Int) { meetingTranscript(botId: $id, after: $after) { sequence speaker text } }";
 
 /// A `meetingTranscript` subscription. One that cannot end at once (a transcript still to
@@ -90,6 +92,8 @@ async fn open_executions(app: &TestApp) -> i64 {
         .unwrap_or(0)
 }
 
+/// Waits until `wanted` subscription executions are running. The gauge counts the whole
+/// process's, so a test that reads it needs the process to itself (as nextest gives it).
 pub async fn wait_for_executions(app: &TestApp, wanted: i64) {
     for _ in 0..200 {
         if open_executions(app).await == wanted {

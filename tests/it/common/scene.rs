@@ -10,12 +10,15 @@ use switchboard::config::Config;
 use super::fakes::Fakes;
 use super::{TestApp, TestDb};
 
+/// The meeting the scene's bot is sent into.
 pub const MEET: &str = "https://meet.google.com/abc-defg-hij";
 
+/// `triggerMeetingBot` for `$url`, with an optional idempotency `$key`.
 pub const TRIGGER: &str = "mutation($url: String!, $key: String) {
   triggerMeetingBot(input: {meetUrl: $url, botName: \"Scribe\", idempotencyKey: $key}) { id status platform nativeMeetingId }
 }";
 
+/// `meetingBot`: everything a test looks at of bot `$id`.
 pub const BOT: &str = "query($id: ID!) { meetingBot(id: $id) {
   status errorMessage resultData summary
   statusHistory { sequence status source reason }
@@ -23,6 +26,7 @@ pub const BOT: &str = "query($id: ID!) { meetingBot(id: $id) {
   tasks { title assignee jiraKey jiraUrl error }
 } }";
 
+/// An app talking to `fakes`.
 pub async fn app_with(fakes: &Fakes) -> TestApp {
     app_with_and(fakes, |_| {}).await
 }
@@ -54,6 +58,7 @@ pub async fn app_on(
         .await
 }
 
+/// `TRIGGER` for `url` as `token`'s bearer: the whole response.
 pub async fn trigger(app: &TestApp, token: &str, url: &str) -> Value {
     app.gql(Some(token), TRIGGER, json!({"url": url})).await
 }
@@ -112,6 +117,7 @@ impl Scene {
     }
 }
 
+/// As [`trigger`], which must succeed: the new bot's id.
 pub async fn trigger_id(app: &TestApp, token: &str, url: &str) -> String {
     let response = trigger(app, token, url).await;
     response["data"]["triggerMeetingBot"]["id"]
@@ -120,6 +126,7 @@ pub async fn trigger_id(app: &TestApp, token: &str, url: &str) -> String {
         .to_string()
 }
 
+/// Bot `id` as `token`'s bearer reads it (`BOT`).
 pub async fn bot(app: &TestApp, token: &str, id: &str) -> Value {
     app.gql(Some(token), BOT, json!({"id": id})).await["data"]["meetingBot"].clone()
 }
@@ -136,6 +143,7 @@ pub async fn wait_for_status(app: &TestApp, token: &str, id: &str, status: &str)
     panic!("bot never became {status}: {}", bot(app, token, id).await);
 }
 
+/// The statuses of a bot's history, oldest first.
 pub fn statuses(bot: &Value) -> Vec<String> {
     bot["statusHistory"]
         .as_array()

@@ -19,6 +19,7 @@ use crate::common::fakes::{Fakes, BOT_SECRET};
 use crate::common::scene::{app_with, statuses, trigger, wait_for_status, Scene, MEET};
 use crate::common::{TestApp, WALK};
 
+/// `stopMeetingBot` for `$id`.
 pub const STOP: &str = "mutation($id: ID!) { stopMeetingBot(id: $id) { status } }";
 
 /// `processMeetingAudio`: the recording at `url` handed over by hand.
@@ -53,6 +54,44 @@ pub async fn walk_through_meeting(app: &TestApp, fakes: &Fakes) {
         )
         .await;
     sync_once(&app.services).await.unwrap();
+}
+
+/// The seed's `GET /api/v1/meet/status/{bot_id}`, as `token`'s bearer or anonymously.
+pub async fn seed_status(app: &TestApp, token: Option<&str>, bot_id: &str) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(app.url(&format!("/api/v1/meet/status/{bot_id}")));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// The seed's done callback, signed with `secret` as the bot service signs it.
+pub async fn signed_done_callback(app: &TestApp, secret: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/api/v1/meet/callback/update-status"))
+        .header(
+            "x-signature-256",
+            switchboard::auth::webhook::sign(secret, body.to_string().as_bytes()),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The bot ended in ERROR, saying `message`.
+pub fn assert_error(bot: &Value, message: &str) {
+    assert_eq!(bot["status"], "ERROR", "{bot}");
+    assert_eq!(bot["errorMessage"], message);
+}
+
+/// The requests the fake transcription API received, in order.
+pub async fn transcription_uploads(fakes: &Fakes) -> Vec<wiremock::Request> {
+    let requests = fakes.openai.received_requests().await.unwrap();
+    requests
+        .into_iter()
+        .filter(|r| r.url.path() == "/v1/audio/transcriptions")
+        .collect()
 }
 
 #[tokio::test]
@@ -140,41 +179,4 @@ async fn the_whole_flow_over_graphql_ends_in_jira_issues() {
         .to_str()
         .unwrap()
         .starts_with("Basic "));
-}
-
-/// The seed's `GET /api/v1/meet/status/{bot_id}`, as `token`'s bearer or anonymously.
-pub async fn seed_status(app: &TestApp, token: Option<&str>, bot_id: &str) -> reqwest::Response {
-    let mut request = reqwest::Client::new().get(app.url(&format!("/api/v1/meet/status/{bot_id}")));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
-
-/// The seed's done callback, signed with `secret` as the bot service signs it.
-pub async fn signed_done_callback(app: &TestApp, secret: &str, body: &Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(app.url("/api/v1/meet/callback/update-status"))
-        .header(
-            "x-signature-256",
-            switchboard::auth::webhook::sign(secret, body.to_string().as_bytes()),
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-}
-
-pub fn assert_error(bot: &Value, message: &str) {
-    assert_eq!(bot["status"], "ERROR", "{bot}");
-    assert_eq!(bot["errorMessage"], message);
-}
-
-/// The requests the fake transcription API received, in order.
-pub async fn transcription_uploads(fakes: &Fakes) -> Vec<wiremock::Request> {
-    let requests = fakes.openai.received_requests().await.unwrap();
-    requests
-        .into_iter()
-        .filter(|r| r.url.path() == "/v1/audio/transcriptions")
-        .collect()
 }
