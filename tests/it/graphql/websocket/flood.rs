@@ -2,12 +2,10 @@
 //! ping) waits in the server for it, so the server must stop reading it, or hold its answers
 //! without bound.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::TestApp;
+use crate::common::TestApp;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use switchboard::auth::Role;

@@ -1,13 +1,11 @@
 //! Durable jobs through the real worker, on the configured database.
 
-mod common;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{TestApp, TestDb};
 use async_trait::async_trait;
-use common::{TestApp, TestDb};
 use switchboard::jobs::{ClaimedJob, JobFailure, JobHandler, JobState, NewJob};
 
 /// Fails its first `failures` runs, then succeeds; counts every run.

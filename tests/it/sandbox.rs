@@ -3,15 +3,13 @@
 //! trigger to Jira issues over GraphQL and its WebSocket. It runs on the embedded SQLite
 //! whatever TEST_DATABASE_URL says: that default is what it proves.
 
-mod common;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Ws, WALK};
+use crate::common::{Ws, WALK};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;

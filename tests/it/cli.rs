@@ -62,7 +62,7 @@ fn schema_takes_settings_after_the_subcommand() {
     );
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        include_str!("../schema.graphql")
+        include_str!("../../schema.graphql")
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -2,9 +2,7 @@
 //! revoked API key, has the whole request refused with UNAUTHENTICATED on every transport,
 //! public fields included; a request with no credential still reads the public fields.
 
-mod common;
-
-use common::{error_code, Frame, TestApp};
+use crate::common::{error_code, Frame, TestApp};
 use serde_json::{json, Value};
 use switchboard::auth::jwt::Claims;
 use switchboard::auth::Role;

@@ -1,10 +1,8 @@
 //! The event bus between instances.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, TestDb};
+use crate::common::{TestApp, TestDb};
 use switchboard::events::{Event, Received};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

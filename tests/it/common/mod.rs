@@ -1,20 +1,23 @@
 //! The test app builder: a real server on 127.0.0.1:0 over a fresh database (SQLite by
 //! default; a fresh Postgres schema when TEST_DATABASE_URL is set).
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use switchboard::auth::Role;
 use switchboard::config::Config;
 use switchboard::jobs::JobHandler;
 use switchboard::Services;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
+
+pub mod fakes;
+pub mod follow;
+pub mod scene;
+mod ws;
+
+pub use ws::{Frame, Ws};
 
 /// Every status of a bot that goes all the way, in order.
 pub const WALK: [&str; 8] = [
@@ -27,6 +30,9 @@ pub const WALK: [&str; 8] = [
     "CREATING_TASKS",
     "DONE",
 ];
+
+/// Who the caller is, as the server sees them.
+pub const VIEWER_QUERY: &str = "{ viewer { userId organisationId role viaApiKey } }";
 
 /// One database that one or more apps share.
 #[derive(Clone)]
@@ -75,7 +81,6 @@ impl TestDb {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub services: Services,
-    pub db: TestDb,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -192,90 +197,9 @@ impl Builder {
         TestApp {
             addr,
             services,
-            db,
             shutdown,
             handle,
         }
-    }
-}
-
-pub struct Ws {
-    pub stream: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-}
-
-/// What the server sent next: a JSON message, or the close frame's code and reason.
-#[derive(Debug)]
-pub enum Frame {
-    Json(Value),
-    Closed(u16, String),
-}
-
-impl Ws {
-    /// A WebSocket to the GraphQL endpoint of the server at `addr`, speaking `protocol`.
-    pub async fn connect(addr: SocketAddr, protocol: &str) -> Self {
-        let mut request = format!("ws://{addr}/graphql/ws")
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", protocol.parse().unwrap());
-        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        Ws { stream }
-    }
-
-    pub async fn send(&mut self, message: Value) {
-        self.stream
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .unwrap();
-    }
-
-    pub async fn next(&mut self) -> Frame {
-        loop {
-            let message =
-                tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.next())
-                    .await
-                    .expect("a frame within 10 s");
-            match message {
-                Some(Ok(Message::Text(text))) => {
-                    let value: Value = serde_json::from_str(&text).unwrap();
-                    if value["type"] == "ka" || value["type"] == "ping" {
-                        continue;
-                    }
-                    return Frame::Json(value);
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    return match frame {
-                        Some(frame) => Frame::Closed(frame.code.into(), frame.reason.to_string()),
-                        None => Frame::Closed(1005, String::new()),
-                    }
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return Frame::Closed(1006, String::new()),
-            }
-        }
-    }
-
-    pub async fn next_json(&mut self) -> Value {
-        match self.next().await {
-            Frame::Json(value) => value,
-            other => panic!("expected a message, got {other:?}"),
-        }
-    }
-
-    /// `connection_init` with `token`, which the server must accept.
-    pub async fn authenticate(&mut self, token: &str) {
-        let answer = self.init(json!({ "token": token })).await;
-        assert_eq!(answer.as_json()["type"], "connection_ack", "{answer:?}");
-    }
-
-    /// graphql-transport-ws handshake with the given connection_init payload.
-    pub async fn init(&mut self, payload: Value) -> Frame {
-        self.send(json!({ "type": "connection_init", "payload": payload }))
-            .await;
-        self.next().await
     }
 }
 
@@ -285,13 +209,3 @@ pub fn error_code(response: &Value) -> &str {
         .as_str()
         .unwrap_or("<no error>")
 }
-
-impl Frame {
-    pub fn as_json(&self) -> &Value {
-        match self {
-            Frame::Json(value) => value,
-            other => panic!("expected a message, got {other:?}"),
-        }
-    }
-}
-pub mod fakes;

@@ -1,0 +1,15 @@
+//! The integration tests, as one program: the test app builder in `common` compiles once and
+//! the suite links once. Every test drives a real server (see `common`); nextest runs each in
+//! a process of its own.
+
+mod auth;
+mod cli;
+mod common;
+mod config;
+mod db;
+mod events;
+mod graphql;
+mod jobs;
+mod meetings;
+mod ops;
+mod sandbox;
