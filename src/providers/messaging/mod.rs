@@ -4,6 +4,7 @@
 //! the channel. Failures are told apart for the caller: [`ProviderError::is_transient`] with
 //! `retry_after` for "slow down", `hopeless` for "this recipient or account will not take it".
 
+pub mod meta;
 pub mod telegram;
 
 use async_trait::async_trait;
@@ -170,6 +171,11 @@ fn unexpected(service: &'static str) -> ProviderError {
 /// are compared, so the time taken tells nothing about how much of the secret was right.
 fn same_secret(expected: &str, given: &str) -> bool {
     !expected.is_empty() && Sha256::digest(expected) == Sha256::digest(given)
+}
+
+/// The elements of a JSON array; none for anything else.
+fn list(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
 }
 
 /// `base` with `segments` added to its path (after Graph's version), each escaped: an
