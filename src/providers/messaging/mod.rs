@@ -5,16 +5,22 @@
 //! `retry_after` for "slow down", `hopeless` for "this recipient or account will not take it".
 
 pub mod meta;
+pub mod sandbox;
 pub mod telegram;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::http::{self, ProviderError};
+use meta::{InstagramApi, WhatsappCloudApi};
+use sandbox::SandboxMessenger;
+use telegram::TelegramApi;
 
 /// A message someone sent to one of our accounts.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +128,109 @@ pub trait Messenger: Send + Sync + 'static {
     ) -> Result<SentMessage, ProviderError>;
 }
 
+/// Where each channel's API lives; tests and air-gapped installs point them elsewhere.
+#[derive(Debug, Clone)]
+pub struct MessagingBases {
+    pub telegram: Url,
+    pub whatsapp: Url,
+    pub instagram: Url,
+}
+
+impl Default for MessagingBases {
+    fn default() -> Self {
+        let parse = |base: &str| Url::parse(base).expect("a valid default base");
+        Self {
+            telegram: parse(telegram::DEFAULT_BASE),
+            whatsapp: parse(meta::WHATSAPP_DEFAULT_BASE),
+            instagram: parse(meta::INSTAGRAM_DEFAULT_BASE),
+        }
+    }
+}
+
+/// The real clients of the three channels.
+#[derive(Debug, Clone)]
+pub struct LiveMessengers {
+    pub telegram: TelegramApi,
+    pub whatsapp: WhatsappCloudApi,
+    pub instagram: InstagramApi,
+}
+
+/// What the agents and channels domains hold to send: the real channels, or with `--sandbox`
+/// a simulation that records what it was asked to send.
+#[derive(Debug, Clone)]
+pub enum Messengers {
+    Live(Arc<LiveMessengers>),
+    Sandbox(Arc<SandboxMessenger>),
+}
+
+impl Messengers {
+    pub fn new(client: Client, bases: MessagingBases) -> Self {
+        Messengers::Live(Arc::new(LiveMessengers {
+            telegram: TelegramApi {
+                client: client.clone(),
+                base: bases.telegram,
+            },
+            whatsapp: WhatsappCloudApi {
+                client: client.clone(),
+                base: bases.whatsapp,
+            },
+            instagram: InstagramApi {
+                client,
+                base: bases.instagram,
+            },
+        }))
+    }
+
+    pub fn sandbox() -> Self {
+        Messengers::Sandbox(Arc::new(SandboxMessenger::default()))
+    }
+
+    /// The Bot API, for registering webhooks and long polling; none in the sandbox, where
+    /// there is no bot to register.
+    pub fn telegram(&self) -> Option<&TelegramApi> {
+        match self {
+            Messengers::Live(live) => Some(&live.telegram),
+            Messengers::Sandbox(_) => None,
+        }
+    }
+}
+
+#[async_trait]
+impl Messenger for Messengers {
+    async fn send_text(
+        &self,
+        account: &ChannelAccount,
+        to: &str,
+        text: &str,
+    ) -> Result<SentMessage, ProviderError> {
+        let live = match self {
+            Messengers::Live(live) => live,
+            Messengers::Sandbox(sandbox) => return sandbox.send_text(account, to, text).await,
+        };
+        match account {
+            ChannelAccount::Telegram { bot_token } => {
+                live.telegram.send_message(bot_token, to, text).await
+            }
+            ChannelAccount::WhatsappCloud {
+                phone_number_id,
+                access_token,
+            } => {
+                live.whatsapp
+                    .send_text(phone_number_id, access_token, to, text)
+                    .await
+            }
+            ChannelAccount::Instagram {
+                account_id,
+                access_token,
+            } => {
+                live.instagram
+                    .send_text(account_id, access_token, to, text)
+                    .await
+            }
+        }
+    }
+}
+
 /// The most of an answer read: a send's answer is a few hundred bytes, and a page of 100
 /// Telegram updates stays well below this.
 const ANSWER_BYTES: u64 = 8 * 1024 * 1024;
@@ -210,9 +319,9 @@ fn id_text(value: &Value) -> Option<String> {
 /// A client as the server builds one: reqwest comes without a TLS provider, and the process
 /// installs ring. Its timeout is short, for the test of one.
 #[cfg(test)]
-fn test_client() -> reqwest::Client {
+fn test_client() -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    Client::builder()
         .timeout(std::time::Duration::from_secs(2))
         .build()
         .expect("a client")
@@ -243,5 +352,96 @@ mod tests {
         assert_eq!(unix_secs(&serde_json::json!("1749416383")), at);
         assert_eq!(unix_secs(&serde_json::json!(1749416383)), at);
         assert_eq!(unix_secs(&serde_json::json!("soon")), None);
+    }
+
+    #[tokio::test]
+    async fn each_account_is_sent_through_its_own_channel() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let server = MockServer::start().await;
+        let answers = [
+            (
+                "/bot1:tg/sendMessage",
+                serde_json::json!({"ok": true, "result": {"message_id": 5, "chat": {"id": 42}, "date": 1}}),
+            ),
+            (
+                "/wa/1065/messages",
+                serde_json::json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.1"}]}),
+            ),
+            (
+                "/ig/1784/messages",
+                serde_json::json!({"recipient_id": "42", "message_id": "mid.1"}),
+            ),
+        ];
+        for (at, answer) in answers {
+            Mock::given(method("POST"))
+                .and(path(at))
+                .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+                .expect(1)
+                .mount(&server)
+                .await;
+        }
+        let base = |at: &str| Url::parse(&format!("{}{at}", server.uri())).unwrap();
+        let messengers = Messengers::new(
+            test_client(),
+            MessagingBases {
+                telegram: base("/"),
+                whatsapp: base("/wa"),
+                instagram: base("/ig"),
+            },
+        );
+        let accounts = [
+            ChannelAccount::Telegram {
+                bot_token: Secret::new("1:tg"),
+            },
+            ChannelAccount::WhatsappCloud {
+                phone_number_id: "1065".into(),
+                access_token: Secret::new("wa"),
+            },
+            ChannelAccount::Instagram {
+                account_id: "1784".into(),
+                access_token: Secret::new("ig"),
+            },
+        ];
+        let mut ids = Vec::new();
+        for account in &accounts {
+            let sent = messengers.send_text(account, "42", "hi").await.unwrap();
+            ids.push(sent.provider_message_id);
+        }
+        assert_eq!(ids, ["42:5", "wamid.1", "mid.1"]);
+    }
+
+    #[test]
+    fn requests_go_under_the_base_with_each_segment_escaped() {
+        let bases = MessagingBases::default();
+        assert_eq!(bases.telegram.as_str(), "https://api.telegram.org/");
+        let url = endpoint("WhatsApp", &bases.whatsapp, &["1065", "messages"]).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://graph.facebook.com/v21.0/1065/messages"
+        );
+        let odd = endpoint("WhatsApp", &bases.whatsapp, &["../me?x", "messages"]).unwrap();
+        assert_eq!(
+            odd.as_str(),
+            "https://graph.facebook.com/v21.0/..%2Fme%3Fx/messages"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sandbox_answers_every_channel_and_sends_nothing_out() {
+        let messengers = Messengers::sandbox();
+        assert!(messengers.telegram().is_none());
+        let account = ChannelAccount::Telegram {
+            bot_token: Secret::new("123:abc"),
+        };
+        let sent = messengers.send_text(&account, "42", "hello").await.unwrap();
+        let Messengers::Sandbox(sandbox) = &messengers else {
+            panic!("a sandbox was asked for");
+        };
+        let recorded = sandbox.sent();
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0].provider_message_id, sent.provider_message_id);
+        assert_eq!(recorded[0].channel, "telegram");
     }
 }
