@@ -286,6 +286,16 @@ mod tests {
         (server, api)
     }
 
+    /// A Bot API that answers every request with `response`.
+    async fn answering(response: impl wiremock::Respond + 'static) -> (MockServer, TelegramApi) {
+        let (server, api) = api().await;
+        Mock::given(method("POST"))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        (server, api)
+    }
+
     async fn answer(server: &MockServer, method_name: &str, status: u16, body: Value) {
         Mock::given(method("POST"))
             .and(path(format!("/bot{TOKEN}/{method_name}")))
@@ -447,14 +457,11 @@ mod tests {
 
     #[tokio::test]
     async fn no_error_carries_the_token_even_when_the_answer_echoes_the_url() {
-        let (server, api) = api().await;
-        Mock::given(method("POST"))
-            .respond_with(|request: &wiremock::Request| {
-                ResponseTemplate::new(502)
-                    .set_body_string(format!("<html>bad gateway for {}</html>", request.url))
-            })
-            .mount(&server)
-            .await;
+        let (_server, api) = answering(|request: &wiremock::Request| {
+            ResponseTemplate::new(502)
+                .set_body_string(format!("<html>bad gateway for {}</html>", request.url))
+        })
+        .await;
         let err = api.send_message(&token(), "555", "hi").await.unwrap_err();
         assert!(err.is_transient());
         assert!(
@@ -476,11 +483,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_timeout_is_transient_and_said_without_the_url() {
-        let (server, api) = api().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(10)))
-            .mount(&server)
-            .await;
+        let (_server, api) =
+            answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(10))).await;
         let err = api.send_message(&token(), "555", "hi").await.unwrap_err();
         assert_eq!(err.message, "timed out");
         assert!(err.is_transient() && err.status.is_none());
@@ -489,11 +493,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_that_is_not_telegrams_json_is_an_error_not_a_panic() {
-        let (server, api) = api().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_body_string("not json"))
-            .mount(&server)
-            .await;
+        let (_server, api) =
+            answering(ResponseTemplate::new(200).set_body_string("not json")).await;
         let err = api.get_me(&token()).await.unwrap_err();
         assert_eq!(err.message, "answered with unexpected JSON");
     }
