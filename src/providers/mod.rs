@@ -6,6 +6,7 @@ pub mod bot_service;
 pub mod http;
 pub mod jira;
 pub mod llm;
+pub mod messaging;
 pub mod public_net;
 pub mod sandbox;
 pub mod transcription;
