@@ -2,6 +2,10 @@
 //! (whatlang) and how it feels (VADER's compound score). Behind [`TextAnalyzer`] so the
 //! agents domain can swap in another implementation.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use unicase::UniCase;
 use vader_sentiment::SentimentIntensityAnalyzer;
 use whatlang::{Detector, Lang};
 
@@ -79,10 +83,20 @@ pub fn detect_language(text: &str) -> Option<Language> {
     LocalAnalyzer::new().detect_language(text)
 }
 
-/// VADER's compound score of `text`, in −1..1. VADER's lexicon is English (plus emoji and
-/// emoticons): text in another language mostly scores 0.
+/// VADER's lexicon with the words of customer support it underrates: asking for one's money
+/// back is a complaint, and "worst" is the superlative of "bad" (−2.5), not merely below it.
+static SUPPORT_LEXICON: LazyLock<HashMap<UniCase<&'static str>, f64>> = LazyLock::new(|| {
+    let mut lexicon = vader_sentiment::LEXICON.clone();
+    for (word, valence) in [("refund", -1.8), ("worst", -3.4)] {
+        lexicon.insert(UniCase::new(word), valence);
+    }
+    lexicon
+});
+
+/// VADER's compound score of `text`, in −1..1, over [`SUPPORT_LEXICON`]. VADER's lexicon is
+/// English (plus emoji and emoticons): text in another language mostly scores 0.
 pub fn sentiment(text: &str) -> f64 {
-    let analyzer = SentimentIntensityAnalyzer::new();
+    let analyzer = SentimentIntensityAnalyzer::from_lexicon(&SUPPORT_LEXICON);
     let scores = analyzer.polarity_scores(text);
     let score = |name: &str| scores.get(name).copied().unwrap_or(0.0);
     // The Rust port subtracts the `!`/`?` emphasis even when no word carries sentiment (the
@@ -271,12 +285,14 @@ mod tests {
         assert!((negative + 0.7951).abs() < 1e-3, "{negative}");
     }
 
-    /// The seed calls this "very negative" (≤ −0.75); VADER, the Python original included,
-    /// scores it −0.658: "worst" is the only strongly negative word.
+    /// The seed calls this "very negative" (≤ −0.75); plain VADER, the Python original
+    /// included, scores it −0.658, with "refund" neutral and "worst" barely past "bad".
     #[test]
-    fn the_seeds_very_negative_message_scores_minus_0_658() {
+    fn the_seeds_very_negative_message_is_very_negative() {
         let score = sentiment("This is the worst experience ever! I want a refund immediately!");
-        assert!((score + 0.658).abs() < 1e-3, "{score}");
+        assert!(score <= -0.75, "{score}");
+        let question = sentiment("Can I get a refund for order 42?");
+        assert!(question > -0.5, "a refund question is no alert: {question}");
     }
 
     #[test]
