@@ -79,6 +79,8 @@ pub struct Config {
     pub providers: ProvidersConfig,
     #[command(flatten)]
     pub meetings: MeetingsConfig,
+    #[command(flatten)]
+    pub secrets: crate::secrets::SecretsConfig,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -430,6 +432,8 @@ impl Config {
             jwt_secret: Some("test-secret-test-secret-test-secret".into()),
             jwt_public_key: None,
         };
+        // 32 bytes of 0x01, in base64.
+        config.secrets.secret_key = Some("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".into());
         config.jobs.poll_ms = 25;
         config.jobs.backoff_ms = 20;
         config.shutdown_grace_secs = 2;
@@ -442,6 +446,7 @@ impl Config {
     /// Checks everything that can be checked before start-up, so a bad setting stops the
     /// server with a message instead of failing the first request that needs it.
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.secrets.validate()?;
         let database_url = self.database_url();
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             bail!("DATABASE_URL must start with sqlite: or postgres://");

@@ -3,9 +3,13 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    TransactionTrait,
+};
 
 use crate::config::Config;
+use crate::error::{AppError, AppResult};
 
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(config.database_url());
@@ -108,6 +112,37 @@ mod sqlite_busy {
 
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Writes `$1`-style placeholders as SQLite's numbered `?1`, so one SQL text serves both.
+pub fn placeholders(backend: DbBackend, sql: &str) -> String {
+    match backend {
+        DbBackend::Postgres => sql.to_string(),
+        _ => sql.replace('$', "?"),
+    }
+}
+
+/// Adds one to `table.column` of the row `id` and answers the new value, on `conn` (the
+/// transaction that stores what the number is for): the row's lock keeps two writers from
+/// taking the same number. `table` and `column` are our own names, never a caller's.
+pub async fn next_sequence<C: ConnectionTrait>(
+    conn: &C,
+    table: &'static str,
+    column: &'static str,
+    id: &str,
+) -> AppResult<i64> {
+    let backend = conn.get_database_backend();
+    let sql =
+        format!("UPDATE {table} SET {column} = {column} + 1 WHERE id = $1 RETURNING {column}");
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, &sql),
+            [id.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::not_found(table))?;
+    Ok(row.try_get("", column)?)
 }
 
 #[cfg(test)]

@@ -23,6 +23,25 @@ pub fn line(field: &str, value: &str, max_chars: usize) -> AppResult<String> {
     Ok(value.to_string())
 }
 
+/// A caller's text that may run over lines (a prompt, a message): 1 to `max_chars`
+/// characters, no control characters but line breaks and tabs.
+pub fn text(field: &str, value: &str, max_chars: usize) -> AppResult<String> {
+    if value.trim().is_empty() || value.chars().count() > max_chars {
+        return Err(AppError::BadInput(format!(
+            "{field} must be 1 to {max_chars} characters"
+        )));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(AppError::BadInput(format!(
+            "{field} must not contain control characters other than line breaks and tabs"
+        )));
+    }
+    Ok(value.to_string())
+}
+
 /// One of our ids (a UUID, in the form we store it): anything else names nothing.
 pub fn id(value: &str, what: &str) -> AppResult<String> {
     uuid::Uuid::parse_str(value.trim())

@@ -1,6 +1,7 @@
 //! Switchboard: one GraphQL server for meeting bots, AI agents on messengers, live chat,
 //! broadcasts and memorial media. [`build`] turns a [`Config`] into a running [`App`].
 
+pub mod agents;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -45,7 +46,7 @@ pub use crate::error::{AppError, AppResult};
 pub use crate::services::Services;
 
 /// The domains, each adding its routes, jobs and background work (see [`domain::Domain`]).
-const DOMAINS: [&dyn Domain; 2] = [&auth::DOMAIN, &meetings::DOMAIN];
+const DOMAINS: [&dyn Domain; 3] = [&auth::DOMAIN, &meetings::DOMAIN, &agents::DOMAIN];
 
 pub struct App {
     pub state: AppState,
@@ -65,6 +66,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let (jwt, key_source) = JwtKeys::from_config(&config)?;
     if let auth::jwt::KeySource::DevelopmentSecret(path) = &key_source {
         tracing::warn!(path = %path.display(), "using the development JWT secret kept under the data directory: not for production");
+    }
+    let (secrets, secrets_source) =
+        secrets::SecretBox::from_config(&config.secrets, &config.data_dir, config.sandbox)?;
+    if let secrets::KeySource::DevelopmentSecret(path) = &secrets_source {
+        tracing::warn!(path = %path.display(), "encrypting provider secrets with the development key kept under the data directory: not for production");
     }
     if config.sandbox {
         tracing::warn!(
@@ -90,6 +96,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let jobs = JobQueue::new(db.clone());
     let services = Services::new(services::ServicesInner {
         providers: Providers::from_config(&config)?,
+        secrets,
         auth: Authenticator::new(jwt.clone(), db.clone()),
         jwt,
         bus,

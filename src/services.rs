@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::jobs::JobQueue;
 use crate::providers::Providers;
+use crate::secrets::SecretBox;
 
 #[derive(Clone)]
 pub struct Services(Arc<ServicesInner>);
@@ -22,6 +23,8 @@ pub struct ServicesInner {
     pub auth: Authenticator,
     pub jwt: JwtKeys,
     pub providers: Providers,
+    /// Seals and opens the provider credentials stored in the database.
+    pub secrets: SecretBox,
     /// Cancelled when the server stops; long-lived streams end on it.
     pub shutdown: CancellationToken,
 }

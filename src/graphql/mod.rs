@@ -15,7 +15,7 @@ use axum::Router;
 
 use crate::config::GraphqlConfig;
 use crate::services::Services;
-use crate::{auth, meetings};
+use crate::{agents, auth, meetings};
 
 pub use context::ContextExt;
 pub use fanout::{live, Frame};
@@ -23,13 +23,18 @@ pub use gateway::Gateway;
 pub use health::Health;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(health::HealthQuery, auth::Query, meetings::Query);
+pub struct QueryRoot(
+    health::HealthQuery,
+    auth::Query,
+    meetings::Query,
+    agents::Query,
+);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(auth::Mutation, meetings::Mutation);
+pub struct MutationRoot(auth::Mutation, meetings::Mutation, agents::Mutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(meetings::Subscription);
+pub struct SubscriptionRoot(meetings::Subscription, agents::Subscription);
 
 /// What the GraphQL transports hold: the services and the schema built on them.
 #[derive(Clone)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
-    EntityTrait, Iterable, QueryFilter, Statement,
+    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    Iterable, QueryFilter, Statement,
 };
 use serde::Serialize;
 
@@ -161,13 +161,5 @@ impl JobQueue {
             }
         }
         Ok(counts)
-    }
-}
-
-/// Writes `$1`-style placeholders as SQLite's numbered `?1`, so one SQL text serves both.
-pub(crate) fn placeholders(backend: DbBackend, sql: &str) -> String {
-    match backend {
-        DbBackend::Postgres => sql.to_string(),
-        _ => sql.replace('$', "?"),
     }
 }

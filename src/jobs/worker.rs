@@ -12,9 +12,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{placeholders, JobQueue, JobState};
+use super::{JobQueue, JobState};
 use crate::config::JobsConfig;
 use crate::db::now_millis;
+use crate::db::placeholders;
 use crate::error::{AppError, AppResult};
 
 /// A job this instance holds.

@@ -2,6 +2,7 @@
 //! the suite links once. Every test drives a real server (see `common`); nextest runs each in
 //! a process of its own.
 
+mod agents;
 mod auth;
 mod cli;
 mod common;

@@ -131,6 +131,20 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The first column of the first row `sql` (with `$1` for `param`) reads, as text: for
+    /// checking what is stored as it is stored.
+    pub async fn sql_text(&self, sql: &str, param: &str) -> String {
+        use sea_orm::ConnectionTrait;
+        let backend = self.services.db.get_database_backend();
+        let statement = sea_orm::Statement::from_sql_and_values(
+            backend,
+            switchboard::db::placeholders(backend, sql),
+            [param.into()],
+        );
+        let row = self.services.db.query_one_raw(statement).await.unwrap();
+        row.expect("a row").try_get_by_index(0).unwrap()
+    }
+
     /// Stops the server the way SIGTERM would, and waits for it to drain.
     pub async fn stop(self) {
         self.shutdown.cancel();
