@@ -354,6 +354,27 @@ pub struct ProvidersConfig {
         default_value = "Task"
     )]
     pub jira_issue_type: String,
+    /// The Telegram Bot API.
+    #[arg(
+        long = "telegram-api-base",
+        env = "TELEGRAM_API_BASE",
+        default_value = crate::providers::messaging::telegram::DEFAULT_BASE
+    )]
+    pub telegram_api_base: Url,
+    /// The Graph API that WhatsApp Cloud sends through, with its version.
+    #[arg(
+        long = "meta-graph-base",
+        env = "META_GRAPH_BASE",
+        default_value = crate::providers::messaging::meta::WHATSAPP_DEFAULT_BASE
+    )]
+    pub meta_graph_base: Url,
+    /// The Instagram Graph API, with its version.
+    #[arg(
+        long = "instagram-graph-base",
+        env = "INSTAGRAM_GRAPH_BASE",
+        default_value = crate::providers::messaging::meta::INSTAGRAM_DEFAULT_BASE
+    )]
+    pub instagram_graph_base: Url,
     /// Seconds one request to an outside service may take.
     #[arg(
         long = "provider-timeout-secs",
@@ -526,6 +547,12 @@ impl Config {
                 self.providers.transcription_base_url.as_ref(),
             ),
             ("JIRA_BASE_URL", self.providers.jira_base_url.as_ref()),
+            ("TELEGRAM_API_BASE", Some(&self.providers.telegram_api_base)),
+            ("META_GRAPH_BASE", Some(&self.providers.meta_graph_base)),
+            (
+                "INSTAGRAM_GRAPH_BASE",
+                Some(&self.providers.instagram_graph_base),
+            ),
         ];
         for (name, url) in urls {
             if let Some(url) =

@@ -23,6 +23,7 @@ pub use bot_service::BotService;
 pub use http::ProviderError;
 pub use jira::TaskTracker;
 pub use llm::Llm;
+pub use messaging::Messengers;
 pub use transcription::Transcriber;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -42,12 +43,14 @@ pub struct ProviderHealth {
 }
 
 /// The outside services this instance talks to, chosen once at start-up.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Providers {
     pub bot_service: Option<Arc<dyn BotService>>,
     pub llm: Option<Arc<dyn Llm>>,
     pub transcriber: Option<Arc<dyn Transcriber>>,
     pub tasks: Option<Arc<dyn TaskTracker>>,
+    /// Always there: each integration brings its own credentials.
+    pub messengers: Messengers,
     sandbox: bool,
 }
 
@@ -117,6 +120,14 @@ impl Providers {
                 timeout: Duration::from_secs(p.transcription_timeout_secs),
             }) as Arc<dyn Transcriber>
         });
+        let messengers = Messengers::new(
+            client.clone(),
+            messaging::MessagingBases {
+                telegram: p.telegram_api_base.clone(),
+                whatsapp: p.meta_graph_base.clone(),
+                instagram: p.instagram_graph_base.clone(),
+            },
+        );
         let tasks: Option<Arc<dyn TaskTracker>> = if p.jira_complete()? {
             Some(Arc::new(jira::JiraCloud {
                 client,
@@ -135,13 +146,9 @@ impl Providers {
             llm,
             transcriber,
             tasks,
+            messengers,
             sandbox: false,
         })
-    }
-
-    pub fn sandboxed(mut self) -> Self {
-        self.sandbox = true;
-        self
     }
 
     pub fn bot_service(&self) -> AppResult<&Arc<dyn BotService>> {
@@ -180,11 +187,15 @@ impl Providers {
                 (false, false) => ProviderStatus::NotConfigured,
             },
         };
+        // The messengers need no settings of their own: each integration brings its account.
         vec![
             entry("botService", self.bot_service.is_some()),
             entry("llm", self.llm.is_some()),
             entry("transcription", self.transcriber.is_some()),
             entry("jira", self.tasks.is_some()),
+            entry("telegram", true),
+            entry("whatsapp", true),
+            entry("instagram", true),
         ]
     }
 }

@@ -13,15 +13,17 @@ use super::bot_service::{BotRef, BotService, RemoteBot, RemoteState, StartBot};
 use super::jira::{FoundIssue, IssueOutcome, NewIssue, TaskTracker};
 use super::llm::Llm;
 use super::transcription::{Segment, Transcriber};
-use super::{ProviderError, Providers};
+use super::{Messengers, ProviderError, Providers};
 
 pub fn providers() -> Providers {
-    let mut providers = Providers::default().sandboxed();
-    providers.bot_service = Some(Arc::new(SandboxBotService::default()));
-    providers.llm = Some(Arc::new(SandboxLlm));
-    providers.transcriber = Some(Arc::new(SandboxTranscriber));
-    providers.tasks = Some(Arc::new(SandboxJira::default()));
-    providers
+    Providers {
+        bot_service: Some(Arc::new(SandboxBotService::default())),
+        llm: Some(Arc::new(SandboxLlm)),
+        transcriber: Some(Arc::new(SandboxTranscriber)),
+        tasks: Some(Arc::new(SandboxJira::default())),
+        messengers: Messengers::sandbox(),
+        sandbox: true,
+    }
 }
 
 /// How long a simulated bot spends in each state: starting, joining, in the waiting room,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::{Client, RequestBuilder, StatusCode};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -22,8 +23,9 @@ use meta::{InstagramApi, WhatsappCloudApi};
 use sandbox::SandboxMessenger;
 use telegram::TelegramApi;
 
-/// A message someone sent to one of our accounts.
-#[derive(Debug, Clone, PartialEq)]
+/// A message someone sent to one of our accounts. It travels in a durable job's payload, so
+/// it serializes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
     /// Unique per account, so a webhook delivered twice is recognised.
     pub provider_message_id: String,
@@ -37,7 +39,7 @@ pub struct InboundMessage {
 }
 
 /// What became of a message we sent (WhatsApp reports it; Telegram and Instagram do not).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryUpdate {
     pub provider_message_id: String,
     pub status: Delivery,
@@ -46,7 +48,8 @@ pub struct DeliveryUpdate {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Delivery {
     Sent,
     Delivered,
@@ -104,6 +107,9 @@ pub enum ChannelAccount {
         account_id: String,
         access_token: Secret,
     },
+    /// A simulated account: its sends go to the sandbox messenger, with or without
+    /// `--sandbox`, so a flow can be tried with no outside account.
+    Sandbox,
 }
 
 impl ChannelAccount {
@@ -112,6 +118,7 @@ impl ChannelAccount {
             ChannelAccount::Telegram { .. } => "telegram",
             ChannelAccount::WhatsappCloud { .. } => "whatsapp",
             ChannelAccount::Instagram { .. } => "instagram",
+            ChannelAccount::Sandbox => "sandbox",
         }
     }
 }
@@ -147,12 +154,13 @@ impl Default for MessagingBases {
     }
 }
 
-/// The real clients of the three channels.
-#[derive(Debug, Clone)]
+/// The real clients of the three channels, and the simulation sandbox accounts send to.
+#[derive(Debug)]
 pub struct LiveMessengers {
     pub telegram: TelegramApi,
     pub whatsapp: WhatsappCloudApi,
     pub instagram: InstagramApi,
+    pub sandbox: SandboxMessenger,
 }
 
 /// What the agents and channels domains hold to send: the real channels, or with `--sandbox`
@@ -178,6 +186,7 @@ impl Messengers {
                 client,
                 base: bases.instagram,
             },
+            sandbox: SandboxMessenger::default(),
         }))
     }
 
@@ -191,6 +200,14 @@ impl Messengers {
         match self {
             Messengers::Live(live) => Some(&live.telegram),
             Messengers::Sandbox(_) => None,
+        }
+    }
+
+    /// Where sends from sandbox accounts (and every send under `--sandbox`) are recorded.
+    pub fn simulated(&self) -> &SandboxMessenger {
+        match self {
+            Messengers::Live(live) => &live.sandbox,
+            Messengers::Sandbox(sandbox) => sandbox,
         }
     }
 }
@@ -227,6 +244,7 @@ impl Messenger for Messengers {
                     .send_text(account_id, access_token, to, text)
                     .await
             }
+            ChannelAccount::Sandbox => live.sandbox.send_text(account, to, text).await,
         }
     }
 }
