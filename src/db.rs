@@ -110,6 +110,62 @@ mod sqlite_busy {
     }
 }
 
+/// Several instances on one Postgres database, one piece of work that only one of them
+/// should do (a poll of an outside service, say): the instance holding the session advisory
+/// lock `key` does it. When it dies its connection closes, the lock is freed, and another
+/// instance takes over when it next asks. On SQLite (one instance) this instance leads.
+pub struct Leader {
+    pool: Option<sea_orm::sqlx::PgPool>,
+    /// Taken out of the pool, so that dropping it closes the session and frees the lock.
+    held: Option<sea_orm::sqlx::PgConnection>,
+    key: i64,
+    work: &'static str,
+}
+
+impl Leader {
+    /// `work` names the work in the log line said when this instance takes it over.
+    pub fn new(db: &DatabaseConnection, key: i64, work: &'static str) -> Self {
+        let pool = (db.get_database_backend() == DbBackend::Postgres)
+            .then(|| db.get_postgres_connection_pool().clone());
+        Self {
+            pool,
+            held: None,
+            key,
+            work,
+        }
+    }
+
+    /// Whether this instance leads now: keeps the lock while its connection lives, and tries
+    /// to take it otherwise.
+    pub async fn lead(&mut self) -> bool {
+        let Some(pool) = &self.pool else { return true };
+        if let Some(connection) = self.held.as_mut() {
+            if sea_orm::sqlx::query("SELECT 1")
+                .execute(&mut *connection)
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            self.held = None;
+        }
+        let Ok(mut connection) = pool.acquire().await else {
+            return false;
+        };
+        let taken: Result<bool, _> = sea_orm::sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(self.key)
+            .fetch_one(&mut *connection)
+            .await;
+        if matches!(taken, Ok(true)) {
+            tracing::info!(work = self.work, "this instance now leads");
+            self.held = Some(connection.detach());
+            true
+        } else {
+            false
+        }
+    }
+}
+
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

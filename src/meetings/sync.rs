@@ -13,6 +13,7 @@ use super::lifecycle::{change_status_from, Transition};
 use super::remote::{apply_remote, bot_ref};
 use super::status::{BotStatus, ChangeSource};
 use super::store;
+use crate::db::Leader;
 use crate::error::AppResult;
 use crate::services::Services;
 
@@ -49,56 +50,22 @@ pub async fn keep_in_sync(s: Services, shutdown: CancellationToken) {
     }
 }
 
-/// Several instances on one Postgres database: only the one holding a session advisory lock
-/// polls the bot service, so it is asked once per tick, not once per instance. When the
-/// leader dies its connection closes, the lock is freed, and another instance takes over at
-/// its next tick. On SQLite (one instance) this instance always leads.
-pub struct SyncLeader {
-    pool: Option<sea_orm::sqlx::PgPool>,
-    /// Taken out of the pool, so that dropping it closes the session and frees the lock.
-    held: Option<sea_orm::sqlx::PgConnection>,
-}
+/// Several instances on one Postgres database: only the one leading (see
+/// [`crate::db::Leader`]) polls the bot service, so it is asked once per tick, not once per
+/// instance.
+pub struct SyncLeader(Leader);
 
 /// The advisory lock's key: "SWBDSYNC" in ASCII.
 const SYNC_LOCK_KEY: i64 = 0x5357_4244_5359_4e43;
 
 impl SyncLeader {
     pub fn new(s: &Services) -> Self {
-        let pool = s
-            .config
-            .is_postgres()
-            .then(|| s.db.get_postgres_connection_pool().clone());
-        Self { pool, held: None }
+        Self(Leader::new(&s.db, SYNC_LOCK_KEY, "the bot status sync"))
     }
 
-    /// Whether this instance leads now: keeps the lock while its connection lives, and tries
-    /// to take it otherwise.
+    /// Whether this instance runs the sync now.
     pub async fn lead(&mut self) -> bool {
-        let Some(pool) = &self.pool else { return true };
-        if let Some(connection) = self.held.as_mut() {
-            if sea_orm::sqlx::query("SELECT 1")
-                .execute(&mut *connection)
-                .await
-                .is_ok()
-            {
-                return true;
-            }
-            self.held = None;
-        }
-        let Ok(mut connection) = pool.acquire().await else {
-            return false;
-        };
-        let taken: Result<bool, _> = sea_orm::sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(SYNC_LOCK_KEY)
-            .fetch_one(&mut *connection)
-            .await;
-        if matches!(taken, Ok(true)) {
-            tracing::info!("this instance now runs the bot status sync");
-            self.held = Some(connection.detach());
-            true
-        } else {
-            false
-        }
+        self.0.lead().await
     }
 }
 
