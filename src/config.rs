@@ -80,6 +80,8 @@ pub struct Config {
     #[command(flatten)]
     pub meetings: MeetingsConfig,
     #[command(flatten)]
+    pub channels: crate::channels::ChannelsConfig,
+    #[command(flatten)]
     pub secrets: crate::secrets::SecretsConfig,
 }
 
@@ -459,6 +461,9 @@ impl Config {
         config.jobs.backoff_ms = 20;
         config.shutdown_grace_secs = 2;
         config.meetings.sync_interval_secs = 0;
+        // Fakes answer at once, so pollers wait between polls instead of Telegram.
+        config.channels.telegram_poll_timeout_secs = 0;
+        config.channels.telegram_poll_pause_ms = 50;
         // The fake services tests talk to listen on 127.0.0.1.
         config.meetings.audio_allow_private_hosts = true;
         config
@@ -468,6 +473,7 @@ impl Config {
     /// server with a message instead of failing the first request that needs it.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.secrets.validate()?;
+        self.channels.validate()?;
         let database_url = self.database_url();
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             bail!("DATABASE_URL must start with sqlite: or postgres://");

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -46,7 +47,12 @@ pub use crate::error::{AppError, AppResult};
 pub use crate::services::Services;
 
 /// The domains, each adding its routes, jobs and background work (see [`domain::Domain`]).
-const DOMAINS: [&dyn Domain; 3] = [&auth::DOMAIN, &meetings::DOMAIN, &agents::DOMAIN];
+const DOMAINS: [&dyn Domain; 4] = [
+    &auth::DOMAIN,
+    &meetings::DOMAIN,
+    &agents::DOMAIN,
+    &channels::DOMAIN,
+];
 
 pub struct App {
     pub state: AppState,

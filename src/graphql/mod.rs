@@ -15,7 +15,7 @@ use axum::Router;
 
 use crate::config::GraphqlConfig;
 use crate::services::Services;
-use crate::{agents, auth, meetings};
+use crate::{agents, auth, channels, meetings};
 
 pub use context::ContextExt;
 pub use fanout::{live, Frame};
@@ -28,10 +28,16 @@ pub struct QueryRoot(
     auth::Query,
     meetings::Query,
     agents::Query,
+    channels::Query,
 );
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(auth::Mutation, meetings::Mutation, agents::Mutation);
+pub struct MutationRoot(
+    auth::Mutation,
+    meetings::Mutation,
+    agents::Mutation,
+    channels::Mutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct SubscriptionRoot(meetings::Subscription, agents::Subscription);

@@ -1,0 +1,116 @@
+//! State changes: the integration's row and its agent's event written in one transaction,
+//! committed, then announced on `agentEvents`. Nothing else in the domain changes a state.
+
+use chrono::{SubsecRound, Utc};
+use sea_orm::{
+    ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait, TryIntoModel,
+};
+
+use super::entity::{integration, IntegrationKind, IntegrationState};
+use super::store::{active_key, Integration};
+use crate::agents::{self, AgentEventKind};
+use crate::error::{AppError, AppResult};
+use crate::services::Services;
+
+/// A database refusal of a claim on an account: CONFLICT when another integration holds it.
+pub fn claim_refused(err: DbErr, kind: IntegrationKind, identity: &str) -> AppError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict(format!(
+            "this {} account ({identity}) is connected to another integration; disconnect that one first",
+            kind.channel()
+        )),
+        _ => err.into(),
+    }
+}
+
+fn state_name(state: IntegrationState) -> &'static str {
+    match state {
+        IntegrationState::Connecting => "connecting",
+        IntegrationState::Connected => "connected",
+        IntegrationState::Disconnected => "disconnected",
+        IntegrationState::Failed => "failed",
+    }
+}
+
+/// What the agent's event says: which integration, its new state, and why.
+pub fn detail(integration: &Integration, state: IntegrationState, reason: Option<&str>) -> String {
+    let mut detail = format!(
+        "{} integration '{}' {}",
+        integration.kind.channel(),
+        integration.name,
+        state_name(state)
+    );
+    if let Some(reason) = reason {
+        detail.push_str(": ");
+        detail.push_str(reason);
+    }
+    detail
+}
+
+/// Moves `integration` to `next`, if it is still in one of `from`: `None` when it has moved
+/// on since it was read (a person disconnected it while the poller failed it, say). Any state
+/// but DISCONNECTED holds the account; taking one another integration holds is CONFLICT.
+/// Every change but to CONNECTING is an event of the agent.
+pub async fn change(
+    s: &Services,
+    integration: &Integration,
+    next: IntegrationState,
+    reason: Option<String>,
+    from: &[IntegrationState],
+) -> AppResult<Option<Integration>> {
+    let agent = agents::load(&s.db, &integration.agent_id).await?;
+    let mut row: integration::ActiveModel = integration.clone().into();
+    row.state = Set(next);
+    row.state_reason = Set(reason.clone());
+    row.updated_at = Set(Utc::now().trunc_subsecs(6));
+    let identity = integration.identity.clone().unwrap_or_default();
+    row.active_identity =
+        Set((next != IntegrationState::Disconnected)
+            .then(|| active_key(integration.kind, &identity)));
+    let txn = s.db.begin().await?;
+    let updated = integration::Entity::update_many()
+        .set(row.clone())
+        .filter(integration::Column::Id.eq(&integration.id))
+        .filter(integration::Column::State.is_in(from.iter().copied()))
+        .exec(&txn)
+        .await;
+    let updated = match updated {
+        Ok(updated) => updated,
+        Err(err) => {
+            txn.rollback().await?;
+            return Err(claim_refused(err, integration.kind, &identity));
+        }
+    };
+    if updated.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let event = if next == IntegrationState::Connecting {
+        None
+    } else {
+        let detail = detail(integration, next, reason.as_deref());
+        let kind = AgentEventKind::IntegrationState;
+        Some(agents::record_event(&txn, &agent, kind, None, Some(&integration.id), detail).await?)
+    };
+    txn.commit().await?;
+    tracing::info!(integration = %integration.id, state = state_name(next), "integration state changed");
+    if let Some(event) = event {
+        agents::announce(s, event).await;
+    }
+    Ok(Some(row.try_into_model()?))
+}
+
+/// The channel refused the integration (a revoked token, say): FAILED with why, if it was
+/// connected or connecting; a disconnected one stays so.
+pub async fn fail(s: &Services, integration: &Integration, reason: String) -> AppResult<()> {
+    let from = [IntegrationState::Connected, IntegrationState::Connecting];
+    change(
+        s,
+        integration,
+        IntegrationState::Failed,
+        Some(reason),
+        &from,
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Channels: the integrations that bind an agent to a Telegram bot, a WhatsApp Cloud number
+//! or an Instagram account (or a sandbox one); their webhooks and Telegram long polling,
+//! which turn what customers write into durable jobs.
+//!
+//! The domain's one public face: what the server wires, and what the conversations domain
+//! uses (it handles the jobs of [`INBOUND_JOB`] and [`DELIVERY_JOB`], and sends with
+//! [`send_text`]). Channels never imports conversations.
+
+mod config;
+mod credentials;
+mod entity;
+mod graphql;
+mod inbound;
+mod lifecycle;
+mod outbound;
+mod polling;
+mod remote;
+mod rest;
+mod service;
+mod store;
+mod webhooks;
+
+use axum::Router;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::Domain;
+use crate::services::Services;
+
+pub use config::ChannelsConfig;
+pub use entity::{IntegrationKind, IntegrationState, ReceiveMode};
+pub use graphql::{ChannelsMutation as Mutation, ChannelsQuery as Query};
+pub use inbound::{Delivery, Inbound, DELIVERY_JOB, INBOUND_JOB};
+pub use lifecycle::fail;
+pub use outbound::{channel_name, send_text};
+pub use store::{get, load, Integration};
+
+pub struct Channels;
+pub const DOMAIN: Channels = Channels;
+
+impl Domain for Channels {
+    fn routes(&self) -> Router<Services> {
+        rest::routes()
+    }
+
+    /// Telegram long polling, for the bots that receive that way.
+    fn background(
+        &self,
+        services: Services,
+        shutdown: CancellationToken,
+    ) -> Option<BoxFuture<'static, ()>> {
+        Some(polling::keep_polling(services, shutdown).boxed())
+    }
+}

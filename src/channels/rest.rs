@@ -1,0 +1,103 @@
+//! The channels' webhooks, thin over `webhooks`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::entity::IntegrationKind;
+use super::webhooks::{self, Received};
+use crate::error::AppResult;
+use crate::providers::messaging::meta::Handshake;
+use crate::services::Services;
+
+pub fn routes() -> Router<Services> {
+    Router::new()
+        .route("/webhooks/telegram/{integration_id}", post(telegram))
+        .route("/webhooks/whatsapp", get(whatsapp_handshake).post(whatsapp))
+        .route(
+            "/webhooks/instagram",
+            get(instagram_handshake).post(instagram),
+        )
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn answer(received: Received) -> Json<Value> {
+    Json(match received {
+        Received::Stored(n) => json!({"ok": true, "received": n}),
+        Received::Ignored(why) => json!({"ok": true, "ignored": why}),
+    })
+}
+
+async fn telegram(
+    State(s): State<Services>,
+    Path(integration_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    let secret = header(&headers, "x-telegram-bot-api-secret-token");
+    Ok(answer(
+        webhooks::telegram_update(&s, &integration_id, secret, &body).await?,
+    ))
+}
+
+async fn meta(
+    s: &Services,
+    kind: IntegrationKind,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> AppResult<Json<Value>> {
+    let signature = header(headers, "x-hub-signature-256");
+    Ok(answer(
+        webhooks::meta_webhook(s, kind, signature, body).await?,
+    ))
+}
+
+async fn whatsapp(
+    State(s): State<Services>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    meta(&s, IntegrationKind::WhatsappCloud, &headers, &body).await
+}
+
+async fn instagram(
+    State(s): State<Services>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    meta(&s, IntegrationKind::Instagram, &headers, &body).await
+}
+
+/// Meta reads the challenge back as the body, as is.
+async fn handshake(
+    s: &Services,
+    kind: IntegrationKind,
+    query: &Handshake,
+) -> AppResult<impl IntoResponse> {
+    let challenge = webhooks::handshake(s, kind, query).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        challenge,
+    ))
+}
+
+async fn whatsapp_handshake(
+    State(s): State<Services>,
+    Query(query): Query<Handshake>,
+) -> AppResult<impl IntoResponse> {
+    handshake(&s, IntegrationKind::WhatsappCloud, &query).await
+}
+
+async fn instagram_handshake(
+    State(s): State<Services>,
+    Query(query): Query<Handshake>,
+) -> AppResult<impl IntoResponse> {
+    handshake(&s, IntegrationKind::Instagram, &query).await
+}
