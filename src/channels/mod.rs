@@ -1,6 +1,7 @@
 //! Channels: the integrations that bind an agent to a Telegram bot, a WhatsApp Cloud number
 //! or an Instagram account (or a sandbox one); their webhooks and Telegram long polling,
-//! which turn what customers write into durable jobs.
+//! which turn what customers write into durable jobs; and the server's health as the seed's
+//! agents platform reported it.
 //!
 //! The domain's one public face: what the server wires, and what the conversations domain
 //! uses (it handles the jobs of [`INBOUND_JOB`] and [`DELIVERY_JOB`], and sends with
@@ -10,6 +11,7 @@ mod config;
 mod credentials;
 mod entity;
 mod graphql;
+mod health;
 mod inbound;
 mod lifecycle;
 mod outbound;
@@ -31,6 +33,7 @@ use crate::services::Services;
 pub use config::ChannelsConfig;
 pub use entity::{IntegrationKind, IntegrationState, ReceiveMode};
 pub use graphql::{ChannelsMutation as Mutation, ChannelsQuery as Query};
+pub use health::{health_status, integration_counts, HealthStatus, IntegrationCount};
 pub use inbound::{Delivery, Inbound, DELIVERY_JOB, INBOUND_JOB};
 pub use lifecycle::fail;
 pub use outbound::{channel_name, send_text};

@@ -1,14 +1,15 @@
-//! The channels' webhooks, thin over `webhooks`.
+//! The channels' webhooks and the seed's `/api/health`, thin over `webhooks` and `health`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::entity::IntegrationKind;
+use super::health;
 use super::webhooks::{self, Received};
 use crate::error::AppResult;
 use crate::providers::messaging::meta::Handshake;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<Services> {
             "/webhooks/instagram",
             get(instagram_handshake).post(instagram),
         )
+        .route("/api/health", get(seed_health))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -100,4 +102,27 @@ async fn instagram_handshake(
     Query(query): Query<Handshake>,
 ) -> AppResult<impl IntoResponse> {
     handshake(&s, IntegrationKind::Instagram, &query).await
+}
+
+/// The seed's shape exactly; 503 (said in the body's `status` too) when UNHEALTHY, so a load
+/// balancer takes the instance out.
+async fn seed_health(State(s): State<Services>) -> impl IntoResponse {
+    let report = health::report(&s).await;
+    let status = match report.status {
+        health::HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::OK,
+    };
+    let (devices, connected_devices) = report.of(IntegrationKind::WhatsappCloud);
+    let (bots, running_bots) = report.of(IntegrationKind::Telegram);
+    let body = json!({
+        "status": status.as_u16(),
+        "results": {
+            "status": report.status.as_str(),
+            "whatsapp": {"total_devices": devices, "connected_devices": connected_devices},
+            "telegram": {"total_bots": bots, "running_bots": running_bots},
+            "active_agents": report.active_agents,
+            "total_agents": report.total_agents,
+        },
+    });
+    (status, Json(body))
 }

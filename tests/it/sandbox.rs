@@ -67,7 +67,7 @@ async fn start_sandbox() -> Server {
         if let Ok(health) = gql(&server, None, "{ health { status sandbox } }", json!({})).await {
             assert_eq!(
                 health["data"]["health"],
-                json!({"status": "ok", "sandbox": true})
+                json!({"status": "HEALTHY", "sandbox": true})
             );
             return server;
         }

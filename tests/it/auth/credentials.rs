@@ -108,7 +108,7 @@ async fn health_answers_a_request_with_no_credential_or_a_good_one_on_every_tran
     for sent in [Sent::Nothing, Sent::Bearer(&token)] {
         for (transport, answer) in health_everywhere(&app, sent).await {
             assert_eq!(
-                answer["data"]["health"]["status"], "ok",
+                answer["data"]["health"]["status"], "HEALTHY",
                 "{transport}: {answer}"
             );
             assert!(answer.get("errors").is_none(), "{transport}: {answer}");
@@ -149,7 +149,7 @@ async fn a_revoked_or_unknown_api_key_is_refused_even_for_health() {
     let secret = created["data"]["createApiKey"]["secret"].as_str().unwrap();
     let id = &created["data"]["createApiKey"]["apiKey"]["id"];
     let before = app.gql(Some(secret), HEALTH, json!({})).await;
-    assert_eq!(before["data"]["health"]["status"], "ok", "{before}");
+    assert_eq!(before["data"]["health"]["status"], "HEALTHY", "{before}");
 
     let revoked = app
         .gql(

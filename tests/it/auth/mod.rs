@@ -14,7 +14,7 @@ async fn health_is_public_but_protected_fields_need_a_token() {
     let health = app
         .gql(None, "{ health { status sandbox database } }", json!({}))
         .await;
-    assert_eq!(health["data"]["health"]["status"], "ok");
+    assert_eq!(health["data"]["health"]["status"], "HEALTHY");
     assert_eq!(health["data"]["health"]["database"], "up");
 
     let anonymous = app.gql(None, VIEWER_QUERY, json!({})).await;

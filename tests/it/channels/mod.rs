@@ -3,6 +3,7 @@
 //! Telegram and Meta APIs answer with the real shapes.
 
 mod connect;
+mod health;
 mod meta;
 mod polling;
 mod sending;

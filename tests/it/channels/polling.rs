@@ -113,4 +113,6 @@ async fn a_token_telegram_refuses_while_polling_fails_the_integration_with_its_r
     let failed =
         "SELECT COUNT(*) FROM agent_events WHERE integration_id = $1 AND detail LIKE '%failed%'";
     assert_eq!(count(&app, failed, &id).await, 1, "an agent event says so");
+    let health = app.gql(None, "{ health { status } }", json!({})).await;
+    assert_eq!(health["data"]["health"]["status"], "DEGRADED");
 }

@@ -53,7 +53,7 @@ async fn depth_complexity_and_alias_limits_refuse_abusive_queries() {
     );
 
     let fine = app.gql(None, "{ health { status } }", json!({})).await;
-    assert_eq!(fine["data"]["health"]["status"], "ok");
+    assert_eq!(fine["data"]["health"]["status"], "HEALTHY");
 }
 
 #[tokio::test]
@@ -100,7 +100,7 @@ async fn persisted_queries_are_registered_by_hash_then_served_by_hash_alone() {
     let unknown = post(json!({"extensions": extensions})).await;
     assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
     let registered = post(json!({"query": query, "extensions": extensions})).await;
-    assert_eq!(registered["data"]["health"]["status"], "ok");
+    assert_eq!(registered["data"]["health"]["status"], "HEALTHY");
     let by_hash = post(json!({"extensions": extensions})).await;
-    assert_eq!(by_hash["data"]["health"]["status"], "ok");
+    assert_eq!(by_hash["data"]["health"]["status"], "HEALTHY");
 }
