@@ -83,6 +83,8 @@ pub struct Config {
     pub channels: crate::channels::ChannelsConfig,
     #[command(flatten)]
     pub secrets: crate::secrets::SecretsConfig,
+    #[command(flatten)]
+    pub agents: crate::agents::AgentsConfig,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -474,6 +476,7 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.secrets.validate()?;
         self.channels.validate()?;
+        self.agents.validate()?;
         let database_url = self.database_url();
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             bail!("DATABASE_URL must start with sqlite: or postgres://");

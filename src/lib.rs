@@ -4,7 +4,9 @@
 pub mod agents;
 pub mod auth;
 pub mod channels;
+pub mod clock;
 pub mod config;
+pub mod conversations;
 pub mod db;
 pub mod domain;
 pub mod error;
@@ -47,11 +49,12 @@ pub use crate::error::{AppError, AppResult};
 pub use crate::services::Services;
 
 /// The domains, each adding its routes, jobs and background work (see [`domain::Domain`]).
-const DOMAINS: [&dyn Domain; 4] = [
+const DOMAINS: [&dyn Domain; 5] = [
     &auth::DOMAIN,
     &meetings::DOMAIN,
     &agents::DOMAIN,
     &channels::DOMAIN,
+    &conversations::DOMAIN,
 ];
 
 pub struct App {
@@ -103,6 +106,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let services = Services::new(services::ServicesInner {
         providers: Providers::from_config(&config)?,
         secrets,
+        clock: clock::Clock::default(),
         auth: Authenticator::new(jwt.clone(), db.clone()),
         jwt,
         bus,

@@ -21,6 +21,7 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, AeadInOut, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use clap::Args;
+use hmac::Mac;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -137,16 +138,23 @@ struct Keys {
 struct SealingKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// Signs short-lived links; derived from the key, so that no signature reveals it.
+    signing: [u8; 32],
 }
 
 impl SealingKey {
     fn new(key: &[u8; KEY_LEN]) -> Self {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(b"switchboard link signing");
         Self {
             id: key_id(key),
             cipher: XChaCha20Poly1305::new(&(*key).into()),
+            signing: mac.finalize().into_bytes().into(),
         }
     }
 }
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 impl fmt::Debug for SecretBox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -166,6 +174,31 @@ enum OpenError {
 }
 
 impl SecretBox {
+    /// A signature of `message` for `purpose` (hex), for links that carry their own proof,
+    /// such as a download that expires.
+    pub fn sign(&self, purpose: &str, message: &str) -> String {
+        hex::encode(self.link_mac(purpose, message).finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`SecretBox::sign`]'s for `message` and `purpose`, in constant time.
+    pub fn verify(&self, purpose: &str, message: &str, signature: &str) -> bool {
+        let Ok(signature) = hex::decode(signature) else {
+            return false;
+        };
+        self.link_mac(purpose, message)
+            .verify_slice(&signature)
+            .is_ok()
+    }
+
+    fn link_mac(&self, purpose: &str, message: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.inner.current.signing)
+            .expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\n");
+        mac.update(message.as_bytes());
+        mac
+    }
+
     /// Raw keys: the current one and, during a rotation, the one before it.
     pub fn from_keys(current: &[u8; KEY_LEN], previous: Option<&[u8; KEY_LEN]>) -> Self {
         let current = SealingKey::new(current);

@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Authenticator, JwtKeys};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::jobs::JobQueue;
@@ -25,6 +26,8 @@ pub struct ServicesInner {
     pub providers: Providers,
     /// Seals and opens the provider credentials stored in the database.
     pub secrets: SecretBox,
+    /// The time the domain rules read (tests move it).
+    pub clock: Clock,
     /// Cancelled when the server stops; long-lived streams end on it.
     pub shutdown: CancellationToken,
 }

@@ -127,8 +127,9 @@ impl MigrationTrait for Migration {
                     .col(string_null("remote_user_name"))
                     .col(string("chat_id"))
                     .col(boolean("manual_mode"))
-                    // The sequence of its latest message.
+                    // The sequence of its latest change (a message stored or updated).
                     .col(big_integer("last_sequence"))
+                    .col(big_integer("message_count"))
                     .col(string_null("last_role"))
                     .col(timestamp_with_time_zone("last_message_at"))
                     // The day (in the agent's time zone) the away message was last sent.
@@ -179,6 +180,10 @@ impl MigrationTrait for Migration {
                     .col(string("conversation_id"))
                     .col(string("org_id"))
                     .col(string("integration_id"))
+                    // Its place in the conversation, from 1.
+                    .col(big_integer("position"))
+                    // The conversation's sequence at its latest change: a subscriber that
+                    // resumes after a sequence gets every message stored or updated since.
                     .col(big_integer("sequence"))
                     .col(string("role"))
                     .col(text("text"))
@@ -189,6 +194,8 @@ impl MigrationTrait for Migration {
                     .col(string("delivery"))
                     .col(text_null("delivery_error"))
                     .col(string_null("author"))
+                    // The customer's message this answers: one reply per message.
+                    .col(string_null("reply_to"))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone("updated_at"))
                     .foreign_key(&mut cascade("messages", "conversation_id", "conversations"))
@@ -200,6 +207,22 @@ impl MigrationTrait for Migration {
             "idx_messages_conversation_sequence",
             "messages",
             &["conversation_id", "sequence"],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_messages_conversation_position",
+            "messages",
+            &["conversation_id", "position"],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_messages_reply_to",
+            "messages",
+            &["reply_to"],
             true,
         )
         .await?;
@@ -217,6 +240,34 @@ impl MigrationTrait for Migration {
             "idx_messages_org_created",
             "messages",
             &["org_id", "created_at"],
+            false,
+        )
+        .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table("conversation_notes")
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("conversation_id"))
+                    .col(string("org_id"))
+                    .col(string("author"))
+                    .col(text("text"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .foreign_key(&mut cascade(
+                        "conversation_notes",
+                        "conversation_id",
+                        "conversations",
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        index(
+            manager,
+            "idx_conversation_notes_conversation",
+            "conversation_notes",
+            &["conversation_id", "created_at"],
             false,
         )
         .await?;
@@ -245,6 +296,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
             "agent_events",
+            "conversation_notes",
             "messages",
             "conversations",
             "integrations",

@@ -22,6 +22,8 @@ pub enum AgentEventKind {
     Escalated,
     /// A person took the conversation over, or gave it back to the agent.
     ManualModeChanged,
+    /// A manager noted something on a conversation.
+    NoteAdded,
     /// A customer wrote while the conversation is in manual mode: a person should answer.
     AwaitingManager,
     /// The agent could not reply (the LLM or the channel failed after its retries).

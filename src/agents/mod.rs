@@ -5,6 +5,7 @@
 //! The domain's one public face: what the server wires and what the channels and
 //! conversations domains use.
 
+mod config;
 mod entity;
 mod events;
 mod graphql;
@@ -18,6 +19,7 @@ use axum::Router;
 use crate::domain::Domain;
 use crate::services::Services;
 
+pub use config::AgentsConfig;
 pub use events::{AgentEvent, AgentEventKind};
 pub use graphql::{
     AgentsMutation as Mutation, AgentsQuery as Query, AgentsSubscription as Subscription,

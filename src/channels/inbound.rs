@@ -30,12 +30,15 @@ pub struct Delivery {
 }
 
 impl Inbound {
-    pub fn job(&self) -> AppResult<NewJob> {
+    /// Tried as often as the agents' settings allow an answer to be tried.
+    pub fn job(&self, s: &Services) -> AppResult<NewJob> {
         let key = format!(
             "inbound:{}:{}",
             self.integration_id, self.message.provider_message_id
         );
-        Ok(NewJob::new(INBOUND_JOB, self)?.unique_key(key))
+        Ok(NewJob::new(INBOUND_JOB, self)?
+            .unique_key(key)
+            .max_attempts(s.config.agents.reply_max_attempts))
     }
 }
 

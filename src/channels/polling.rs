@@ -167,7 +167,7 @@ async fn poll_once(s: &Services, id: &str) -> AppResult<Polled> {
                 integration_id,
                 message,
             }
-            .job()
+            .job(s)
         })
         .collect::<AppResult<Vec<_>>>()?;
     let txn = s.db.begin().await?;

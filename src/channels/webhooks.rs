@@ -83,7 +83,7 @@ pub async fn telegram_update(
         integration_id: found.id,
         message,
     }
-    .job()?];
+    .job(s)?];
     inbound::enqueue(s, jobs).await?;
     Ok(Received::Stored(1))
 }
@@ -159,7 +159,7 @@ pub async fn meta_webhook(
                     integration_id,
                     message,
                 }
-                .job()?,
+                .job(s)?,
             );
         }
         for update in batch.statuses {

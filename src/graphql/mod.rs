@@ -15,7 +15,7 @@ use axum::Router;
 
 use crate::config::GraphqlConfig;
 use crate::services::Services;
-use crate::{agents, auth, channels, meetings};
+use crate::{agents, auth, channels, conversations, meetings};
 
 pub use context::ContextExt;
 pub use fanout::{live, Frame};
@@ -29,6 +29,7 @@ pub struct QueryRoot(
     meetings::Query,
     agents::Query,
     channels::Query,
+    conversations::Query,
 );
 
 #[derive(MergedObject, Default)]
@@ -37,10 +38,15 @@ pub struct MutationRoot(
     meetings::Mutation,
     agents::Mutation,
     channels::Mutation,
+    conversations::Mutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(meetings::Subscription, agents::Subscription);
+pub struct SubscriptionRoot(
+    meetings::Subscription,
+    agents::Subscription,
+    conversations::Subscription,
+);
 
 /// What the GraphQL transports hold: the services and the schema built on them.
 #[derive(Clone)]

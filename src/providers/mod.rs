@@ -51,7 +51,26 @@ pub struct Providers {
     pub tasks: Option<Arc<dyn TaskTracker>>,
     /// Always there: each integration brings its own credentials.
     pub messengers: Messengers,
+    /// What an agent's own model, key or server is added to.
+    chat_defaults: Option<ChatDefaults>,
     sandbox: bool,
+}
+
+#[derive(Clone)]
+struct ChatDefaults {
+    client: reqwest::Client,
+    base: url::Url,
+    api_key: Option<String>,
+    model: String,
+    temperature: Option<f64>,
+}
+
+/// An agent's choice of model, key and OpenAI-compatible server; `None` takes the server's.
+#[derive(Default)]
+pub struct ModelChoice {
+    pub model: Option<String>,
+    pub api_key: Option<crate::secrets::Secret>,
+    pub base: Option<url::Url>,
 }
 
 fn missing(what: &str, settings: &str) -> AppError {
@@ -73,6 +92,7 @@ impl Providers {
                 .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
         };
         let client = builder().build()?;
+        let client_for_chat = client.clone();
         let bot_service: Option<Arc<dyn BotService>> =
             p.bot_service_url
                 .clone()
@@ -141,12 +161,20 @@ impl Providers {
         } else {
             None
         };
+        let chat_defaults = Some(ChatDefaults {
+            client: client_for_chat,
+            base: p.openai_base_url.clone(),
+            api_key: p.openai_api_key.clone(),
+            model: p.llm_model.clone(),
+            temperature: p.llm_temperature,
+        });
         Ok(Self {
             bot_service,
             llm,
             transcriber,
             tasks,
             messengers,
+            chat_defaults,
             sandbox: false,
         })
     }
@@ -161,6 +189,36 @@ impl Providers {
         self.llm
             .as_ref()
             .ok_or_else(|| missing("the LLM", "OPENAI_API_KEY or OPENAI_BASE_URL"))
+    }
+
+    /// The LLM that answers for an agent: its own model, key and server where it has them,
+    /// the server's otherwise.
+    pub fn llm_for(&self, choice: ModelChoice) -> AppResult<Arc<dyn Llm>> {
+        if self.sandbox {
+            return self.llm().cloned();
+        }
+        let defaults = self
+            .chat_defaults
+            .as_ref()
+            .ok_or_else(|| missing("the LLM", "OPENAI_API_KEY or OPENAI_BASE_URL"))?;
+        let api_key = match choice.api_key {
+            Some(key) => Some(key.expose().to_string()),
+            None => defaults.api_key.clone(),
+        };
+        let base = choice.base.unwrap_or_else(|| defaults.base.clone());
+        if api_key.is_none() && base.host_str() == Some("api.openai.com") {
+            return Err(missing(
+                "the LLM",
+                "OPENAI_API_KEY, OPENAI_BASE_URL or the agent's own key",
+            ));
+        }
+        Ok(Arc::new(llm::OpenAiChat {
+            client: defaults.client.clone(),
+            base,
+            api_key,
+            model: choice.model.unwrap_or_else(|| defaults.model.clone()),
+            temperature: defaults.temperature,
+        }))
     }
 
     pub fn transcriber(&self) -> AppResult<&Arc<dyn Transcriber>> {

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::bot_service::{BotRef, BotService, RemoteBot, RemoteState, StartBot};
 use super::jira::{FoundIssue, IssueOutcome, NewIssue, TaskTracker};
-use super::llm::Llm;
+use super::llm::{Llm, Speaker, Turn};
 use super::transcription::{Segment, Transcriber};
 use super::{Messengers, ProviderError, Providers};
 
@@ -22,6 +22,7 @@ pub fn providers() -> Providers {
         transcriber: Some(Arc::new(SandboxTranscriber)),
         tasks: Some(Arc::new(SandboxJira::default())),
         messengers: Messengers::sandbox(),
+        chat_defaults: None,
         sandbox: true,
     }
 }
@@ -155,6 +156,27 @@ pub struct SandboxLlm;
 
 #[async_trait]
 impl Llm for SandboxLlm {
+    /// Translations come back as they went (nothing here knows languages); anything else is
+    /// answered with a reply that quotes the customer's last message.
+    async fn chat(&self, turns: &[Turn]) -> Result<String, ProviderError> {
+        let last = turns
+            .iter()
+            .rev()
+            .find(|turn| turn.role == Speaker::User)
+            .map(|turn| turn.content.as_str())
+            .unwrap_or_default();
+        let translating = turns.first().is_some_and(|turn| {
+            turn.content
+                .starts_with(super::llm::TRANSLATION_PROMPT_START)
+        });
+        if translating {
+            return Ok(last.to_string());
+        }
+        Ok(format!(
+            "Thank you for your message! This is the sandbox agent answering: \"{last}\""
+        ))
+    }
+
     async fn complete_json(
         &self,
         _system: &str,

@@ -8,6 +8,7 @@ mod channels;
 mod cli;
 mod common;
 mod config;
+mod conversations;
 mod db;
 mod events;
 mod graphql;
