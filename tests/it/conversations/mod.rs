@@ -213,3 +213,39 @@ async fn a_webhook_with_a_bad_or_missing_secret_is_refused_and_stores_nothing() 
     assert!(list.is_empty());
     assert!(fakes.llm_asked().await.is_empty());
 }
+
+#[tokio::test]
+async fn in_sandbox_mode_a_played_customer_is_answered_by_the_simulated_llm() {
+    let app = TestApp::builder()
+        .config(|c| c.sandbox = true)
+        .spawn()
+        .await;
+    let agent = create_agent(&app, "acme", json!({})).await;
+    let connected = app
+        .gql(
+            Some(&app.admin("acme")),
+            "mutation($input: ConnectIntegrationInput!) { connectIntegration(input: $input) { id state } }",
+            json!({"input": {"agentId": agent, "kind": "SANDBOX", "name": "Try it"}}),
+        )
+        .await;
+    let integration = connected["data"]["connectIntegration"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{connected}"));
+    let played = app
+        .gql(
+            Some(&app.token("mia", "acme", switchboard::auth::Role::Manager)),
+            "mutation($i: ID!) { sandboxSendCustomerMessage(integrationId: $i, customer: \"Ana\", text: \"Is it open today?\") }",
+            json!({"i": integration}),
+        )
+        .await;
+    assert_eq!(
+        played["data"]["sandboxSendCustomerMessage"], true,
+        "{played}"
+    );
+    let list = conversations_when(&app, "acme", None, answered).await;
+    assert_eq!(list[0]["channel"], "sandbox");
+    let said = messages(&list[0]);
+    assert_eq!(said[0]["text"], "Is it open today?");
+    assert!(said[1]["text"].as_str().unwrap().contains("sandbox agent"));
+    assert_eq!(said[1]["delivery"], "SENT");
+}
