@@ -18,6 +18,7 @@ pub mod meetings;
 pub mod ops;
 pub mod providers;
 pub mod rest;
+pub mod rotation;
 pub mod secrets;
 pub mod services;
 pub mod text_analysis;

@@ -28,6 +28,9 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Re-encrypt every stored provider secret under SWITCHBOARD_SECRET_KEY (those under
+    /// SWITCHBOARD_SECRET_KEY_PREVIOUS), so that the previous key can be retired.
+    RotateSecrets,
     /// Print a signed JWT for local use.
     Token {
         #[arg(long)]
@@ -72,6 +75,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = switchboard::db::connect(&config).await?;
             switchboard::db::migrate(&db).await?;
             eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::RotateSecrets => {
+            switchboard::ops::init_tracing(config.log_format);
+            config.validate()?;
+            let (secrets, _) = switchboard::secrets::SecretBox::from_config(
+                &config.secrets,
+                &config.data_dir,
+                config.sandbox,
+            )?;
+            let db = switchboard::db::connect(&config).await?;
+            switchboard::db::migrate(&db).await?;
+            let report = switchboard::rotation::reseal_all(&db, &secrets)
+                .await
+                .map_err(|err| anyhow::anyhow!(err.message().to_string()))?;
+            for done in report {
+                eprintln!(
+                    "{}.{}: {} checked, {} re-encrypted",
+                    done.table, done.column, done.checked, done.resealed
+                );
+            }
             Ok(())
         }
         Command::Schema => {

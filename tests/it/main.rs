@@ -15,4 +15,5 @@ mod graphql;
 mod jobs;
 mod meetings;
 mod ops;
+mod rotation;
 mod sandbox;
