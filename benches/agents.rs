@@ -119,6 +119,8 @@ fn temp_config(fakes: SocketAddr) -> Config {
     config.providers.openai_base_url = format!("http://{fakes}/v1").parse().unwrap();
     config.providers.openai_api_key = Some("sk-bench".into());
     config.providers.telegram_api_base = format!("http://{fakes}").parse().unwrap();
+    // Telegram posts webhooks only to https; the bench posts them itself.
+    config.public_base_url = "https://switchboard.bench".parse().unwrap();
     config.jobs.concurrency = env_or("BENCH_JOBS", 64);
     config.database_max_connections = 32;
     config

@@ -18,6 +18,9 @@ use crate::db::now_millis;
 use crate::db::placeholders;
 use crate::error::{AppError, AppResult};
 
+/// Most jobs one claim takes.
+const CLAIM_BATCH: usize = 32;
+
 /// A job this instance holds.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
@@ -154,16 +157,28 @@ impl Worker {
                 _ = shutdown.cancelled() => break,
                 slot = slots.clone().acquire_owned() => slot.expect("semaphore is never closed"),
             };
-            match this.claim().await {
-                Ok(Some(job)) => {
-                    let this = this.clone();
-                    running.spawn(async move {
-                        this.execute(job).await;
-                        drop(slot);
-                    });
+            // As many jobs as there are free slots, in one statement: one claim at a time
+            // held the whole worker to the database's round trips.
+            let mut free = vec![slot];
+            while free.len() < CLAIM_BATCH {
+                match slots.clone().try_acquire_owned() {
+                    Ok(slot) => free.push(slot),
+                    Err(_) => break,
                 }
-                Ok(None) => {
-                    drop(slot);
+            }
+            match this.claim(free.len()).await {
+                Ok(jobs) if !jobs.is_empty() => {
+                    for job in jobs {
+                        let this = this.clone();
+                        let slot = free.pop();
+                        running.spawn(async move {
+                            this.execute(job).await;
+                            drop(slot);
+                        });
+                    }
+                }
+                Ok(_) => {
+                    drop(free);
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = wake.notified() => {}
@@ -171,7 +186,7 @@ impl Worker {
                     }
                 }
                 Err(err) => {
-                    drop(slot);
+                    drop(free);
                     tracing::warn!(error = ?err, "could not claim a job");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -202,7 +217,8 @@ impl Worker {
         Statement::from_sql_and_values(self.backend(), placeholders(self.backend(), sql), values)
     }
 
-    async fn claim(&self) -> AppResult<Option<ClaimedJob>> {
+    /// Up to `most` due jobs, marked running by this instance.
+    async fn claim(&self, most: usize) -> AppResult<Vec<ClaimedJob>> {
         let now = now_millis();
         let mut values: Vec<Value> = vec![self.instance.clone().into(), now.into()];
         let kinds: Vec<String> = self
@@ -220,15 +236,13 @@ impl Worker {
         let sql = format!(
             "UPDATE jobs SET state = 'running', locked_by = $1, locked_at = $2, \
              attempts = attempts + 1, updated_at = $2 \
-             WHERE state = 'queued' AND id = (SELECT id FROM jobs WHERE state = 'queued' \
-             AND run_at <= $2 AND kind IN ({}) ORDER BY run_at, created_at LIMIT 1 {lock}) \
+             WHERE state = 'queued' AND id IN (SELECT id FROM jobs WHERE state = 'queued' \
+             AND run_at <= $2 AND kind IN ({}) ORDER BY run_at, created_at LIMIT {most} {lock}) \
              RETURNING id, kind, payload, attempts, max_attempts",
             kinds.join(", ")
         );
-        let Some(row) = self.db.query_one_raw(self.statement(&sql, values)).await? else {
-            return Ok(None);
-        };
-        Ok(Some(claimed_job(&row)?))
+        let rows = self.db.query_all_raw(self.statement(&sql, values)).await?;
+        rows.iter().map(claimed_job).collect()
     }
 
     async fn execute(&self, job: ClaimedJob) {
