@@ -103,11 +103,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     } else {
         EventBus::local(config.events.buffer)
     };
-    let jobs = JobQueue::new(db.clone());
+    let clock = clock::Clock::default();
+    let jobs = JobQueue::new(db.clone(), clock.clone());
     let services = Services::new(services::ServicesInner {
         providers: Providers::from_config(&config)?,
         secrets,
-        clock: clock::Clock::default(),
+        clock,
         auth: Authenticator::new(jwt.clone(), db.clone()),
         jwt,
         bus,

@@ -134,6 +134,8 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone("last_message_at"))
                     // The day (in the agent's time zone) the away message was last sent.
                     .col(string_null("away_sent_on"))
+                    // Follow-ups sent since the customer last wrote (the claim's condition).
+                    .col(big_integer("follow_ups_sent").default(0))
                     .col(text_null("failure"))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone("updated_at"))

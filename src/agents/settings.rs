@@ -286,6 +286,34 @@ impl AgentSettings {
         }
     }
 
+    /// The first time at or after `after` when the agent is open (`after` itself when it is):
+    /// the start of the next day's hours in the agent's time zone; `None` when no day of the
+    /// week has hours.
+    pub fn next_opening(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.is_open(after) {
+            return Some(after);
+        }
+        let hours = &self.working_hours;
+        let tz = Tz::from_str(hours.timezone.trim()).unwrap_or(chrono_tz::UTC);
+        let today = after.with_timezone(&tz).date_naive();
+        // A week and a day: today's opening may have passed, the same weekday's next one not.
+        (0..=7)
+            .filter_map(|n| today.checked_add_days(chrono::Days::new(n)))
+            .filter_map(|day| {
+                let open = hours.schedule.on(day.weekday())?;
+                let start = NaiveTime::parse_from_str(&open.start, "%H:%M").ok()?;
+                // A start in a DST gap opens at the first valid minute after it.
+                (0..=120)
+                    .filter_map(|m| {
+                        let local = day.and_time(start) + chrono::Duration::minutes(m);
+                        local.and_local_timezone(tz).earliest()
+                    })
+                    .next()
+            })
+            .map(|at| at.to_utc())
+            .find(|at| *at > after)
+    }
+
     /// The date at `at` in the agent's time zone: the away message goes once per such day.
     pub fn local_day(&self, at: DateTime<Utc>) -> String {
         let tz = Tz::from_str(self.working_hours.timezone.trim()).unwrap_or(chrono_tz::UTC);
@@ -358,6 +386,72 @@ mod tests {
         // 01:00 UTC on Monday is 10:00 in Tokyo.
         assert!(settings.is_open(at("2026-12-07T01:00:00Z")));
         assert_eq!(settings.local_day(at("2026-12-06T20:00:00Z")), "2026-12-07");
+    }
+
+    #[test]
+    fn the_next_opening_is_now_when_open_else_the_next_days_start_in_the_agents_zone() {
+        let mut settings = seed_working_hours();
+        // Monday 10:00 is open: now.
+        let monday_ten = at("2026-12-07T10:00:00Z");
+        assert_eq!(settings.next_opening(monday_ten), Some(monday_ten));
+        // Monday 07:00: 09:00 the same day.
+        assert_eq!(
+            settings.next_opening(at("2026-12-07T07:00:00Z")),
+            Some(at("2026-12-07T09:00:00Z"))
+        );
+        // Monday 18:00 (closing time): Tuesday 09:00.
+        assert_eq!(
+            settings.next_opening(at("2026-12-07T18:00:00Z")),
+            Some(at("2026-12-08T09:00:00Z"))
+        );
+        // Friday evening: over the closed weekend to Monday 09:00.
+        assert_eq!(
+            settings.next_opening(at("2026-12-11T20:00:00Z")),
+            Some(at("2026-12-14T09:00:00Z"))
+        );
+        // In Madrid (UTC+1 in December) Monday 09:00 is 08:00 UTC.
+        settings.working_hours.timezone = "Europe/Madrid".into();
+        assert_eq!(
+            settings.next_opening(at("2026-12-06T12:00:00Z")),
+            Some(at("2026-12-07T08:00:00Z"))
+        );
+        // Only Monday open, asked on Monday after closing: the next Monday.
+        settings.working_hours.schedule = WeekSchedule {
+            monday: settings.working_hours.schedule.monday.clone(),
+            ..WeekSchedule::default()
+        };
+        assert_eq!(
+            settings.next_opening(at("2026-12-07T19:00:00Z")),
+            Some(at("2026-12-14T08:00:00Z"))
+        );
+        // Working hours off: always open.
+        settings.working_hours.enabled = false;
+        assert_eq!(settings.next_opening(monday_ten), Some(monday_ten));
+    }
+
+    #[test]
+    fn a_schedule_with_no_open_day_never_opens() {
+        let mut settings = seed_working_hours();
+        settings.working_hours.schedule = WeekSchedule::default();
+        assert_eq!(settings.next_opening(at("2026-12-07T10:00:00Z")), None);
+    }
+
+    #[test]
+    fn an_opening_in_a_dst_gap_is_the_first_minute_that_exists() {
+        let mut settings = seed_working_hours();
+        settings.working_hours.timezone = "Europe/Madrid".into();
+        settings.working_hours.schedule = WeekSchedule {
+            sunday: Some(DayHours {
+                start: "02:30".into(),
+                end: "05:00".into(),
+            }),
+            ..WeekSchedule::default()
+        };
+        // 2027-03-28 is the Sunday Madrid skips 02:00-03:00: it opens at 03:00 CEST (01:00 UTC).
+        assert_eq!(
+            settings.next_opening(at("2027-03-27T12:00:00Z")),
+            Some(at("2027-03-28T01:00:00Z"))
+        );
     }
 
     #[test]

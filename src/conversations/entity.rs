@@ -79,6 +79,9 @@ pub mod conversation {
         pub last_role: Option<MessageRole>,
         pub last_message_at: DateTimeUtc,
         pub away_sent_on: Option<String>,
+        /// Follow-ups sent since the customer last wrote; a follow-up is claimed by moving it
+        /// from n - 1 to n, so two workers never send the same one.
+        pub follow_ups_sent: i64,
         #[sea_orm(column_type = "Text", nullable)]
         pub failure: Option<String>,
         pub created_at: DateTimeUtc,

@@ -238,6 +238,7 @@ async fn conversation_for(
         last_role: Set(None),
         last_message_at: Set(now),
         away_sent_on: Set(None),
+        follow_ups_sent: Set(0),
         failure: Set(None),
         created_at: Set(now),
         updated_at: Set(now),

@@ -88,10 +88,15 @@ pub async fn append<C: ConnectionTrait>(
         }
         _ => err.into(),
     })?;
-    conversation::Entity::update_many()
+    let mut update = conversation::Entity::update_many()
         .col_expr(conversation::Column::LastRole, Expr::value(row.role))
         .col_expr(conversation::Column::LastMessageAt, Expr::value(at))
-        .col_expr(conversation::Column::UpdatedAt, Expr::value(at))
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(at));
+    if row.role == MessageRole::User {
+        // The customer wrote: the next silence gets its own follow-ups.
+        update = update.col_expr(conversation::Column::FollowUpsSent, Expr::value(0i64));
+    }
+    update
         .filter(conversation::Column::Id.eq(&conversation.id))
         .exec(conn)
         .await?;

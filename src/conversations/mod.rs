@@ -7,6 +7,7 @@ mod delivery;
 mod entity;
 mod events;
 mod export;
+mod follow_up;
 mod graphql;
 mod inbound;
 mod lifecycle;
@@ -43,6 +44,7 @@ impl Domain for Conversations {
         vec![
             inbound::InboundHandler::handler(services.clone()),
             delivery::DeliveryHandler::handler(services.clone()),
+            follow_up::FollowUpHandler::handler(services.clone()),
         ]
     }
 }

@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait
 
 use super::entity::{conversation, DeliveryStatus, MessageRole};
 use super::lifecycle::{self, Conversation, MessageChange, NewMessage, StoredMessage};
-use super::store;
+use super::{follow_up, store};
 use crate::agents::{self, Agent, AgentEventKind, AgentSettings};
 use crate::channels::{self, Inbound, Integration};
 use crate::error::{AppError, AppResult};
@@ -78,7 +78,7 @@ pub async fn answer(
         .clone()
         .filter(|_| reply.original_text.is_some());
     reply.reply_to = Some(message.id.clone());
-    let reply = store_reply(s, &conversation, reply).await?;
+    let reply = store_reply(s, settings, &conversation, reply).await?;
     send(s, integration, agent, &conversation, reply).await
 }
 
@@ -115,14 +115,17 @@ async fn away(
     );
     reply.reply_to = Some(message.id.clone());
     let reply = lifecycle::append(&txn, conversation, reply).await?;
+    follow_up::schedule(s, &txn, settings, &reply).await?;
     txn.commit().await?;
     lifecycle::announce(s, reply.clone()).await;
     send(s, integration, agent, conversation, reply).await
 }
 
-/// Stores the reply; if a reply to the message was stored meanwhile, that one stands.
+/// Stores the reply, with its follow-up queued; if a reply to the message was stored
+/// meanwhile, that one stands.
 async fn store_reply(
     s: &Services,
+    settings: &AgentSettings,
     conversation: &Conversation,
     reply: NewMessage,
 ) -> Result<StoredMessage, JobFailure> {
@@ -130,6 +133,7 @@ async fn store_reply(
     let txn = s.db.begin().await?;
     match lifecycle::append(&txn, conversation, reply).await {
         Ok(stored) => {
+            follow_up::schedule(s, &txn, settings, &stored).await?;
             txn.commit().await?;
             lifecycle::announce(s, stored.clone()).await;
             Ok(stored)

@@ -7,7 +7,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
-use super::entity::{conversation, message};
+use super::entity::{conversation, message, MessageRole};
 use super::events::Message;
 use super::lifecycle::{Conversation, StoredMessage};
 use crate::auth::Viewer;
@@ -66,6 +66,20 @@ pub async fn reply_to<C: ConnectionTrait>(
         .filter(message::Column::ReplyTo.eq(message_id))
         .one(db)
         .await?)
+}
+
+/// Whether the customer wrote in `message`'s conversation after it.
+pub async fn customer_wrote_after<C: ConnectionTrait>(
+    db: &C,
+    message: &StoredMessage,
+) -> AppResult<bool> {
+    let later = message::Entity::find()
+        .filter(message::Column::ConversationId.eq(&message.conversation_id))
+        .filter(message::Column::Role.eq(MessageRole::User))
+        .filter(message::Column::Position.gt(message.position))
+        .count(db)
+        .await?;
+    Ok(later > 0)
 }
 
 /// Which conversations to list.

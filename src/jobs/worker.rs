@@ -220,7 +220,11 @@ impl Worker {
     /// Up to `most` due jobs, marked running by this instance.
     async fn claim(&self, most: usize) -> AppResult<Vec<ClaimedJob>> {
         let now = now_millis();
-        let mut values: Vec<Value> = vec![self.instance.clone().into(), now.into()];
+        let mut values: Vec<Value> = vec![
+            self.instance.clone().into(),
+            now.into(),
+            self.queue.due_now().into(),
+        ];
         let kinds: Vec<String> = self
             .handlers
             .keys()
@@ -237,7 +241,7 @@ impl Worker {
             "UPDATE jobs SET state = 'running', locked_by = $1, locked_at = $2, \
              attempts = attempts + 1, updated_at = $2 \
              WHERE state = 'queued' AND id IN (SELECT id FROM jobs WHERE state = 'queued' \
-             AND run_at <= $2 AND kind IN ({}) ORDER BY run_at, created_at LIMIT {most} {lock}) \
+             AND run_at <= $3 AND kind IN ({}) ORDER BY run_at, created_at LIMIT {most} {lock}) \
              RETURNING id, kind, payload, attempts, max_attempts",
             kinds.join(", ")
         );
@@ -343,7 +347,7 @@ impl Worker {
         retry_in: Option<Duration>,
     ) -> AppResult<()> {
         let now = now_millis();
-        let run_at = retry_in.map(|delay| now + delay.as_millis() as i64);
+        let run_at = retry_in.map(|delay| self.queue.due_now() + delay.as_millis() as i64);
         let sql = "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), \
                    run_at = COALESCE($3, run_at), locked_by = NULL, locked_at = NULL, updated_at = $4 \
                    WHERE id = $5 AND locked_by = $6";

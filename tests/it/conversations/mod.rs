@@ -3,6 +3,7 @@
 //! and everything pushed live.
 
 mod fakes;
+mod follow_up;
 mod livechat;
 mod pipeline;
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::agents::create_agent;
-use crate::common::TestApp;
+use crate::common::{TestApp, TestDb};
 use fakes::{telegram_update, ChatFakes, BOT_TOKEN};
 
 pub const CONVERSATIONS: &str = "query($agent: ID) { conversations(agentId: $agent) { edges { node {
@@ -21,8 +22,14 @@ pub const CONVERSATIONS: &str = "query($agent: ID) { conversations(agentId: $age
 
 /// An app whose LLM and Telegram are the fakes.
 pub async fn app_with(fakes: &ChatFakes) -> TestApp {
+    app_on(fakes, &TestDb::new().await).await
+}
+
+/// The same on `db`, which other instances may share.
+pub async fn app_on(fakes: &ChatFakes, db: &TestDb) -> TestApp {
     let (openai, telegram) = (fakes.openai.uri(), fakes.telegram.uri());
     TestApp::builder()
+        .db(db)
         .config(move |config| {
             config.providers.openai_base_url = format!("{openai}/v1").parse().unwrap();
             config.providers.openai_api_key = Some("sk-server".into());
