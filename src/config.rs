@@ -1,7 +1,7 @@
 //! One typed configuration, read from flags, environment variables and `.env`, and validated
 //! before anything starts. Each concern has its own group; a domain's group is declared, and
-//! checked, in the domain's folder (`meetings::MeetingsConfig`). Tests build one with
-//! [`Config::for_tests`] and change what they need.
+//! checked, in the domain's folder (`auth::AuthConfig`, `meetings::MeetingsConfig`). Tests
+//! build one with [`Config::for_tests`] and change what they need.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use url::Url;
 
+use crate::auth::AuthConfig;
 use crate::meetings::MeetingsConfig;
 
 #[derive(Args, Debug, Clone)]
@@ -90,16 +91,6 @@ pub struct Config {
 pub enum LogFormat {
     Pretty,
     Json,
-}
-
-#[derive(Args, Debug, Clone, Default)]
-pub struct AuthConfig {
-    /// HS256 secret that signs and checks tokens.
-    #[arg(long = "jwt-secret", env = "JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-    /// RS256 public key (PEM text or a path to a PEM file) that checks tokens.
-    #[arg(long = "jwt-public-key", env = "JWT_PUBLIC_KEY")]
-    pub jwt_public_key: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -377,20 +368,13 @@ impl Config {
         if self.database_max_connections == 0 {
             bail!("DATABASE_MAX_CONNECTIONS must be at least 1");
         }
-        if self.auth.jwt_secret.is_none() && self.auth.jwt_public_key.is_none() && !self.sandbox {
-            bail!("set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256), or run with --sandbox for a development secret");
-        }
+        self.auth.validate(self.sandbox)?;
         if self
             .metrics_token
             .as_ref()
             .is_some_and(|t| t.trim().len() < 16)
         {
             bail!("METRICS_TOKEN must be at least 16 characters");
-        }
-        if let Some(secret) = &self.auth.jwt_secret {
-            if secret.len() < 16 {
-                bail!("JWT_SECRET must be at least 16 characters");
-            }
         }
         self.providers.jira_complete()?;
         self.meetings.validate()?;
@@ -550,15 +534,6 @@ mod tests {
     }
 
     #[test]
-    fn a_short_jwt_secret_is_refused_at_start_up() {
-        let dir = std::env::temp_dir();
-        let mut config = Config::for_tests("sqlite::memory:", &dir);
-        config.auth.jwt_secret = Some("short".into());
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("at least 16"), "{err}");
-    }
-
-    #[test]
     fn a_keep_alive_legacy_clients_would_not_wait_for_is_refused_at_start_up() {
         let dir = std::env::temp_dir();
         let mut config = Config::for_tests("sqlite::memory:", &dir);
@@ -598,15 +573,5 @@ mod tests {
             let refused = config.validate().unwrap_err().to_string();
             assert_eq!(refused, format!("{name} must be at least 1"));
         }
-    }
-
-    #[test]
-    fn production_without_a_key_is_refused_but_sandbox_is_allowed() {
-        let dir = std::env::temp_dir();
-        let mut config = Config::for_tests("sqlite::memory:", &dir);
-        config.auth = AuthConfig::default();
-        assert!(config.validate().is_err());
-        config.sandbox = true;
-        assert!(config.validate().is_ok());
     }
 }

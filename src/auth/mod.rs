@@ -2,6 +2,7 @@
 //! every resolver, route and WebSocket connection checks.
 
 pub mod api_keys;
+mod config;
 pub mod entity;
 pub mod graphql;
 pub mod jwt;
@@ -13,6 +14,7 @@ use sea_orm::DatabaseConnection;
 use crate::error::{AppError, AppResult};
 use crate::services::Services;
 
+pub use config::AuthConfig;
 pub use graphql::{AuthMutation as Mutation, AuthQuery as Query};
 pub use jwt::JwtKeys;
 
