@@ -123,6 +123,12 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The caller a transport put in a GraphQL request's data; anonymous when none did.
+    pub fn of<'a>(ctx: &async_graphql::Context<'a>) -> &'a Caller {
+        static ANONYMOUS: Caller = Caller::Anonymous;
+        ctx.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
+    }
+
     /// UNAUTHENTICATED when a credential was presented and failed: nothing is answered then.
     pub fn refusal(&self) -> Option<AppError> {
         match self {
