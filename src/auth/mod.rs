@@ -17,6 +17,7 @@ use crate::services::Services;
 pub use config::AuthConfig;
 pub use graphql::{AuthMutation as Mutation, AuthQuery as Query};
 pub use jwt::JwtKeys;
+pub use webhook::{sign as sign_webhook, verify as verify_webhook};
 
 /// Auth adds its GraphQL roots (API keys, the viewer) and nothing else to the server.
 pub struct AuthDomain;
