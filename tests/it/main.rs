@@ -10,6 +10,7 @@ mod config;
 mod db;
 mod events;
 mod graphql;
+mod imports;
 mod jobs;
 mod meetings;
 mod ops;
