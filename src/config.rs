@@ -1,6 +1,7 @@
 //! One typed configuration, read from flags, environment variables and `.env`, and validated
-//! before anything starts. Each concern has its own group; tests build one with
-//! [`Config::for_tests`] and change what they need.
+//! before anything starts. Each concern has its own group; a domain's group is declared, and
+//! checked, in the domain's folder (`auth::AuthConfig`, `meetings::MeetingsConfig`). Tests
+//! build one with [`Config::for_tests`] and change what they need.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,9 @@ use anyhow::{bail, Context};
 use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use url::Url;
+
+use crate::auth::AuthConfig;
+use crate::meetings::MeetingsConfig;
 
 #[derive(Args, Debug, Clone)]
 pub struct Config {
@@ -87,100 +91,10 @@ pub struct Config {
     pub agents: crate::agents::AgentsConfig,
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct MeetingsConfig {
-    /// Seconds between status syncs with the bot service; 0 turns the sync off.
-    #[arg(
-        long = "bot-sync-interval-secs",
-        env = "BOT_SYNC_INTERVAL_SECS",
-        default_value_t = 3
-    )]
-    pub sync_interval_secs: u64,
-    /// Bot-service requests in flight at once during one sync.
-    #[arg(
-        long = "bot-sync-concurrency",
-        env = "BOT_SYNC_CONCURRENCY",
-        default_value_t = 64
-    )]
-    pub sync_concurrency: usize,
-    /// A bot not CONNECTED (nor waiting to be admitted) this long after it was triggered fails.
-    #[arg(
-        long = "bot-connect-timeout-secs",
-        env = "BOT_CONNECT_TIMEOUT_SECS",
-        default_value_t = 300
-    )]
-    pub connect_timeout_secs: u64,
-    /// A bot left in the waiting room this long fails.
-    #[arg(
-        long = "bot-admission-timeout-secs",
-        env = "BOT_ADMISSION_TIMEOUT_SECS",
-        default_value_t = 900
-    )]
-    pub admission_timeout_secs: u64,
-    /// A bot still CONNECTED this long after it joined fails: a meeting that never ends for
-    /// the service, or a service that lost the bot, would otherwise hold the meeting forever.
-    #[arg(
-        long = "bot-meeting-timeout-secs",
-        env = "BOT_MEETING_TIMEOUT_SECS",
-        default_value_t = 6 * 3600
-    )]
-    pub meeting_timeout_secs: u64,
-    /// How long a bot whose service hands its recording over by callback (the seed's) waits
-    /// for it after the service says the meeting is over, before it ends DONE with none.
-    #[arg(
-        long = "bot-recording-grace-secs",
-        env = "BOT_RECORDING_GRACE_SECS",
-        default_value_t = 600
-    )]
-    pub recording_grace_secs: u64,
-    /// Bots (and their history, transcript and tasks) older than this are deleted.
-    #[arg(
-        long = "meeting-retention-days",
-        env = "MEETING_RETENTION_DAYS",
-        default_value_t = 30
-    )]
-    pub retention_days: u64,
-    /// Largest recording the pipeline downloads, in bytes (kept in a temporary file).
-    #[arg(long = "audio-max-bytes", env = "AUDIO_MAX_BYTES", default_value_t = 1024 * 1024 * 1024)]
-    pub audio_max_bytes: u64,
-    /// Largest file the transcription API takes (OpenAI's 25 MB): a larger recording is made
-    /// mono 16 kHz MP3 by ffmpeg, in parts each under this.
-    #[arg(
-        long = "transcription-max-upload-bytes",
-        env = "TRANSCRIPTION_MAX_UPLOAD_BYTES",
-        default_value_t = 25 * 1024 * 1024
-    )]
-    pub transcription_max_upload_bytes: u64,
-    /// The ffmpeg that makes large recordings smaller.
-    #[arg(long = "ffmpeg-path", env = "FFMPEG_PATH", default_value = "ffmpeg")]
-    pub ffmpeg_path: PathBuf,
-    /// Let callers' recording URLs point into private networks (a development setting: by
-    /// default only the bot service's may, and a caller's must be a public address).
-    #[arg(long = "audio-allow-private-hosts", env = "AUDIO_ALLOW_PRIVATE_HOSTS", value_parser = BoolishValueParser::new())]
-    pub audio_allow_private_hosts: bool,
-    /// Attempts the pipeline makes before the bot is marked ERROR.
-    #[arg(
-        long = "pipeline-max-attempts",
-        env = "PIPELINE_MAX_ATTEMPTS",
-        default_value_t = 5
-    )]
-    pub pipeline_max_attempts: u32,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
     Json,
-}
-
-#[derive(Args, Debug, Clone, Default)]
-pub struct AuthConfig {
-    /// HS256 secret that signs and checks tokens.
-    #[arg(long = "jwt-secret", env = "JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-    /// RS256 public key (PEM text or a path to a PEM file) that checks tokens.
-    #[arg(long = "jwt-public-key", env = "JWT_PUBLIC_KEY")]
-    pub jwt_public_key: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -484,9 +398,7 @@ impl Config {
         if self.database_max_connections == 0 {
             bail!("DATABASE_MAX_CONNECTIONS must be at least 1");
         }
-        if self.auth.jwt_secret.is_none() && self.auth.jwt_public_key.is_none() && !self.sandbox {
-            bail!("set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256), or run with --sandbox for a development secret");
-        }
+        self.auth.validate(self.sandbox)?;
         if self
             .metrics_token
             .as_ref()
@@ -494,39 +406,9 @@ impl Config {
         {
             bail!("METRICS_TOKEN must be at least 16 characters");
         }
-        if let Some(secret) = &self.auth.jwt_secret {
-            if secret.len() < 16 {
-                bail!("JWT_SECRET must be at least 16 characters");
-            }
-        }
         self.providers.jira_complete()?;
-        let at_least_one = [
-            (
-                "BOT_SYNC_CONCURRENCY",
-                self.meetings.sync_concurrency as u64,
-            ),
-            ("MEETING_RETENTION_DAYS", self.meetings.retention_days),
-            (
-                "BOT_CONNECT_TIMEOUT_SECS",
-                self.meetings.connect_timeout_secs,
-            ),
-            (
-                "BOT_ADMISSION_TIMEOUT_SECS",
-                self.meetings.admission_timeout_secs,
-            ),
-            (
-                "BOT_MEETING_TIMEOUT_SECS",
-                self.meetings.meeting_timeout_secs,
-            ),
-            ("AUDIO_MAX_BYTES", self.meetings.audio_max_bytes),
-            (
-                "TRANSCRIPTION_MAX_UPLOAD_BYTES",
-                self.meetings.transcription_max_upload_bytes,
-            ),
-            (
-                "PIPELINE_MAX_ATTEMPTS",
-                self.meetings.pipeline_max_attempts as u64,
-            ),
+        self.meetings.validate()?;
+        at_least_one(&[
             ("PROVIDER_TIMEOUT_SECS", self.providers.timeout_secs),
             (
                 "TRANSCRIPTION_TIMEOUT_SECS",
@@ -541,10 +423,7 @@ impl Config {
             ("GRAPHQL_MAX_DEPTH", self.graphql.max_depth as u64),
             ("GRAPHQL_MAX_COMPLEXITY", self.graphql.max_complexity as u64),
             ("GRAPHQL_MAX_ALIASES", self.graphql.max_aliases as u64),
-        ];
-        if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
-            bail!("{name} must be at least 1");
-        }
+        ])?;
         // A URL without a scheme ("host:8001") parses with the host as its scheme, and every
         // request to it would then fail as if the service were down.
         let urls = [
@@ -569,9 +448,6 @@ impl Config {
             {
                 bail!("{name} must be an http(s) URL with a host, not {url}");
             }
-        }
-        if self.meetings.recording_grace_secs > 86_400 {
-            bail!("BOT_RECORDING_GRACE_SECS must be at most 86400 (a day)");
         }
         if let Some(temperature) = self.providers.llm_temperature {
             if !(0.0..=2.0).contains(&temperature) {
@@ -624,6 +500,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// Refuses the first setting that is 0 where 1 is the least that works (a duration, a limit,
+/// a count of attempts), by its environment name.
+pub fn at_least_one(settings: &[(&str, u64)]) -> anyhow::Result<()> {
+    match settings.iter().find(|(_, value)| *value == 0) {
+        Some((name, _)) => bail!("{name} must be at least 1"),
+        None => Ok(()),
     }
 }
 
@@ -685,15 +570,6 @@ mod tests {
     }
 
     #[test]
-    fn a_short_jwt_secret_is_refused_at_start_up() {
-        let dir = std::env::temp_dir();
-        let mut config = Config::for_tests("sqlite::memory:", &dir);
-        config.auth.jwt_secret = Some("short".into());
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("at least 16"), "{err}");
-    }
-
-    #[test]
     fn a_keep_alive_legacy_clients_would_not_wait_for_is_refused_at_start_up() {
         let dir = std::env::temp_dir();
         let mut config = Config::for_tests("sqlite::memory:", &dir);
@@ -733,15 +609,5 @@ mod tests {
             let refused = config.validate().unwrap_err().to_string();
             assert_eq!(refused, format!("{name} must be at least 1"));
         }
-    }
-
-    #[test]
-    fn production_without_a_key_is_refused_but_sandbox_is_allowed() {
-        let dir = std::env::temp_dir();
-        let mut config = Config::for_tests("sqlite::memory:", &dir);
-        config.auth = AuthConfig::default();
-        assert!(config.validate().is_err());
-        config.sandbox = true;
-        assert!(config.validate().is_ok());
     }
 }

@@ -73,7 +73,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     ops::prometheus();
 
-    let (jwt, key_source) = JwtKeys::from_config(&config)?;
+    let (jwt, key_source) = JwtKeys::from_config(&config.auth, &config.data_dir)?;
     if let auth::jwt::KeySource::DevelopmentSecret(path) = &key_source {
         tracing::warn!(path = %path.display(), "using the development JWT secret kept under the data directory: not for production");
     }

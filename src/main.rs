@@ -112,7 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if ttl <= 0 {
                 anyhow::bail!("--ttl must be positive");
             }
-            let (keys, source) = JwtKeys::from_config(&config)?;
+            let (keys, source) = JwtKeys::from_config(&config.auth, &config.data_dir)?;
             if let switchboard::auth::jwt::KeySource::DevelopmentSecret(path) = source {
                 eprintln!("signed with the development secret in {}", path.display());
             }

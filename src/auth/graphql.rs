@@ -1,7 +1,19 @@
 use async_graphql::{Context, Object, SimpleObject, ID};
+use sea_orm::DatabaseConnection;
 
-use super::{api_keys, Credential, Role};
-use crate::graphql::context::ContextExt;
+use super::{api_keys, Caller, Credential, Role, Viewer};
+use crate::error::AppResult;
+use crate::services::Services;
+
+// What `graphql::ContextExt` gives every other domain's resolvers, read here directly:
+// `graphql`'s transports depend on auth, so auth does not depend on `graphql`.
+fn viewer<'a>(ctx: &Context<'a>) -> AppResult<&'a Viewer> {
+    Caller::of(ctx).viewer()
+}
+
+fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
+    &ctx.data_unchecked::<Services>().db
+}
 
 #[derive(SimpleObject)]
 #[graphql(name = "Viewer")]
@@ -53,7 +65,7 @@ pub struct AuthQuery;
 impl AuthQuery {
     /// Who the server takes the caller to be.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<ViewerInfo> {
-        let viewer = ctx.viewer()?;
+        let viewer = viewer(ctx)?;
         Ok(ViewerInfo {
             user_id: viewer.user_id.clone(),
             organisation_id: viewer.org_id.clone(),
@@ -64,7 +76,7 @@ impl AuthQuery {
 
     /// The organisation's API keys (admin).
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
-        let keys = api_keys::list(ctx.db(), ctx.viewer()?).await?;
+        let keys = api_keys::list(db(ctx), viewer(ctx)?).await?;
         Ok(keys.into_iter().map(Into::into).collect())
     }
 }
@@ -81,7 +93,7 @@ impl AuthMutation {
         name: String,
         #[graphql(default_with = "Role::Manager")] role: Role,
     ) -> async_graphql::Result<CreatedApiKey> {
-        let issued = api_keys::create(ctx.db(), ctx.viewer()?, &name, role).await?;
+        let issued = api_keys::create(db(ctx), viewer(ctx)?, &name, role).await?;
         Ok(CreatedApiKey {
             api_key: issued.key.into(),
             secret: issued.secret,
@@ -90,6 +102,6 @@ impl AuthMutation {
 
     /// Revokes an API key at once (admin).
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
-        Ok(api_keys::revoke(ctx.db(), ctx.viewer()?, &id).await?.into())
+        Ok(api_keys::revoke(db(ctx), viewer(ctx)?, &id).await?.into())
     }
 }

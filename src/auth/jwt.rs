@@ -7,8 +7,7 @@ use anyhow::Context;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::{Credential, Role, Viewer};
-use crate::config::Config;
+use super::{AuthConfig, Credential, Role, Viewer};
 use crate::error::{AppError, AppResult};
 
 const DEV_SECRET_FILE: &str = "dev-jwt-secret";
@@ -76,11 +75,11 @@ impl JwtKeys {
 
     /// The keys the configuration names; with neither set, the development secret under
     /// the data directory (created on first use), which only `--sandbox` and `token` accept.
-    pub fn from_config(config: &Config) -> anyhow::Result<(Self, KeySource)> {
-        if let Some(secret) = &config.auth.jwt_secret {
+    pub fn from_config(config: &AuthConfig, data_dir: &Path) -> anyhow::Result<(Self, KeySource)> {
+        if let Some(secret) = &config.jwt_secret {
             return Ok((Self::hs256(secret.as_bytes()), KeySource::Secret));
         }
-        if let Some(key) = &config.auth.jwt_public_key {
+        if let Some(key) = &config.jwt_public_key {
             let pem = if key.trim_start().starts_with("-----BEGIN") {
                 key.clone().into_bytes()
             } else {
@@ -88,7 +87,7 @@ impl JwtKeys {
             };
             return Ok((Self::rs256(&pem)?, KeySource::PublicKey));
         }
-        let path = config.data_dir.join(DEV_SECRET_FILE);
+        let path = data_dir.join(DEV_SECRET_FILE);
         let secret = load_or_create_secret(&path)?;
         Ok((
             Self::hs256(secret.as_bytes()),

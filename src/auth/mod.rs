@@ -2,6 +2,7 @@
 //! every resolver, route and WebSocket connection checks.
 
 pub mod api_keys;
+mod config;
 pub mod entity;
 pub mod graphql;
 pub mod jwt;
@@ -13,8 +14,10 @@ use sea_orm::DatabaseConnection;
 use crate::error::{AppError, AppResult};
 use crate::services::Services;
 
+pub use config::AuthConfig;
 pub use graphql::{AuthMutation as Mutation, AuthQuery as Query};
 pub use jwt::JwtKeys;
+pub use webhook::{sign as sign_webhook, verify as verify_webhook};
 
 /// Auth adds its GraphQL roots (API keys, the viewer) and nothing else to the server.
 pub struct AuthDomain;
@@ -121,6 +124,12 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The caller a transport put in a GraphQL request's data; anonymous when none did.
+    pub fn of<'a>(ctx: &async_graphql::Context<'a>) -> &'a Caller {
+        static ANONYMOUS: Caller = Caller::Anonymous;
+        ctx.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
+    }
+
     /// UNAUTHENTICATED when a credential was presented and failed: nothing is answered then.
     pub fn refusal(&self) -> Option<AppError> {
         match self {

@@ -22,7 +22,6 @@ impl ContextExt for Context<'_> {
     }
 
     fn viewer(&self) -> AppResult<&Viewer> {
-        static ANONYMOUS: Caller = Caller::Anonymous;
-        self.data_opt::<Caller>().unwrap_or(&ANONYMOUS).viewer()
+        Caller::of(self).viewer()
     }
 }

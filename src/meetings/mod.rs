@@ -5,6 +5,7 @@
 //! job handlers, the sync) and what tests and benchmarks drive directly.
 
 mod analysis;
+mod config;
 pub mod entity;
 mod events;
 mod graphql;
@@ -32,6 +33,7 @@ use crate::domain::Domain;
 use crate::jobs::JobHandler;
 use crate::services::Services;
 
+pub use config::MeetingsConfig;
 pub use events::{BotStatusChange, TranscriptSegment};
 pub use graphql::{
     MeetingsMutation as Mutation, MeetingsQuery as Query, MeetingsSubscription as Subscription,

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::service::{self, ProcessedOutcome, ProcessedReport, PushedBy, TriggerInput};
 use super::store::{self, MeetingBot};
-use crate::auth::{webhook, Caller, Viewer};
+use crate::auth::{verify_webhook, Caller, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::providers::bot_service::{RemoteBot, RemoteState, VexaMeeting};
 use crate::rest::{self, JsonBody};
@@ -91,7 +91,7 @@ async fn status(
 /// Whether a callback carries the bot service's secret or signature.
 fn verify_bot_service(s: &Services, headers: &HeaderMap, body: &[u8]) -> AppResult<()> {
     let secret = s.config.providers.bot_service_secret.as_deref();
-    webhook::verify(headers, body, secret, "BOT_SERVICE_SECRET")
+    verify_webhook(headers, body, secret, "BOT_SERVICE_SECRET")
 }
 
 /// A callback body, once the bot service's secret or signature is checked.

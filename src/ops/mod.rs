@@ -132,7 +132,7 @@ pub async fn readyz(State(services): State<Services>) -> Response {
 pub async fn metrics(State(services): State<Services>, headers: HeaderMap) -> Response {
     let token = services.config.metrics_token.as_deref();
     if token.is_some() {
-        if let Err(refused) = crate::auth::webhook::verify(&headers, b"", token, "METRICS_TOKEN") {
+        if let Err(refused) = crate::auth::verify_webhook(&headers, b"", token, "METRICS_TOKEN") {
             return refused.into_response();
         }
     }

@@ -12,6 +12,7 @@ mod conversations;
 mod db;
 mod events;
 mod graphql;
+mod imports;
 mod jobs;
 mod meetings;
 mod ops;

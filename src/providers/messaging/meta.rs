@@ -334,7 +334,7 @@ fn instagram_message(event: &Value) -> Option<InboundMessage> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::webhook::sign;
+    use crate::auth::sign_webhook as sign;
     use crate::providers::messaging::test_client;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -71,7 +71,7 @@ pub async fn signed_done_callback(app: &TestApp, secret: &str, body: &Value) -> 
         .post(app.url("/api/v1/meet/callback/update-status"))
         .header(
             "x-signature-256",
-            switchboard::auth::webhook::sign(secret, body.to_string().as_bytes()),
+            switchboard::auth::sign_webhook(secret, body.to_string().as_bytes()),
         )
         .body(body.to_string())
         .send()
