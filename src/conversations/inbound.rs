@@ -11,6 +11,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
 };
+use tracing::Instrument;
 
 use super::entity::{conversation, DeliveryStatus, MessageRole};
 use super::lifecycle::{self, Conversation, NewMessage, StoredMessage};
@@ -51,9 +52,21 @@ impl JobHandler for InboundHandler {
         };
         let agent = agents::load(&s.db, &integration.agent_id).await?;
         let settings = agent.settings()?;
-        let (conversation, message) =
-            receive(s, &integration, &agent, &settings, &inbound.message).await?;
-        reply::answer(s, &integration, &agent, &settings, conversation, message).await
+        // Every step's log line carries the agent, the channel and (once known) the conversation.
+        let span = tracing::info_span!(
+            "reply",
+            agent = %agent.id,
+            integration = %integration.id,
+            conversation = tracing::field::Empty,
+        );
+        async {
+            let (conversation, message) =
+                receive(s, &integration, &agent, &settings, &inbound.message).await?;
+            tracing::Span::current().record("conversation", conversation.id.as_str());
+            reply::answer(s, &integration, &agent, &settings, conversation, message).await
+        }
+        .instrument(span)
+        .await
     }
 
     async fn on_dead(&self, job: &ClaimedJob, error: &str) {
@@ -85,6 +98,7 @@ async fn receive(
     let language = text_analysis::detect_language(&text).map(|l| l.code.to_string());
     let sentiment = text_analysis::sentiment(&text);
     let conversation = conversation_for(s, integration, inbound).await?;
+    tracing::Span::current().record("conversation", conversation.id.as_str());
     let txn = s.db.begin().await?;
     let new = NewMessage {
         role: MessageRole::User,
@@ -114,7 +128,7 @@ async fn receive(
     let mut conversation = conversation;
     let events = judge(s, &txn, agent, settings, &mut conversation, &message).await?;
     txn.commit().await?;
-    tracing::info!(agent = %agent.id, conversation = %conversation.id, language = ?message.language, sentiment, "customer message stored");
+    tracing::info!(step = "store", language = ?message.language, sentiment, "customer message stored");
     lifecycle::announce(s, message.clone()).await;
     for event in events {
         agents::announce(s, event).await;
@@ -143,7 +157,7 @@ async fn judge(
             "negative sentiment {score:.2} (threshold -{:.2})",
             rules.negative_threshold
         );
-        tracing::warn!(agent = %agent.id, conversation = %conversation.id, score, "negative sentiment detected");
+        tracing::warn!(step = "sentiment", score, "negative sentiment detected");
         events.push(
             agents::record_event(
                 txn,
@@ -164,7 +178,11 @@ async fn judge(
     {
         set_manual_mode(txn, conversation, true).await?;
         let detail = format!("very negative sentiment {score:.2}: handed to a person");
-        tracing::warn!(agent = %agent.id, conversation = %conversation.id, score, "very negative sentiment: escalated");
+        tracing::warn!(
+            step = "sentiment",
+            score,
+            "very negative sentiment: escalated"
+        );
         events.push(
             agents::record_event(
                 txn,

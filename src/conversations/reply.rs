@@ -31,18 +31,24 @@ pub async fn answer(
         return send(s, integration, agent, &conversation, reply).await;
     }
     if conversation.manual_mode {
-        tracing::info!(conversation = %conversation.id, "manual mode: the agent does not answer");
+        tracing::info!(
+            step = "manual_mode",
+            "manual mode: the agent does not answer"
+        );
         return Ok(());
     }
     if agent.is_deleted() || !agent.is_active {
-        tracing::info!(agent = %agent.id, "the agent is inactive: no answer");
+        tracing::info!(step = "inactive", "the agent is inactive: no answer");
         return Ok(());
     }
     let now = s.clock.now();
     if !settings.is_open(now) {
         return away(s, integration, agent, settings, &conversation, &message).await;
     }
-    tracing::info!(agent = %agent.id, conversation = %conversation.id, "message processed during working hours");
+    tracing::info!(
+        step = "working_hours",
+        "message processed during working hours"
+    );
     let llm = s.providers.llm_for(ModelChoice {
         model: agent.model.clone(),
         api_key: agents::api_key(s, agent)?,
@@ -105,10 +111,16 @@ async fn away(
         .await?;
     if claimed.rows_affected == 0 {
         txn.rollback().await?;
-        tracing::info!(conversation = %conversation.id, "outside working hours; the away message went today already");
+        tracing::info!(
+            step = "away",
+            "outside working hours; the away message went today already"
+        );
         return Ok(());
     }
-    tracing::info!(conversation = %conversation.id, "outside working hours, sending the away message");
+    tracing::info!(
+        step = "away",
+        "outside working hours, sending the away message"
+    );
     let mut reply = NewMessage::outgoing(
         MessageRole::Assistant,
         settings.working_hours.away_message.clone(),
@@ -167,7 +179,7 @@ async fn translate_incoming(
     {
         return Ok(message);
     }
-    tracing::info!(from = %language, to = %rules.source_language, "translating the incoming message");
+    tracing::info!(step = "translate_incoming", from = %language, to = %rules.source_language, "translating the incoming message");
     let translated = translate(llm, &rules.source_language, &message.text).await?;
     let change = MessageChange {
         original_text: Some(message.text.clone()),
@@ -195,7 +207,7 @@ async fn translate_outgoing(
         Some(language)
             if rules.enabled && rules.translate_outgoing && *language != rules.source_language =>
         {
-            tracing::info!(from = %rules.source_language, to = %language, "translating the outgoing reply");
+            tracing::info!(step = "translate_outgoing", from = %rules.source_language, to = %language, "translating the outgoing reply");
             let translated = translate(llm, language, &words).await?;
             Ok((translated, Some(words)))
         }
@@ -262,7 +274,7 @@ pub async fn send(
                 ..MessageChange::default()
             };
             apply(s, &claimed, change).await?;
-            tracing::info!(conversation = %conversation.id, "response sent");
+            tracing::info!(step = "send", "response sent");
             Ok(())
         }
         // The channel answered that it did not take it: safe to send again later.
