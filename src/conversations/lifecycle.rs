@@ -5,6 +5,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr,
+    Statement,
 };
 
 use super::entity::{conversation, message, DeliveryStatus, MessageRole};
@@ -54,10 +55,7 @@ pub async fn append<C: ConnectionTrait>(
     conversation: &Conversation,
     new: NewMessage,
 ) -> AppResult<StoredMessage> {
-    let sequence =
-        crate::db::next_sequence(conn, "conversations", "last_sequence", &conversation.id).await?;
-    let position =
-        crate::db::next_sequence(conn, "conversations", "message_count", &conversation.id).await?;
+    let (sequence, position) = next_sequence_and_position(conn, &conversation.id).await?;
     let at = new.at;
     let row = message::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
@@ -101,6 +99,30 @@ pub async fn append<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     Ok(row)
+}
+
+/// The conversation's next change sequence and message position, in one statement under
+/// its row lock.
+async fn next_sequence_and_position<C: ConnectionTrait>(
+    conn: &C,
+    conversation_id: &str,
+) -> AppResult<(i64, i64)> {
+    let backend = conn.get_database_backend();
+    let sql = "UPDATE conversations SET last_sequence = last_sequence + 1, \
+               message_count = message_count + 1 WHERE id = $1 \
+               RETURNING last_sequence, message_count";
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            crate::db::placeholders(backend, sql),
+            [conversation_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::not_found("conversation"))?;
+    Ok((
+        row.try_get("", "last_sequence")?,
+        row.try_get("", "message_count")?,
+    ))
 }
 
 /// A change to a stored message.

@@ -58,13 +58,14 @@ pub async fn answer(
             .and_then(|b| url::Url::parse(b).ok()),
     })?;
     let message = translate_incoming(s, llm.as_ref(), settings, message).await?;
-    let history = store::recent(
-        &s.db,
-        &conversation.id,
-        message.position,
-        s.config.agents.history_messages,
-    )
-    .await?;
+    // A conversation's first message has no history to read.
+    let history = match message.position {
+        1 => Vec::new(),
+        _ => {
+            let window = s.config.agents.history_messages;
+            store::recent(&s.db, &conversation.id, message.position, window).await?
+        }
+    };
     let mut turns = vec![Turn::new(Speaker::System, agent.system_prompt.clone())];
     turns.extend(history.iter().chain([&message]).map(|m| {
         let speaker = match m.role {
