@@ -3,7 +3,6 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{ComplexObject, Context, Object, SimpleObject, Subscription, ID};
 use async_trait::async_trait;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use sea_orm::{EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -17,6 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::{follow, Timeline};
 use crate::graphql::context::ContextExt;
 use crate::graphql::fanout::live;
+use crate::graphql::pagination;
 use crate::services::Services;
 
 #[derive(SimpleObject)]
@@ -57,13 +57,6 @@ impl From<ConversationRow> for Conversation {
             created_at: row.created_at,
         }
     }
-}
-
-fn first_of(first: i32) -> AppResult<u64> {
-    if !(1..=100).contains(&first) {
-        return Err(AppError::BadInput("first must be between 1 and 100".into()));
-    }
-    Ok(first as u64)
 }
 
 #[derive(SimpleObject)]
@@ -108,7 +101,8 @@ impl Conversation {
         #[graphql(default = 50)] first: i32,
         #[graphql(default = 0)] after: i64,
     ) -> async_graphql::Result<Connection<i64, Message, EmptyFields, EmptyFields>> {
-        let page = store::messages(ctx.db(), &self.id, after, first_of(first)?).await?;
+        let page =
+            store::messages(ctx.db(), &self.id, after, pagination::page_size(first)?).await?;
         let mut connection = Connection::new(after > 0, page.has_next);
         for row in page.items {
             connection
@@ -117,26 +111,6 @@ impl Conversation {
         }
         Ok(connection)
     }
-}
-
-fn encode_cursor(row: &ConversationRow) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}|{}",
-        row.last_message_at.timestamp_micros(),
-        row.id
-    ))
-}
-
-fn decode_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, String)> {
-    let bad = || AppError::BadInput("after is not a cursor from this list".into());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('|').ok_or_else(bad)?;
-    let id = uuid::Uuid::parse_str(id).map_err(|_| bad())?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((at, id.to_string()))
 }
 
 #[derive(SimpleObject)]
@@ -170,8 +144,8 @@ impl ConversationsQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Conversation, EmptyFields, EmptyFields>> {
         let viewer = ctx.viewer()?;
-        let first = first_of(first)?;
-        let after = after.as_deref().map(decode_cursor).transpose()?;
+        let first = pagination::page_size(first)?;
+        let after = after.as_deref().map(pagination::decode).transpose()?;
         let filter = ConversationFilter {
             agent_id: agent_id.map(|id| id.to_string()),
             channel,
@@ -181,9 +155,10 @@ impl ConversationsQuery {
         let page = store::list(ctx.db(), viewer, filter, after, first).await?;
         let mut connection = Connection::new(has_previous, page.has_next);
         for row in page.items {
-            connection
-                .edges
-                .push(Edge::new(encode_cursor(&row), row.into()));
+            connection.edges.push(Edge::new(
+                pagination::encode(row.last_message_at, &row.id),
+                row.into(),
+            ));
         }
         Ok(connection)
     }

@@ -6,6 +6,7 @@ pub mod context;
 pub mod fanout;
 mod gateway;
 mod health;
+pub mod pagination;
 pub mod transport;
 pub mod websocket;
 

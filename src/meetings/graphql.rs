@@ -5,7 +5,6 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, Subscription, ID};
 use async_trait::async_trait;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
@@ -18,6 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::{follow, Timeline};
 use crate::graphql::context::ContextExt;
 use crate::graphql::fanout::live;
+use crate::graphql::pagination;
 use crate::services::Services;
 
 #[derive(SimpleObject)]
@@ -129,26 +129,6 @@ impl MeetingBot {
     }
 }
 
-fn encode_cursor(bot: &BotRow) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}|{}",
-        bot.created_at.timestamp_micros(),
-        bot.id
-    ))
-}
-
-fn decode_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, String)> {
-    let bad = || AppError::BadInput("after is not a cursor from this list".into());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('|').ok_or_else(bad)?;
-    let id = uuid::Uuid::parse_str(id).map_err(|_| bad())?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((at, id.to_string()))
-}
-
 #[derive(Default)]
 pub struct MeetingsQuery;
 
@@ -167,17 +147,16 @@ impl MeetingsQuery {
         status: Option<BotStatus>,
     ) -> async_graphql::Result<Connection<String, MeetingBot, EmptyFields, EmptyFields>> {
         let viewer = ctx.viewer()?;
-        if !(1..=100).contains(&first) {
-            return Err(AppError::BadInput("first must be between 1 and 100".into()).into());
-        }
-        let after = after.as_deref().map(decode_cursor).transpose()?;
+        let first = pagination::page_size(first)?;
+        let after = after.as_deref().map(pagination::decode).transpose()?;
         let has_previous = after.is_some();
-        let page = store::list(ctx.db(), viewer, status, after, first as u64).await?;
+        let page = store::list(ctx.db(), viewer, status, after, first).await?;
         let mut connection = Connection::new(has_previous, page.has_next);
         for bot in page.bots {
-            connection
-                .edges
-                .push(Edge::new(encode_cursor(&bot), bot.into()));
+            connection.edges.push(Edge::new(
+                pagination::encode(bot.created_at, &bot.id),
+                bot.into(),
+            ));
         }
         Ok(connection)
     }
