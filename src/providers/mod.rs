@@ -2,6 +2,7 @@
 //! `--sandbox` swaps in the simulated ones from `sandbox`. `health` reports, for each,
 //! whether it is configured, sandboxed or missing.
 
+pub mod animator;
 pub mod bot_service;
 pub mod http;
 pub mod jira;
@@ -19,6 +20,7 @@ use async_graphql::{Enum, SimpleObject};
 use crate::config::{BotServiceKind, Config};
 use crate::error::{AppError, AppResult};
 
+pub use animator::{Animator, AnimatorKind};
 pub use bot_service::BotService;
 pub use http::ProviderError;
 pub use jira::TaskTracker;
