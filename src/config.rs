@@ -293,6 +293,52 @@ pub struct ProvidersConfig {
         default_value = crate::providers::messaging::meta::INSTAGRAM_DEFAULT_BASE
     )]
     pub instagram_graph_base: Url,
+    /// D-ID's API (talking photos).
+    #[arg(
+        long = "did-api-base",
+        env = "DID_API_BASE",
+        default_value = "https://api.d-id.com"
+    )]
+    pub did_api_base: Url,
+    /// D-ID's key as D-ID gives it (already `user:password` encoded), sent after `Basic `.
+    #[arg(long = "did-api-key", env = "DID_API_KEY", hide_env_values = true)]
+    pub did_api_key: Option<String>,
+    /// Where D-ID reports a finished talk (the media domain's webhook); unset: it is polled.
+    #[arg(long = "did-webhook-url", env = "DID_WEBHOOK_URL")]
+    pub did_webhook_url: Option<Url>,
+    /// The Microsoft voice D-ID reads a script with when an animation names none.
+    #[arg(
+        long = "did-voice-id",
+        env = "DID_VOICE_ID",
+        default_value = "en-US-JennyNeural"
+    )]
+    pub did_voice_id: String,
+    /// HeyGen's API.
+    #[arg(
+        long = "heygen-api-base",
+        env = "HEYGEN_API_BASE",
+        default_value = "https://api.heygen.com"
+    )]
+    pub heygen_api_base: Url,
+    /// HeyGen's upload host, where photos go.
+    #[arg(
+        long = "heygen-upload-base",
+        env = "HEYGEN_UPLOAD_BASE",
+        default_value = "https://upload.heygen.com"
+    )]
+    pub heygen_upload_base: Url,
+    #[arg(
+        long = "heygen-api-key",
+        env = "HEYGEN_API_KEY",
+        hide_env_values = true
+    )]
+    pub heygen_api_key: Option<String>,
+    /// The HeyGen voice used when an animation names none (HeyGen has no default).
+    #[arg(long = "heygen-voice-id", env = "HEYGEN_VOICE_ID")]
+    pub heygen_voice_id: Option<String>,
+    /// Animate photos with HeyGen rather than D-ID when a caller names neither.
+    #[arg(long = "use-heygen", env = "USE_HEYGEN", value_parser = BoolishValueParser::new())]
+    pub use_heygen: bool,
     /// Seconds one request to an outside service may take.
     #[arg(
         long = "provider-timeout-secs",
@@ -440,6 +486,13 @@ impl Config {
             (
                 "INSTAGRAM_GRAPH_BASE",
                 Some(&self.providers.instagram_graph_base),
+            ),
+            ("DID_API_BASE", Some(&self.providers.did_api_base)),
+            ("DID_WEBHOOK_URL", self.providers.did_webhook_url.as_ref()),
+            ("HEYGEN_API_BASE", Some(&self.providers.heygen_api_base)),
+            (
+                "HEYGEN_UPLOAD_BASE",
+                Some(&self.providers.heygen_upload_base),
             ),
         ];
         for (name, url) in urls {

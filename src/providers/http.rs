@@ -83,7 +83,7 @@ impl From<ProviderError> for crate::jobs::JobFailure {
 }
 
 /// Retry-After in seconds (the form every provider here uses).
-fn retry_after(response: &Response) -> Option<Duration> {
+pub fn retry_after(response: &Response) -> Option<Duration> {
     response
         .headers()
         .get(reqwest::header::RETRY_AFTER)?

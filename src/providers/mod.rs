@@ -20,7 +20,7 @@ use async_graphql::{Enum, SimpleObject};
 use crate::config::{BotServiceKind, Config};
 use crate::error::{AppError, AppResult};
 
-pub use animator::{Animator, AnimatorKind};
+pub use animator::{Animator, AnimatorKind, Animators};
 pub use bot_service::BotService;
 pub use http::ProviderError;
 pub use jira::TaskTracker;
@@ -53,6 +53,8 @@ pub struct Providers {
     pub tasks: Option<Arc<dyn TaskTracker>>,
     /// Always there: each integration brings its own credentials.
     pub messengers: Messengers,
+    /// D-ID and HeyGen, each present when its key is set.
+    pub animators: Animators,
     /// What an agent's own model, key or server is added to.
     chat_defaults: Option<ChatDefaults>,
     sandbox: bool,
@@ -84,7 +86,7 @@ fn missing(what: &str, settings: &str) -> AppError {
 impl Providers {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         if config.sandbox {
-            return Ok(sandbox::providers());
+            return Ok(sandbox::providers(config));
         }
         let p = &config.providers;
         let builder = || {
@@ -150,6 +152,7 @@ impl Providers {
                 instagram: p.instagram_graph_base.clone(),
             },
         );
+        let animators = Animators::from_config(p, &client)?;
         let tasks: Option<Arc<dyn TaskTracker>> = if p.jira_complete()? {
             Some(Arc::new(jira::JiraCloud {
                 client,
@@ -176,6 +179,7 @@ impl Providers {
             transcriber,
             tasks,
             messengers,
+            animators,
             chat_defaults,
             sandbox: false,
         })
@@ -238,6 +242,20 @@ impl Providers {
         })
     }
 
+    /// The animator for `kind`; `None`: the configured default (`USE_HEYGEN`).
+    pub fn animator(&self, kind: Option<AnimatorKind>) -> AppResult<Arc<dyn Animator>> {
+        let kind = kind.unwrap_or(self.animators.default);
+        self.animators.get(kind).cloned().ok_or_else(|| match kind {
+            AnimatorKind::DId => missing("D-ID", "DID_API_KEY"),
+            AnimatorKind::HeyGen => missing("HeyGen", "HEYGEN_API_KEY"),
+        })
+    }
+
+    /// The animator used when a caller names none.
+    pub fn default_animator(&self) -> AnimatorKind {
+        self.animators.default
+    }
+
     pub fn health(&self) -> Vec<ProviderHealth> {
         let entry = |name: &str, present: bool| ProviderHealth {
             name: name.to_string(),
@@ -253,6 +271,8 @@ impl Providers {
             entry("llm", self.llm.is_some()),
             entry("transcription", self.transcriber.is_some()),
             entry("jira", self.tasks.is_some()),
+            entry("d-id", self.animators.did.is_some()),
+            entry("heygen", self.animators.heygen.is_some()),
             entry("telegram", true),
             entry("whatsapp", true),
             entry("instagram", true),

@@ -3,25 +3,42 @@
 //! be watched from GraphiQL with no outside account.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures_util::stream::{StreamExt, TryStreamExt};
 use serde_json::json;
+use url::Url;
 
+use super::animator::{
+    self, AnimationOrder, Animator, AnimatorKind, Animators, ByteStream, RemoteState as Animation,
+};
 use super::bot_service::{BotRef, BotService, RemoteBot, RemoteState, StartBot};
 use super::jira::{FoundIssue, IssueOutcome, NewIssue, TaskTracker};
 use super::llm::{Llm, Speaker, Turn};
 use super::transcription::{Segment, Transcriber};
 use super::{Messengers, ProviderError, Providers};
 
-pub fn providers() -> Providers {
+pub fn providers(config: &crate::config::Config) -> Providers {
+    let animator = |kind| {
+        Some(Arc::new(SandboxAnimator::new(
+            kind,
+            config.meetings.ffmpeg_path.clone(),
+        )) as Arc<dyn Animator>)
+    };
     Providers {
         bot_service: Some(Arc::new(SandboxBotService::default())),
         llm: Some(Arc::new(SandboxLlm)),
         transcriber: Some(Arc::new(SandboxTranscriber)),
         tasks: Some(Arc::new(SandboxJira::default())),
         messengers: Messengers::sandbox(),
+        animators: Animators {
+            did: animator(AnimatorKind::DId),
+            heygen: animator(AnimatorKind::HeyGen),
+            default: animator::default_kind(config.providers.use_heygen),
+        },
         chat_defaults: None,
         sandbox: true,
     }
@@ -246,6 +263,175 @@ impl TaskTracker for SandboxJira {
             .filter(|(made_for, _)| made_for == label)
             .map(|(_, found)| found.clone())
             .collect())
+    }
+}
+
+/// How long a simulated animation takes.
+const ANIMATION_TIME: Duration = Duration::from_secs(3);
+/// How long ffmpeg may take to make a simulated video (it takes well under a second).
+const FFMPEG_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Animates photos "in simulation", as D-ID or HeyGen: an animation is pending for a few
+/// seconds, then done, and its video is a test pattern with a tone that ffmpeg makes on the
+/// spot, so the whole flow (download, storage, thumbnails) runs on a real file.
+pub struct SandboxAnimator {
+    kind: AnimatorKind,
+    ffmpeg: PathBuf,
+    started: Mutex<HashMap<String, Instant>>,
+}
+
+impl SandboxAnimator {
+    pub fn new(kind: AnimatorKind, ffmpeg: PathBuf) -> Self {
+        Self {
+            kind,
+            ffmpeg,
+            started: Mutex::default(),
+        }
+    }
+
+    fn service(&self) -> &'static str {
+        match self.kind {
+            AnimatorKind::DId => "sandbox D-ID",
+            AnimatorKind::HeyGen => "sandbox HeyGen",
+        }
+    }
+
+    /// A 3-second 320x240 video with sound, made into `path`.
+    async fn make_video(&self, path: &std::path::Path) -> Result<(), ProviderError> {
+        let child = tokio::process::Command::new(&self.ffmpeg)
+            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440"])
+            .args([
+                "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+            ])
+            .args(["-movflags", "+faststart", "-f", "mp4"])
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|err| {
+                ProviderError::refused(
+                    self.service(),
+                    format!("could not run ffmpeg ({}): {err}", self.ffmpeg.display()),
+                )
+            })?;
+        let output = tokio::time::timeout(FFMPEG_TIMEOUT, child.wait_with_output())
+            .await
+            .map_err(|_| ProviderError::new(self.service(), "ffmpeg took too long"))?
+            .map_err(|err| ProviderError::new(self.service(), format!("ffmpeg failed: {err}")))?;
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stderr);
+            tracing::warn!(ffmpeg = %said.trim(), "ffmpeg could not make a sandbox video");
+            return Err(ProviderError::refused(
+                self.service(),
+                "ffmpeg could not make the simulated video",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A file removed when the last thing holding it is dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[async_trait]
+impl Animator for SandboxAnimator {
+    fn kind(&self) -> AnimatorKind {
+        self.kind
+    }
+
+    async fn start(&self, order: AnimationOrder<'_>) -> Result<String, ProviderError> {
+        let id = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), Instant::now());
+        tracing::info!(
+            animation = %id,
+            photo_bytes = order.photo.bytes.len(),
+            script_chars = order.script.chars().count(),
+            "{}: simulated animation started; nothing is sent to {}",
+            self.service(),
+            self.kind.service()
+        );
+        Ok(id)
+    }
+
+    async fn state(&self, remote_id: &str) -> Result<Animation, ProviderError> {
+        let started = self
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(remote_id)
+            .copied();
+        let ours = remote_id
+            .strip_prefix("sandbox-")
+            .is_some_and(|rest| rest.len() == 32 && rest.chars().all(|c| c.is_ascii_hexdigit()));
+        if !ours {
+            return Err(ProviderError {
+                status: Some(404),
+                ..ProviderError::new(self.service(), "no such animation")
+            });
+        }
+        // Unknown but ours: started before this process did, and long done.
+        if started.is_some_and(|at| at.elapsed() < ANIMATION_TIME) {
+            return Ok(Animation::Pending);
+        }
+        let video_url = Url::parse(&format!("sandbox://animations/{remote_id}.mp4"))
+            .map_err(|_| ProviderError::new(self.service(), "could not name the video"))?;
+        Ok(Animation::Done { video_url })
+    }
+
+    async fn download(&self, video_url: &Url) -> Result<ByteStream, ProviderError> {
+        if video_url.scheme() != "sandbox" {
+            return Err(ProviderError::refused(
+                self.service(),
+                "the sandbox serves only sandbox:// videos",
+            ));
+        }
+        let file = TempFile(std::env::temp_dir().join(format!(
+            "switchboard-sandbox-{}.mp4",
+            uuid::Uuid::new_v4().simple()
+        )));
+        self.make_video(&file.0).await?;
+        let opened = tokio::fs::File::open(&file.0).await.map_err(|err| {
+            ProviderError::new(
+                self.service(),
+                format!("could not read the simulated video: {err}"),
+            )
+        })?;
+        tracing::info!(video = %video_url, "{}: serving a simulated video", self.service());
+        let service = self.service();
+        Ok(tokio_util::io::ReaderStream::new(opened)
+            .map_err(move |err| {
+                ProviderError::new(
+                    service,
+                    format!("could not read the simulated video: {err}"),
+                )
+            })
+            // The file goes when the stream does.
+            .map(move |chunk| {
+                let _kept = &file;
+                chunk
+            })
+            .boxed())
+    }
+
+    fn callback_remote_id(&self, body: &serde_json::Value) -> Option<String> {
+        let id = match self.kind {
+            AnimatorKind::DId => &body["id"],
+            AnimatorKind::HeyGen => &body["event_data"]["video_id"],
+        };
+        id.as_str().filter(|id| !id.is_empty()).map(str::to_string)
     }
 }
 
