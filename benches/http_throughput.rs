@@ -90,7 +90,10 @@ fn main() {
                 .with_state(services.clone())
         };
         let graphql = serve(app.router()).await;
-        let plain_layered = serve(switchboard::server_layers(plain_routes(), body_limit)).await;
+        let plain_layered = serve(switchboard::server_layers(
+            plain_routes().layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit)),
+        ))
+        .await;
         let plain_bare = serve(plain_routes()).await;
 
         let auth = [("Authorization", format!("Bearer {token}"))];

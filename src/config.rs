@@ -89,6 +89,8 @@ pub struct Config {
     pub secrets: crate::secrets::SecretsConfig,
     #[command(flatten)]
     pub agents: crate::agents::AgentsConfig,
+    #[command(flatten)]
+    pub media: crate::media::MediaConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -431,12 +433,19 @@ impl Config {
         config
     }
 
+    /// The body limit of the routes that take uploads: the largest file and its multipart
+    /// framing.
+    pub fn upload_body_limit(&self) -> usize {
+        usize::try_from(self.media.max_bytes.saturating_add(64 * 1024)).unwrap_or(usize::MAX)
+    }
+
     /// Checks everything that can be checked before start-up, so a bad setting stops the
     /// server with a message instead of failing the first request that needs it.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.secrets.validate()?;
         self.channels.validate()?;
         self.agents.validate()?;
+        self.media.validate()?;
         let database_url = self.database_url();
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             bail!("DATABASE_URL must start with sqlite: or postgres://");

@@ -16,6 +16,12 @@ pub trait Domain: Sync {
         Router::new()
     }
 
+    /// Its routes that take large bodies (uploads): they get the upload limit
+    /// (MEDIA_MAX_BYTES) instead of REQUEST_BODY_LIMIT.
+    fn upload_routes(&self) -> Router<Services> {
+        Router::new()
+    }
+
     /// The handlers of its durable jobs.
     fn job_handlers(&self, _services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Vec::new()

@@ -14,6 +14,7 @@ pub mod events;
 pub mod graphql;
 pub mod input;
 pub mod jobs;
+pub mod media;
 pub mod meetings;
 pub mod ops;
 pub mod providers;
@@ -50,12 +51,13 @@ pub use crate::error::{AppError, AppResult};
 pub use crate::services::Services;
 
 /// The domains, each adding its routes, jobs and background work (see [`domain::Domain`]).
-const DOMAINS: [&dyn Domain; 5] = [
+const DOMAINS: [&dyn Domain; 6] = [
     &auth::DOMAIN,
     &meetings::DOMAIN,
     &agents::DOMAIN,
     &channels::DOMAIN,
     &conversations::DOMAIN,
+    &media::DOMAIN,
 ];
 
 pub struct App {
@@ -107,6 +109,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let jobs = JobQueue::new(db.clone(), clock.clone());
     let services = Services::new(services::ServicesInner {
         providers: Providers::from_config(&config)?,
+        storage: providers::storage::Storage::from_url(
+            config.media.storage_url.as_deref(),
+            &config.data_dir,
+        )?,
         secrets,
         clock,
         auth: Authenticator::new(jwt.clone(), db.clone()),
@@ -136,23 +142,35 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 }
 
 fn router(state: AppState, config: &Config) -> Router {
+    let body_limit = RequestBodyLimitLayer::new(config.graphql.body_limit);
+    let upload_limit = RequestBodyLimitLayer::new(config.upload_body_limit());
     let domain_routes = DOMAINS.iter().fold(ops::routes(), |routes, domain| {
         routes.merge(domain.routes())
     });
+    let upload_routes = DOMAINS.iter().fold(Router::new(), |routes, domain| {
+        routes.merge(domain.upload_routes())
+    });
+    // GraphQL takes multipart uploads too; its transport holds other requests to the API's
+    // limit itself.
     let routes = graphql::routes()
         .with_state(state.clone())
-        .merge(domain_routes.with_state(state.services))
-        .route("/playground", get(playground));
-    server_layers(routes, config.graphql.body_limit)
+        .merge(upload_routes.with_state(state.services.clone()))
+        .layer(upload_limit)
+        .merge(
+            domain_routes
+                .with_state(state.services)
+                .route("/playground", get(playground))
+                .layer(body_limit),
+        );
+    server_layers(routes)
 }
 
-/// What every route gets: metrics, a body limit, a request id on the response and on every
-/// log line of the request.
-pub fn server_layers(routes: Router, body_limit: usize) -> Router {
+/// What every route gets: metrics, JSON error bodies, a request id on the response and on
+/// every log line of the request. (Each route group has its own body limit.)
+pub fn server_layers(routes: Router) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     routes
         .route_layer(axum::middleware::from_fn(ops::record_request))
-        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(axum::middleware::from_fn(error::json_error_bodies))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::jobs::JobQueue;
+use crate::providers::storage::Storage;
 use crate::providers::Providers;
 use crate::secrets::SecretBox;
 
@@ -24,6 +25,8 @@ pub struct ServicesInner {
     pub auth: Authenticator,
     pub jwt: JwtKeys,
     pub providers: Providers,
+    /// Where media bytes are kept.
+    pub storage: Storage,
     /// Seals and opens the provider credentials stored in the database.
     pub secrets: SecretBox,
     /// The time the domain rules read (tests move it).

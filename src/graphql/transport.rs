@@ -6,24 +6,68 @@ use std::convert::Infallible;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use futures_util::{stream, Stream, StreamExt};
+use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 
 use super::AppState;
 use crate::error::AppError;
 
-/// A POSTed GraphQL request: one operation as JSON. A body that is not one gets a 4xx with
-/// a GraphQL error, never the framework's plain text.
+/// A POSTed GraphQL request: one operation as JSON, or a GraphQL multipart request (an
+/// operation with file uploads). A body that is neither gets a 4xx with a GraphQL error,
+/// never the framework's plain text.
 pub struct GraphqlBody(async_graphql::Request);
 
-impl<S: Send + Sync> FromRequest<S> for GraphqlBody {
+impl FromRequest<AppState> for GraphqlBody {
     type Rejection = Response;
 
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let config = &state.services.config;
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(content_type) = content_type.filter(|t| t.starts_with("multipart/form-data")) {
+            // Files wait in temporary files; the resolver streams them on.
+            let options = async_graphql::http::MultipartOptions::default()
+                .max_file_size(usize::try_from(config.media.max_bytes).unwrap_or(usize::MAX))
+                .max_num_files(1);
+            let body = request
+                .into_body()
+                .into_data_stream()
+                .map_err(std::io::Error::other)
+                .into_async_read();
+            return async_graphql::http::receive_body(Some(content_type), body, options)
+                .await
+                .map(GraphqlBody)
+                .map_err(|err| match err {
+                    async_graphql::ParseRequestError::PayloadTooLarge => {
+                        AppError::bad_request(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!(
+                                "the file is larger than the {} bytes this server takes (MEDIA_MAX_BYTES)",
+                                config.media.max_bytes
+                            ),
+                        )
+                        .into_graphql_response()
+                    }
+                    other => bad_request(format!("the multipart request cannot be read: {other}")),
+                });
+        }
+        // Only uploads may be large: anything else is held to the API's limit.
+        let (parts, body) = request.into_parts();
+        let limited = Body::new(http_body_util::Limited::new(
+            body,
+            config.graphql.body_limit,
+        ));
+        let request = axum::extract::Request::from_parts(parts, limited);
         let bytes = Bytes::from_request(request, state).await.map_err(|err| {
             AppError::bad_request(err.status(), err.body_text()).into_graphql_response()
         })?;

@@ -10,6 +10,7 @@ pub mod llm;
 pub mod messaging;
 pub mod public_net;
 pub mod sandbox;
+pub mod storage;
 pub mod transcription;
 
 use std::sync::Arc;

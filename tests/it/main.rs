@@ -14,6 +14,7 @@ mod events;
 mod graphql;
 mod imports;
 mod jobs;
+mod media;
 mod meetings;
 mod ops;
 mod rotation;
