@@ -16,5 +16,6 @@ mod imports;
 mod jobs;
 mod meetings;
 mod ops;
+mod providers;
 mod rotation;
 mod sandbox;
