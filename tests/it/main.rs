@@ -17,5 +17,6 @@ mod jobs;
 mod media;
 mod meetings;
 mod ops;
+mod providers;
 mod rotation;
 mod sandbox;

@@ -12,6 +12,7 @@ use switchboard::jobs::JobHandler;
 use switchboard::Services;
 use tokio_util::sync::CancellationToken;
 
+pub mod animators;
 pub mod fakes;
 pub mod follow;
 pub mod scene;

@@ -1,0 +1,4 @@
+//! The outside services' clients, against local fakes of the services.
+
+mod animator;
+mod sandbox;
