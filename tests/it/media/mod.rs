@@ -2,6 +2,7 @@
 //! links with ranges, refusals that keep nothing, and talking-photo animations against fake
 //! D-ID and HeyGen servers.
 
+mod animation;
 mod uploads;
 
 use std::path::{Path, PathBuf};
