@@ -471,3 +471,35 @@ async fn animating_is_refused_to_viewers_other_organisations_videos_and_unconfig
         .await;
     assert_eq!(error_code(&seen), "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn in_the_sandbox_a_photo_animates_end_to_end_into_a_real_video() {
+    let app = TestApp::builder()
+        .config(|c| c.sandbox = true)
+        .spawn()
+        .await;
+    let photo = photo(&app).await;
+    let started = animate(
+        &app,
+        json!({"mediaId": photo, "script": "Hello from the sandbox"}),
+    )
+    .await;
+    let done = finished(&app, started["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "DONE", "{done}");
+    let media = app
+        .gql(
+            Some(&app.admin("acme")),
+            RESULT,
+            json!({"id": done["resultMediaId"]}),
+        )
+        .await;
+    let media = &media["data"]["media"];
+    assert_eq!(media["kind"], "VIDEO", "{media}");
+    assert!(media["durationSecs"].as_f64().unwrap() > 1.0, "{media}");
+    assert_eq!(
+        get(&app, done["videoUrl"].as_str().unwrap(), None)
+            .await
+            .status(),
+        200
+    );
+}
