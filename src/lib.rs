@@ -116,6 +116,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         db: db.clone(),
         config: config.clone(),
         shutdown: shutdown.clone(),
+        locals: Default::default(),
     });
     let schema = graphql::build(services.clone(), &config.graphql);
     let state = AppState { services, schema };
