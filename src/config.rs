@@ -89,6 +89,8 @@ pub struct Config {
     pub secrets: crate::secrets::SecretsConfig,
     #[command(flatten)]
     pub agents: crate::agents::AgentsConfig,
+    #[command(flatten)]
+    pub broadcasts: crate::broadcasts::BroadcastsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -380,6 +382,8 @@ impl Config {
         // Fakes answer at once, so pollers wait between polls instead of Telegram.
         config.channels.telegram_poll_timeout_secs = 0;
         config.channels.telegram_poll_pause_ms = 50;
+        config.broadcasts.poll_ms = 25;
+        config.broadcasts.retry_ms = 20;
         // The fake services tests talk to listen on 127.0.0.1.
         config.meetings.audio_allow_private_hosts = true;
         config
@@ -391,6 +395,7 @@ impl Config {
         self.secrets.validate()?;
         self.channels.validate()?;
         self.agents.validate()?;
+        self.broadcasts.validate()?;
         let database_url = self.database_url();
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             bail!("DATABASE_URL must start with sqlite: or postgres://");

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod broadcasts;
 pub mod channels;
 pub mod clock;
 pub mod config;
@@ -50,12 +51,13 @@ pub use crate::error::{AppError, AppResult};
 pub use crate::services::Services;
 
 /// The domains, each adding its routes, jobs and background work (see [`domain::Domain`]).
-const DOMAINS: [&dyn Domain; 5] = [
+const DOMAINS: [&dyn Domain; 6] = [
     &auth::DOMAIN,
     &meetings::DOMAIN,
     &agents::DOMAIN,
     &channels::DOMAIN,
     &conversations::DOMAIN,
+    &broadcasts::DOMAIN,
 ];
 
 pub struct App {

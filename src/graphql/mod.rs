@@ -16,7 +16,7 @@ use axum::Router;
 
 use crate::config::GraphqlConfig;
 use crate::services::Services;
-use crate::{agents, auth, channels, conversations, meetings};
+use crate::{agents, auth, broadcasts, channels, conversations, meetings};
 
 pub use context::ContextExt;
 pub use fanout::{live, Frame};
@@ -31,6 +31,7 @@ pub struct QueryRoot(
     agents::Query,
     channels::Query,
     conversations::Query,
+    broadcasts::Query,
 );
 
 #[derive(MergedObject, Default)]
@@ -40,6 +41,7 @@ pub struct MutationRoot(
     agents::Mutation,
     channels::Mutation,
     conversations::Mutation,
+    broadcasts::Mutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -47,6 +49,7 @@ pub struct SubscriptionRoot(
     meetings::Subscription,
     agents::Subscription,
     conversations::Subscription,
+    broadcasts::Subscription,
 );
 
 /// What the GraphQL transports hold: the services and the schema built on them.
