@@ -90,6 +90,8 @@ pub struct Config {
     #[command(flatten)]
     pub agents: crate::agents::AgentsConfig,
     #[command(flatten)]
+    pub broadcasts: crate::broadcasts::BroadcastsConfig,
+    #[command(flatten)]
     pub media: crate::media::MediaConfig,
 }
 
@@ -428,6 +430,8 @@ impl Config {
         // Fakes answer at once, so pollers wait between polls instead of Telegram.
         config.channels.telegram_poll_timeout_secs = 0;
         config.channels.telegram_poll_pause_ms = 50;
+        config.broadcasts.poll_ms = 25;
+        config.broadcasts.retry_ms = 20;
         // The fake services tests talk to listen on 127.0.0.1.
         config.meetings.audio_allow_private_hosts = true;
         config
@@ -445,6 +449,7 @@ impl Config {
         self.secrets.validate()?;
         self.channels.validate()?;
         self.agents.validate()?;
+        self.broadcasts.validate()?;
         self.media.validate()?;
         let database_url = self.database_url();
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {

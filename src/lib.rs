@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod broadcasts;
 pub mod channels;
 pub mod clock;
 pub mod config;
@@ -51,12 +52,13 @@ pub use crate::error::{AppError, AppResult};
 pub use crate::services::Services;
 
 /// The domains, each adding its routes, jobs and background work (see [`domain::Domain`]).
-const DOMAINS: [&dyn Domain; 6] = [
+const DOMAINS: [&dyn Domain; 7] = [
     &auth::DOMAIN,
     &meetings::DOMAIN,
     &agents::DOMAIN,
     &channels::DOMAIN,
     &conversations::DOMAIN,
+    &broadcasts::DOMAIN,
     &media::DOMAIN,
 ];
 
@@ -122,6 +124,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         db: db.clone(),
         config: config.clone(),
         shutdown: shutdown.clone(),
+        locals: Default::default(),
     });
     let schema = graphql::build(services.clone(), &config.graphql);
     let state = AppState { services, schema };

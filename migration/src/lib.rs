@@ -5,6 +5,7 @@ mod m20261122_000002_meetings;
 mod m20261129_000003_task_requests;
 mod m20261130_000004_bot_ended;
 mod m20261205_000005_agents;
+mod m20261206_000006_broadcasts;
 mod m20261206_000007_media;
 mod shape;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_task_requests::Migration),
             Box::new(m20261130_000004_bot_ended::Migration),
             Box::new(m20261205_000005_agents::Migration),
+            Box::new(m20261206_000006_broadcasts::Migration),
             Box::new(m20261206_000007_media::Migration),
         ]
     }

@@ -1,5 +1,6 @@
-//! The channels domain's settings: Telegram long polling, and the Instagram app's webhook
-//! secrets under seed 002's names (an integration's own values override them).
+//! The channels domain's settings: Telegram long polling, the Instagram app's webhook secrets
+//! under seed 002's names (an integration's own values override them), and each kind's rate
+//! limit.
 
 use std::time::Duration;
 
@@ -39,6 +40,35 @@ pub struct ChannelsConfig {
         hide_env_values = true
     )]
     pub instagram_app_secret: Option<String>,
+    /// Messages per second one Telegram bot sends (replies and broadcasts together, across
+    /// instances); Telegram allows about 30 in bulk.
+    #[arg(
+        long = "telegram-send-rate",
+        env = "TELEGRAM_SEND_RATE",
+        default_value_t = 30
+    )]
+    pub telegram_send_rate: u32,
+    /// Messages per second one WhatsApp Cloud number sends (Meta allows 80).
+    #[arg(
+        long = "whatsapp-send-rate",
+        env = "WHATSAPP_SEND_RATE",
+        default_value_t = 80
+    )]
+    pub whatsapp_send_rate: u32,
+    /// Messages per second one Instagram account sends.
+    #[arg(
+        long = "instagram-send-rate",
+        env = "INSTAGRAM_SEND_RATE",
+        default_value_t = 50
+    )]
+    pub instagram_send_rate: u32,
+    /// Messages per second one sandbox integration "sends".
+    #[arg(
+        long = "sandbox-send-rate",
+        env = "SANDBOX_SEND_RATE",
+        default_value_t = 1000
+    )]
+    pub sandbox_send_rate: u32,
 }
 
 impl ChannelsConfig {
@@ -48,6 +78,16 @@ impl ChannelsConfig {
         }
         if self.telegram_poll_pause_ms == 0 {
             bail!("TELEGRAM_POLL_PAUSE_MS must be at least 1");
+        }
+        for (name, rate) in [
+            ("TELEGRAM_SEND_RATE", self.telegram_send_rate),
+            ("WHATSAPP_SEND_RATE", self.whatsapp_send_rate),
+            ("INSTAGRAM_SEND_RATE", self.instagram_send_rate),
+            ("SANDBOX_SEND_RATE", self.sandbox_send_rate),
+        ] {
+            if !(1..=100_000).contains(&rate) {
+                bail!("{name} must be between 1 and 100000 messages per second");
+            }
         }
         Ok(())
     }

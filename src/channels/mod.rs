@@ -5,7 +5,8 @@
 //!
 //! The domain's one public face: what the server wires, and what the conversations domain
 //! uses (it handles the jobs of [`INBOUND_JOB`] and [`DELIVERY_JOB`], and sends with
-//! [`send_text`]). Channels never imports conversations.
+//! [`send_text`]), and broadcasts use. Every send waits for the integration's one rate limit
+//! ([`permit`]). Channels never imports conversations or broadcasts.
 
 mod config;
 mod credentials;
@@ -14,6 +15,7 @@ mod graphql;
 mod health;
 mod inbound;
 mod lifecycle;
+mod limiter;
 mod outbound;
 mod polling;
 mod remote;
@@ -36,8 +38,9 @@ pub use graphql::{ChannelsMutation as Mutation, ChannelsQuery as Query};
 pub use health::{health_status, integration_counts, HealthStatus, IntegrationCount};
 pub use inbound::{Delivery, Inbound, DELIVERY_JOB, INBOUND_JOB};
 pub use lifecycle::fail;
-pub use outbound::{channel_name, send_text};
-pub use store::{get, load, Integration};
+pub use limiter::{permit, rate as send_rate, SendPermit};
+pub use outbound::{channel_name, send_permitted, send_text};
+pub use store::{get, list, load, Integration};
 
 pub struct Channels;
 pub const DOMAIN: Channels = Channels;

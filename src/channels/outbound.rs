@@ -1,17 +1,33 @@
-//! Sending from an integration's account, for the conversations and broadcasts domains: the
-//! sealed credentials are opened for the one send and dropped with it.
+//! Sending from an integration's account, for the conversations and broadcasts domains: a
+//! slot of the integration's rate limit first, then the sealed credentials are opened for the
+//! one send and dropped with it.
 
 use super::credentials::Credentials;
 use super::entity::IntegrationKind;
+use super::limiter::{self, SendPermit};
 use super::store::Integration;
 use crate::providers::messaging::{Messenger, SentMessage};
 use crate::providers::ProviderError;
 use crate::services::Services;
 
 /// Sends `text` to `to` (a Telegram chat id, a WhatsApp number, an Instagram-scoped user id)
-/// from the integration's account; a sandbox integration's go to the sandbox messenger.
+/// from the integration's account, once its rate limit allows; a sandbox integration's go to
+/// the sandbox messenger.
 pub async fn send_text(
     s: &Services,
+    integration: &Integration,
+    to: &str,
+    text: &str,
+) -> Result<SentMessage, ProviderError> {
+    let permit = limiter::permit(s, integration).await;
+    send_permitted(s, permit, integration, to, text).await
+}
+
+/// [`send_text`] for a caller that waited for its [`SendPermit`] itself (a broadcast, which
+/// may be cancelled while it waits).
+pub async fn send_permitted(
+    s: &Services,
+    _permit: SendPermit,
     integration: &Integration,
     to: &str,
     text: &str,

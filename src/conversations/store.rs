@@ -90,10 +90,7 @@ pub struct ConversationFilter {
     pub manual_mode: Option<bool>,
 }
 
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub has_next: bool,
-}
+pub use crate::graphql::pagination::Page;
 
 /// Most recently active first; `after` is the (last_message_at, id) of the last one of the
 /// previous page.
@@ -126,15 +123,13 @@ pub async fn list(
                 ),
         );
     }
-    let mut items = query
+    let rows = query
         .order_by_desc(conversation::Column::LastMessageAt)
         .order_by_desc(conversation::Column::Id)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next = items.len() as u64 > first;
-    items.truncate(first as usize);
-    Ok(Page { items, has_next })
+    Ok(Page::of(rows, first))
 }
 
 /// Messages in their order in the conversation, `first` after position `after`.
@@ -144,16 +139,14 @@ pub async fn messages(
     after: i64,
     first: u64,
 ) -> AppResult<Page<StoredMessage>> {
-    let mut items = message::Entity::find()
+    let rows = message::Entity::find()
         .filter(message::Column::ConversationId.eq(conversation_id))
         .filter(message::Column::Position.gt(after))
         .order_by_asc(message::Column::Position)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next = items.len() as u64 > first;
-    items.truncate(first as usize);
-    Ok(Page { items, has_next })
+    Ok(Page::of(rows, first))
 }
 
 /// The `count` messages before position `before`, oldest first: the history the agent sees.

@@ -16,7 +16,7 @@ use axum::Router;
 
 use crate::config::GraphqlConfig;
 use crate::services::Services;
-use crate::{agents, auth, channels, conversations, media, meetings};
+use crate::{agents, auth, broadcasts, channels, conversations, media, meetings};
 
 pub use context::ContextExt;
 pub use fanout::{live, Frame};
@@ -31,6 +31,7 @@ pub struct QueryRoot(
     agents::Query,
     channels::Query,
     conversations::Query,
+    broadcasts::Query,
     media::Query,
 );
 
@@ -41,6 +42,7 @@ pub struct MutationRoot(
     agents::Mutation,
     channels::Mutation,
     conversations::Mutation,
+    broadcasts::Mutation,
     media::Mutation,
 );
 
@@ -49,6 +51,7 @@ pub struct SubscriptionRoot(
     meetings::Subscription,
     agents::Subscription,
     conversations::Subscription,
+    broadcasts::Subscription,
     media::Subscription,
 );
 

@@ -6,6 +6,24 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{AppError, AppResult};
 
+/// One page of a list, and whether more follow it.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+}
+
+impl<T> Page<T> {
+    /// The page out of `first + 1` rows read: the extra one only says that more follow.
+    pub fn of(mut rows: Vec<T>, first: u64) -> Self {
+        let has_next = rows.len() as u64 > first;
+        rows.truncate(first as usize);
+        Self {
+            items: rows,
+            has_next,
+        }
+    }
+}
+
 /// `first` as a page size: 1 to 100.
 pub fn page_size(first: i32) -> AppResult<u64> {
     if !(1..=100).contains(&first) {

@@ -4,6 +4,7 @@
 
 mod agents;
 mod auth;
+mod broadcasts;
 mod channels;
 mod cli;
 mod common;
