@@ -237,11 +237,14 @@ impl Worker {
             DbBackend::Postgres => "FOR UPDATE SKIP LOCKED",
             _ => "",
         };
+        // The pick is materialized first: as a plain `IN (subquery)`, Postgres may run the
+        // subquery again while it updates and claim more than `most` (seen in broadcasts).
         let sql = format!(
-            "UPDATE jobs SET state = 'running', locked_by = $1, locked_at = $2, \
-             attempts = attempts + 1, updated_at = $2 \
-             WHERE state = 'queued' AND id IN (SELECT id FROM jobs WHERE state = 'queued' \
+            "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE state = 'queued' \
              AND run_at <= $3 AND kind IN ({}) ORDER BY run_at, created_at LIMIT {most} {lock}) \
+             UPDATE jobs SET state = 'running', locked_by = $1, locked_at = $2, \
+             attempts = attempts + 1, updated_at = $2 \
+             WHERE state = 'queued' AND id IN (SELECT id FROM picked) \
              RETURNING id, kind, payload, attempts, max_attempts",
             kinds.join(", ")
         );

@@ -430,3 +430,35 @@ async fn a_job_running_longer_than_its_lease_keeps_it_and_runs_once() {
     assert_eq!(runs.load(Ordering::SeqCst), 1, "run once, never taken over");
     assert_eq!(job.attempts, 1);
 }
+
+#[tokio::test]
+async fn an_instance_claims_no_more_jobs_than_it_can_run_at_once() {
+    let app = TestApp::builder()
+        .job(Arc::new(Slow))
+        .config(|c| {
+            c.jobs.concurrency = 2;
+            c.shutdown_grace_secs = 0;
+        })
+        .spawn()
+        .await;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(
+            app.services
+                .jobs
+                .enqueue(NewJob::new("test.slow", n).unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    wait_for_state(&app, &ids[0], JobState::Running).await;
+    // Several polls later, still two: the rest wait queued for another instance.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let counts = app.services.jobs.counts_by_state().await.unwrap();
+    let running = counts
+        .iter()
+        .find(|(state, _)| state == "running")
+        .map_or(0, |(_, n)| *n);
+    assert_eq!(running, 2, "{counts:?}");
+    app.stop().await;
+}
