@@ -5,6 +5,7 @@
 mod fakes;
 mod follow_up;
 mod livechat;
+mod load;
 mod pipeline;
 
 use std::time::Duration;
