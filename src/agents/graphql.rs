@@ -10,9 +10,9 @@ use super::service::{self, AgentChange, NewAgent};
 use super::settings::{AgentSettings, SettingsChange};
 use super::store::{self, Agent as AgentRow};
 use crate::error::AppResult;
-use crate::events::{follow, Timeline};
+use crate::events::Timeline;
 use crate::graphql::context::ContextExt;
-use crate::graphql::fanout::live;
+use crate::graphql::fanout::follow_live;
 use crate::services::Services;
 
 #[derive(SimpleObject)]
@@ -207,10 +207,6 @@ impl AgentsSubscription {
             services: ctx.services().clone(),
             agent_id: agent.id,
         };
-        let recheck = ctx.services().config.events.recheck();
-        Ok(live(
-            ctx,
-            follow(ctx.services().bus.clone(), timeline, after, recheck),
-        ))
+        Ok(follow_live(ctx, timeline, after))
     }
 }

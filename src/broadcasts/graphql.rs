@@ -11,10 +11,10 @@ use super::events::{topic, BroadcastProgress};
 use super::lifecycle;
 use super::service::{self, NewBroadcast, Via};
 use super::store::{self, Broadcast as BroadcastRow, Recipient};
-use crate::error::{AppError, AppResult};
-use crate::events::{follow, Timeline};
+use crate::error::AppResult;
+use crate::events::Timeline;
 use crate::graphql::context::ContextExt;
-use crate::graphql::fanout::live;
+use crate::graphql::fanout::{check_after, follow_live};
 use crate::graphql::pagination;
 use crate::services::Services;
 
@@ -151,12 +151,9 @@ impl BroadcastsQuery {
         let after = after.as_deref().map(pagination::decode).transpose()?;
         let has_previous = after.is_some();
         let page = store::list(ctx.db(), viewer, &agent.id, after, first).await?;
-        let mut connection = Connection::new(has_previous, page.has_next);
-        for row in page.items {
-            let cursor = pagination::encode(row.created_at, &row.id);
-            connection.edges.push(Edge::new(cursor, row.into()));
-        }
-        Ok(connection)
+        Ok(page.connection(has_previous, |row| {
+            pagination::encode(row.created_at, &row.id)
+        }))
     }
 
     async fn broadcast(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Broadcast> {
@@ -246,21 +243,11 @@ impl BroadcastsSubscription {
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<BroadcastProgress>>> {
         let broadcast = store::get(ctx.db(), ctx.viewer()?, &broadcast_id).await?;
-        if after.is_some_and(|after| after > broadcast.sequence) {
-            return Err(AppError::BadInput(format!(
-                "after is beyond the broadcast's latest change (sequence {})",
-                broadcast.sequence
-            ))
-            .into());
-        }
+        check_after(after, broadcast.sequence, "broadcast")?;
         let timeline = ProgressTimeline {
             services: ctx.services().clone(),
             broadcast_id: broadcast.id,
         };
-        let recheck = ctx.services().config.events.recheck();
-        Ok(live(
-            ctx,
-            follow(ctx.services().bus.clone(), timeline, after, recheck),
-        ))
+        Ok(follow_live(ctx, timeline, after))
     }
 }

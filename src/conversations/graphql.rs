@@ -12,10 +12,10 @@ use super::events::{topic, Message};
 use super::lifecycle::Conversation as ConversationRow;
 use super::store::{self, ConversationFilter};
 use super::{export, livechat, service};
-use crate::error::{AppError, AppResult};
-use crate::events::{follow, Timeline};
+use crate::error::AppResult;
+use crate::events::Timeline;
 use crate::graphql::context::ContextExt;
-use crate::graphql::fanout::live;
+use crate::graphql::fanout::{check_after, follow_live};
 use crate::graphql::pagination;
 use crate::services::Services;
 
@@ -153,14 +153,9 @@ impl ConversationsQuery {
         };
         let has_previous = after.is_some();
         let page = store::list(ctx.db(), viewer, filter, after, first).await?;
-        let mut connection = Connection::new(has_previous, page.has_next);
-        for row in page.items {
-            connection.edges.push(Edge::new(
-                pagination::encode(row.last_message_at, &row.id),
-                row.into(),
-            ));
-        }
-        Ok(connection)
+        Ok(page.connection(has_previous, |row| {
+            pagination::encode(row.last_message_at, &row.id)
+        }))
     }
 
     async fn conversation(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Conversation> {
@@ -321,21 +316,11 @@ impl ConversationsSubscription {
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Message>>> {
         let conversation = store::get(ctx.db(), ctx.viewer()?, &conversation_id).await?;
-        if after.is_some_and(|after| after > conversation.last_sequence) {
-            return Err(AppError::BadInput(format!(
-                "after is beyond the conversation's latest change (sequence {})",
-                conversation.last_sequence
-            ))
-            .into());
-        }
+        check_after(after, conversation.last_sequence, "conversation")?;
         let timeline = MessageTimeline {
             services: ctx.services().clone(),
             conversation_id: conversation.id,
         };
-        let recheck = ctx.services().config.events.recheck();
-        Ok(live(
-            ctx,
-            follow(ctx.services().bus.clone(), timeline, after, recheck),
-        ))
+        Ok(follow_live(ctx, timeline, after))
     }
 }

@@ -26,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Caller, Credential, Role, Viewer};
 use crate::error::{AppError, AppResult};
-use crate::events::Event;
+use crate::events::{follow, Event, Timeline};
+use crate::graphql::context::ContextExt;
 
 /// How many of its latest frames a group keeps for subscribers switching over to it.
 const RECENT_FRAMES: usize = 64;
@@ -93,6 +94,34 @@ pub fn live<E: Event>(
         }
         item.map_err(Into::into)
     })
+}
+
+/// `after`, the last sequence a subscriber saw, checked against the `latest` there is:
+/// waiting past a sequence not yet reached would silently skip what comes up to it.
+pub fn check_after(after: Option<i64>, latest: i64, what: &str) -> AppResult<()> {
+    if after.is_some_and(|after| after > latest) {
+        return Err(AppError::BadInput(format!(
+            "after is beyond the {what}'s latest change (sequence {latest})"
+        )));
+    }
+    Ok(())
+}
+
+/// A subscription's stream: the timeline followed from `after` ([`follow`]: its current
+/// state or what was missed, then each change once), through the fan-out.
+pub fn follow_live<T: Timeline>(
+    ctx: &Context<'_>,
+    timeline: T,
+    after: Option<i64>,
+) -> impl Stream<Item = async_graphql::Result<T::Item>> + Send + 'static {
+    let services = ctx.services();
+    let events = follow(
+        services.bus.clone(),
+        timeline,
+        after,
+        services.config.events.recheck(),
+    );
+    live(ctx, events)
 }
 
 /// The subscribers a group can share with: same organisation, role, document and variables.

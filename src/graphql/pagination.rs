@@ -1,6 +1,8 @@
 //! Keyset pages for the lists that grow: a page size within bounds, and opaque cursors that
 //! carry the last row's (time, id), so a page never skips or repeats a row inserted meanwhile.
 
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::OutputType;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
@@ -21,6 +23,27 @@ impl<T> Page<T> {
             items: rows,
             has_next,
         }
+    }
+}
+
+impl<T> Page<T> {
+    /// The page as a Relay connection, after a cursor when `has_previous`; each row becomes
+    /// a node under the cursor `cursor` makes of it.
+    pub fn connection<N: OutputType>(
+        self,
+        has_previous: bool,
+        cursor: impl Fn(&T) -> String,
+    ) -> Connection<String, N>
+    where
+        T: Into<N>,
+    {
+        let mut connection = Connection::new(has_previous, self.has_next);
+        connection.edges = self
+            .items
+            .into_iter()
+            .map(|row| Edge::new(cursor(&row), row.into()))
+            .collect();
+        connection
     }
 }
 

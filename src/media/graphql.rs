@@ -1,6 +1,6 @@
 //! Memorial media in the GraphQL API: thin resolvers over `service`, `animation` and `store`.
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{
     ComplexObject, Context, InputObject, Object, SimpleObject, Subscription, Upload, ID,
 };
@@ -15,9 +15,9 @@ use super::links::{self, Variant};
 use super::service::{self, NewMemorial};
 use super::store;
 use crate::error::{AppError, AppResult};
-use crate::events::{follow, Timeline};
+use crate::events::Timeline;
 use crate::graphql::context::ContextExt;
-use crate::graphql::fanout::live;
+use crate::graphql::fanout::{check_after, follow_live};
 use crate::graphql::pagination;
 use crate::services::Services;
 
@@ -56,14 +56,9 @@ impl Memorial {
         let after = after.as_deref().map(pagination::decode).transpose()?;
         let has_previous = after.is_some();
         let page = store::media_of(ctx.db(), &self.id, after, first).await?;
-        let mut connection = Connection::new(has_previous, page.has_next);
-        for row in page.items {
-            connection.edges.push(Edge::new(
-                pagination::encode(row.created_at, &row.id),
-                row.into(),
-            ));
-        }
-        Ok(connection)
+        Ok(page.connection(has_previous, |row| {
+            pagination::encode(row.created_at, &row.id)
+        }))
     }
 }
 
@@ -216,14 +211,9 @@ impl MediaQuery {
         let after = after.as_deref().map(pagination::decode).transpose()?;
         let has_previous = after.is_some();
         let page = store::memorials(ctx.db(), viewer, after, first).await?;
-        let mut connection = Connection::new(has_previous, page.has_next);
-        for row in page.items {
-            connection.edges.push(Edge::new(
-                pagination::encode(row.created_at, &row.id),
-                row.into(),
-            ));
-        }
-        Ok(connection)
+        Ok(page.connection(has_previous, |row| {
+            pagination::encode(row.created_at, &row.id)
+        }))
     }
 
     async fn memorial(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Memorial> {
@@ -349,25 +339,11 @@ impl MediaSubscription {
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<AnimationStepEvent>>> {
         let row = store::animation(ctx.db(), ctx.viewer()?, &animation_id).await?;
-        if after.is_some_and(|after| after > row.sequence) {
-            return Err(AppError::BadInput(format!(
-                "after is beyond the animation's latest step (sequence {})",
-                row.sequence
-            ))
-            .into());
-        }
+        check_after(after, row.sequence, "animation")?;
         let timeline = StepTimeline {
             services: ctx.services().clone(),
             animation_id: row.id,
         };
-        Ok(live(
-            ctx,
-            follow(
-                ctx.services().bus.clone(),
-                timeline,
-                after,
-                ctx.services().config.events.recheck(),
-            ),
-        ))
+        Ok(follow_live(ctx, timeline, after))
     }
 }

@@ -8,23 +8,12 @@ use sea_orm::{
 use super::entity::{animation, animation_step, media, memorial};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
+use crate::graphql::pagination::Page;
 
 pub use animation::Model as Animation;
 pub use animation_step::Model as AnimationStep;
 pub use media::Model as Media;
 pub use memorial::Model as Memorial;
-
-/// One page of a list, newest first.
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub has_next: bool,
-}
-
-fn page<T>(mut items: Vec<T>, first: u64) -> Page<T> {
-    let has_next = items.len() as u64 > first;
-    items.truncate(first as usize);
-    Page { items, has_next }
-}
 
 /// Rows after the keyset cursor `(created_at, id)`, newest first.
 fn before<C: ColumnTrait>(at_column: C, id_column: C, after: (DateTime<Utc>, String)) -> Condition {
@@ -60,7 +49,7 @@ pub async fn memorials(
         .limit(first + 1)
         .all(db)
         .await?;
-    Ok(page(items, first))
+    Ok(Page::of(items, first))
 }
 
 /// A medium by id, for the domain's own work (links, jobs).
@@ -94,7 +83,7 @@ pub async fn media_of(
         .limit(first + 1)
         .all(db)
         .await?;
-    Ok(page(items, first))
+    Ok(Page::of(items, first))
 }
 
 pub async fn load_animation(db: &DatabaseConnection, id: &str) -> AppResult<Animation> {

@@ -13,10 +13,10 @@ use super::link::MeetingPlatform;
 use super::service::{self, TriggerInput};
 use super::status::BotStatus;
 use super::store::{self, BotChildren, HistoryOf, MeetingBot as BotRow, TasksOf, TranscriptOf};
-use crate::error::{AppError, AppResult};
-use crate::events::{follow, Timeline};
+use crate::error::AppResult;
+use crate::events::Timeline;
 use crate::graphql::context::ContextExt;
-use crate::graphql::fanout::live;
+use crate::graphql::fanout::{check_after, follow_live};
 use crate::graphql::pagination;
 use crate::services::Services;
 
@@ -297,28 +297,12 @@ impl MeetingsSubscription {
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<BotStatusChange>>> {
         let bot = store::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
-        // A sequence the bot has not reached was never seen: waiting past it would silently
-        // skip the changes up to it.
-        if after.is_some_and(|after| after > bot.sequence) {
-            return Err(AppError::BadInput(format!(
-                "after is beyond the bot's latest change (sequence {})",
-                bot.sequence
-            ))
-            .into());
-        }
+        check_after(after, bot.sequence, "bot")?;
         let timeline = StatusTimeline {
             services: ctx.services().clone(),
             bot_id: bot.id,
         };
-        Ok(live(
-            ctx,
-            follow(
-                ctx.services().bus.clone(),
-                timeline,
-                after,
-                ctx.services().config.events.recheck(),
-            ),
-        ))
+        Ok(follow_live(ctx, timeline, after))
     }
 
     /// The transcript so far, then each new segment as it is stored; ends once the transcript
@@ -331,27 +315,14 @@ impl MeetingsSubscription {
         after: Option<i64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TranscriptSegment>>> {
         let bot = store::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
-        if let Some(after) = after {
+        if after.is_some() {
             let stored = store::transcript_length(ctx.db(), &bot.id).await?;
-            if after > stored {
-                return Err(AppError::BadInput(format!(
-                    "after is beyond the transcript's last segment (sequence {stored})"
-                ))
-                .into());
-            }
+            check_after(after, stored, "transcript")?;
         }
         let timeline = TranscriptTimeline {
             services: ctx.services().clone(),
             bot_id: bot.id,
         };
-        Ok(live(
-            ctx,
-            follow(
-                ctx.services().bus.clone(),
-                timeline,
-                after,
-                ctx.services().config.events.recheck(),
-            ),
-        ))
+        Ok(follow_live(ctx, timeline, after))
     }
 }
