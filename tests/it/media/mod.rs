@@ -3,6 +3,7 @@
 //! D-ID and HeyGen servers.
 
 mod animation;
+mod s3;
 mod uploads;
 
 use std::path::{Path, PathBuf};
