@@ -78,6 +78,8 @@ async fn gql(base: &str, token: &str, query: &str, variables: Value) -> Value {
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a default TLS provider, as the server is.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mb = env_or("BENCH_MEDIA_MB", 500);
     let dir = std::env::temp_dir().join(format!("switchboard-bench-media-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

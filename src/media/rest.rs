@@ -1,7 +1,7 @@
 //! The seed's media routes (same paths, same JSON), the providers' callbacks, and the
 //! signed media links; thin over the same services.
 
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::TryStreamExt;
@@ -27,7 +27,11 @@ pub fn routes() -> Router<Services> {
 
 /// The routes that take large bodies (their limit is MEDIA_MAX_BYTES, not the API's).
 pub fn upload_routes() -> Router<Services> {
-    Router::new().route("/api/v1/memorials/{id}/media/upload", post(upload))
+    Router::new()
+        .route("/api/v1/memorials/{id}/media/upload", post(upload))
+        // axum's multipart reader would stop at its own 2 MB default; the upload limit and
+        // the streaming check in `ingest` hold these routes.
+        .layer(DefaultBodyLimit::disable())
 }
 
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {

@@ -143,6 +143,36 @@ async fn a_video_uploaded_as_a_graphql_multipart_request_is_stored_and_probed() 
 }
 
 #[tokio::test]
+async fn a_video_larger_than_the_frameworks_default_limits_is_taken_whole() {
+    let app = TestApp::spawn().await;
+    let memorial = memorial(&app, "acme").await;
+    // Raw frames: about 5 MB, over axum's 2 MB multipart default and the 1 MiB API limit.
+    let file = tempdir().join("big.mkv");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x480:rate=25",
+            "-t",
+            "0.5",
+        ])
+        .args(["-c:v", "rawvideo", "-pix_fmt", "yuv420p"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert!(size > 4_000_000, "{size}");
+    let body = uploaded(&app, &memorial, &file).await;
+    assert_eq!(body["file_size"], size);
+    assert_eq!(body["media_type"], "video");
+}
+
+#[tokio::test]
 async fn a_video_link_answers_range_requests_so_a_browser_can_seek() {
     let app = TestApp::spawn().await;
     let memorial = memorial(&app, "acme").await;
