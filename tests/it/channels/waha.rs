@@ -755,3 +755,73 @@ async fn in_the_sandbox_a_device_shows_a_qr_then_pairs_and_its_customer_is_answe
     .await;
     assert_eq!(list[0]["channel"], "whatsapp");
 }
+
+#[tokio::test]
+async fn a_broadcast_goes_out_from_a_paired_device_to_numbers_and_chat_ids() {
+    let fake = waha_fake().await;
+    let app = app_with(&fake).await;
+    let agent = create_agent(&app, "acme", json!({})).await;
+    let (device, _) = pair(&app, &fake, "acme", &agent, "79001234567@c.us").await;
+    let input = json!({"agentId": agent, "integrationId": device, "message": "Spring sale!",
+        "recipients": ["+7 911 555-00-01", "79115550001@c.us", "79115550002@s.whatsapp.net"]});
+    let id = crate::broadcasts::create_ok(&app, "acme", input).await;
+    let done = crate::broadcasts::wait_for(&app, "acme", &id, "COMPLETED").await;
+    assert_eq!(
+        done["total"], 2,
+        "one number written two ways is one recipient"
+    );
+    let mut sent: Vec<(String, String)> = fake
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/sendText")
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .map(|body| {
+            assert_eq!(body["session"], session_of(&device).as_str());
+            (
+                body["chatId"].as_str().unwrap().to_string(),
+                body["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            ("79115550001@c.us".to_string(), "Spring sale!".to_string()),
+            ("79115550002@c.us".to_string(), "Spring sale!".to_string()),
+        ]
+    );
+    let group = crate::broadcasts::create(
+        &app,
+        "acme",
+        json!({"agentId": agent, "integrationId": device, "message": "Hi",
+            "recipients": ["120363@g.us"]}),
+    )
+    .await;
+    assert_eq!(error_code(&group), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn a_waha_that_fails_at_connect_keeps_nothing_and_leaks_nothing() {
+    let down = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/sessions"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("<html>proxy error</html>"))
+        .mount(&down)
+        .await;
+    let app = app_with(&down).await;
+    let agent = create_agent(&app, "acme", json!({})).await;
+    let answer = connect(&app, "acme", device_input(&agent, "Phone")).await;
+    assert_eq!(error_code(&answer), "PROVIDER_ERROR", "{answer}");
+    assert!(!answer.to_string().contains(WAHA_KEY));
+    let none = app
+        .gql(
+            Some(&app.admin("acme")),
+            "{ integrations { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(none["data"]["integrations"], json!([]), "nothing was kept");
+}
