@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::channels::IntegrationKind;
+use crate::channels::{phone_digits, IntegrationKind};
 use crate::error::{AppError, AppResult};
 
 /// The most recipients one broadcast takes.
@@ -58,6 +58,9 @@ fn what(kind: IntegrationKind) -> &'static str {
     match kind {
         IntegrationKind::Telegram => "Telegram chat ids (integers)",
         IntegrationKind::WhatsappCloud => "E.164 phone numbers",
+        IntegrationKind::WhatsappDevice => {
+            "E.164 phone numbers or WhatsApp chat ids (<digits>@c.us)"
+        }
         IntegrationKind::Instagram => "Instagram-scoped user ids (digits)",
         IntegrationKind::Sandbox => "non-empty names of at most 64 characters",
     }
@@ -72,17 +75,14 @@ fn one(kind: IntegrationKind, raw: &str) -> Option<String> {
     let value = raw.trim();
     match kind {
         IntegrationKind::Telegram => value.parse::<i64>().ok().map(|id| id.to_string()),
-        IntegrationKind::WhatsappCloud => {
-            let digits: String = value
-                .strip_prefix('+')
-                .unwrap_or(value)
-                .chars()
-                .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-                .collect();
-            let valid = (7..=15).contains(&digits.len())
-                && digits.bytes().all(|b| b.is_ascii_digit())
-                && !digits.starts_with('0');
-            valid.then_some(digits)
+        IntegrationKind::WhatsappCloud => phone_digits(value),
+        // WAHA's chat id of a person; a group's (`@g.us`) is no recipient.
+        IntegrationKind::WhatsappDevice => {
+            let number = ["@c.us", "@s.whatsapp.net"]
+                .into_iter()
+                .find_map(|suffix| value.strip_suffix(suffix))
+                .unwrap_or(value);
+            phone_digits(number).map(|digits| format!("{digits}@c.us"))
         }
         IntegrationKind::Instagram => {
             let valid =
@@ -120,6 +120,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(whatsapp, ["1234567890", "447700900123"]);
+        let device = normalize(
+            IntegrationKind::WhatsappDevice,
+            &strings(&[
+                "+7 900 123-45-67",
+                "79001234567@c.us",
+                "447700900123@s.whatsapp.net",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(device, ["79001234567@c.us", "447700900123@c.us"]);
+        assert!(normalize(IntegrationKind::WhatsappDevice, &strings(&["1203@g.us"])).is_err());
     }
 
     #[test]

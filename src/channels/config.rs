@@ -1,11 +1,12 @@
 //! The channels domain's settings: Telegram long polling, the Instagram app's webhook secrets
-//! under seed 002's names (an integration's own values override them), and each kind's rate
-//! limit.
+//! under seed 002's names and the WAHA server WhatsApp devices pair through (an integration's
+//! own values override them), and each kind's rate limit.
 
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
+use url::Url;
 
 #[derive(Args, Debug, Clone)]
 pub struct ChannelsConfig {
@@ -62,6 +63,22 @@ pub struct ChannelsConfig {
         default_value_t = 50
     )]
     pub instagram_send_rate: u32,
+    /// The WAHA server (WhatsApp HTTP API) WhatsApp devices pair through, for integrations
+    /// without one of their own.
+    #[arg(long = "waha-base-url", env = "WAHA_BASE_URL")]
+    pub waha_base_url: Option<Url>,
+    /// The WAHA server's API key (its WAHA_API_KEY), sent as X-Api-Key, for integrations
+    /// without one of their own.
+    #[arg(long = "waha-api-key", env = "WAHA_API_KEY", hide_env_values = true)]
+    pub waha_api_key: Option<String>,
+    /// Messages per second one paired WhatsApp device sends; a phone that sends much faster
+    /// than a person risks being banned by WhatsApp.
+    #[arg(
+        long = "whatsapp-device-send-rate",
+        env = "WHATSAPP_DEVICE_SEND_RATE",
+        default_value_t = 20
+    )]
+    pub whatsapp_device_send_rate: u32,
     /// Messages per second one sandbox integration "sends".
     #[arg(
         long = "sandbox-send-rate",
@@ -84,10 +101,18 @@ impl ChannelsConfig {
             ("WHATSAPP_SEND_RATE", self.whatsapp_send_rate),
             ("INSTAGRAM_SEND_RATE", self.instagram_send_rate),
             ("SANDBOX_SEND_RATE", self.sandbox_send_rate),
+            ("WHATSAPP_DEVICE_SEND_RATE", self.whatsapp_device_send_rate),
         ] {
             if !(1..=100_000).contains(&rate) {
                 bail!("{name} must be between 1 and 100000 messages per second");
             }
+        }
+        if let Some(url) = self
+            .waha_base_url
+            .as_ref()
+            .filter(|u| !matches!(u.scheme(), "http" | "https") || u.host().is_none())
+        {
+            bail!("WAHA_BASE_URL must be an http(s) URL with a host, not {url}");
         }
         Ok(())
     }
@@ -107,5 +132,9 @@ impl ChannelsConfig {
         self.instagram_verify_token
             .as_deref()
             .filter(|s| !s.is_empty())
+    }
+
+    pub fn waha_api_key(&self) -> Option<&str> {
+        self.waha_api_key.as_deref().filter(|s| !s.is_empty())
     }
 }

@@ -5,9 +5,11 @@
 use async_graphql::InputObject;
 use serde::{Deserialize, Serialize};
 
+use super::config::ChannelsConfig;
 use super::entity::{IntegrationKind, ReceiveMode};
 use super::store::Integration;
 use crate::error::{AppError, AppResult};
+use crate::providers::messaging::waha::WahaAccount;
 use crate::providers::messaging::{ChannelAccount, Secret};
 use crate::secrets::place;
 use crate::services::Services;
@@ -50,6 +52,16 @@ pub struct InstagramInput {
     pub verify_token: Option<String>,
 }
 
+#[derive(InputObject, Default)]
+#[graphql(name = "WhatsappDeviceCredentialsInput")]
+pub struct WhatsappDeviceInput {
+    /// The WAHA server the phone pairs through; leave out to use the server's WAHA_BASE_URL.
+    pub waha_base_url: Option<String>,
+    /// Its API key (X-Api-Key); leave out to use the server's WAHA_API_KEY.
+    #[graphql(secret)]
+    pub waha_api_key: Option<String>,
+}
+
 /// What is sealed in the row.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -75,6 +87,18 @@ pub enum Credentials {
         verify_token: Option<String>,
     },
     Sandbox,
+    WhatsappDevice {
+        /// None: the server's WAHA_BASE_URL.
+        #[serde(default)]
+        base_url: Option<String>,
+        /// None: the server's WAHA_API_KEY.
+        #[serde(default)]
+        api_key: Option<String>,
+        /// The WAHA session's name.
+        session: String,
+        /// What WAHA signs its webhooks with (HMAC-SHA512).
+        hmac_key: String,
+    },
 }
 
 /// Says the kind and nothing else.
@@ -85,6 +109,7 @@ impl std::fmt::Debug for Credentials {
             Credentials::WhatsappCloud { .. } => "whatsapp_cloud",
             Credentials::Instagram { .. } => "instagram",
             Credentials::Sandbox => "sandbox",
+            Credentials::WhatsappDevice { .. } => "whatsapp_device",
         };
         write!(f, "Credentials({kind}, ***)")
     }
@@ -127,21 +152,41 @@ fn missing(kind: IntegrationKind, field: &str) -> AppError {
     ))
 }
 
+/// A WAHA server's address as given: http(s) with a host.
+fn waha_base(field: &str, given: &str) -> AppResult<String> {
+    let base = value(field, given)?;
+    match url::Url::parse(&base) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(base),
+        _ => Err(AppError::BadInput(format!(
+            "{field} must be an http(s) URL with a host"
+        ))),
+    }
+}
+
+/// The credentials a caller may give: one input per kind that takes any.
+pub struct Inputs {
+    pub telegram: Option<TelegramInput>,
+    pub whatsapp_cloud: Option<WhatsappCloudInput>,
+    pub instagram: Option<InstagramInput>,
+    pub whatsapp_device: Option<WhatsappDeviceInput>,
+}
+
 /// Exactly the input of `kind`, checked.
-pub fn given(
-    kind: IntegrationKind,
-    telegram: Option<TelegramInput>,
-    whatsapp_cloud: Option<WhatsappCloudInput>,
-    instagram: Option<InstagramInput>,
-) -> AppResult<Given> {
-    let others = match kind {
-        IntegrationKind::Telegram => whatsapp_cloud.is_some() || instagram.is_some(),
-        IntegrationKind::WhatsappCloud => telegram.is_some() || instagram.is_some(),
-        IntegrationKind::Instagram => telegram.is_some() || whatsapp_cloud.is_some(),
-        IntegrationKind::Sandbox => {
-            telegram.is_some() || whatsapp_cloud.is_some() || instagram.is_some()
-        }
-    };
+pub fn given(kind: IntegrationKind, inputs: Inputs) -> AppResult<Given> {
+    let Inputs {
+        telegram,
+        whatsapp_cloud,
+        instagram,
+        whatsapp_device,
+    } = inputs;
+    let others = [
+        (IntegrationKind::Telegram, telegram.is_some()),
+        (IntegrationKind::WhatsappCloud, whatsapp_cloud.is_some()),
+        (IntegrationKind::Instagram, instagram.is_some()),
+        (IntegrationKind::WhatsappDevice, whatsapp_device.is_some()),
+    ]
+    .into_iter()
+    .any(|(of, given)| given && of != kind);
     if others {
         return Err(AppError::BadInput(format!(
             "give only the credentials of the integration's kind ({})",
@@ -204,6 +249,24 @@ pub fn given(
             identity: None,
             mode: Some(ReceiveMode::Sandbox),
         }),
+        IntegrationKind::WhatsappDevice => {
+            let input = whatsapp_device.unwrap_or_default();
+            let base_url = match input.waha_base_url.filter(|v| !v.trim().is_empty()) {
+                Some(given) => Some(waha_base("whatsappDevice.wahaBaseUrl", &given)?),
+                None => None,
+            };
+            Ok(Given {
+                credentials: Credentials::WhatsappDevice {
+                    base_url,
+                    api_key: optional("whatsappDevice.wahaApiKey", input.waha_api_key)?,
+                    // Named and keyed by `connect`, which knows the integration's id.
+                    session: String::new(),
+                    hmac_key: String::new(),
+                },
+                identity: None,
+                mode: Some(ReceiveMode::Webhook),
+            })
+        }
     }
 }
 
@@ -234,9 +297,39 @@ impl Credentials {
         })
     }
 
+    /// The WAHA server and session of a WhatsApp device (none for other kinds), the
+    /// server's settings filling in what the integration has not its own; NOT_CONFIGURED
+    /// with neither.
+    pub fn waha(&self, config: &ChannelsConfig) -> AppResult<Option<WahaAccount>> {
+        let Credentials::WhatsappDevice {
+            base_url,
+            api_key,
+            session,
+            ..
+        } = self
+        else {
+            return Ok(None);
+        };
+        let base = match base_url {
+            Some(own) => url::Url::parse(own)
+                .map_err(|_| AppError::internal("a stored WAHA URL does not parse"))?,
+            None => config.waha_base_url.clone().ok_or_else(|| {
+                AppError::NotConfigured(
+                    "WhatsApp devices pair through a WAHA server: set WAHA_BASE_URL, or give whatsappDevice.wahaBaseUrl".into(),
+                )
+            })?,
+        };
+        let api_key = api_key.as_deref().or(config.waha_api_key());
+        Ok(Some(WahaAccount {
+            base,
+            api_key: api_key.map(Secret::new),
+            session: session.clone(),
+        }))
+    }
+
     /// The account sends go out from.
-    pub fn account(&self) -> ChannelAccount {
-        match self {
+    pub fn account(&self, config: &ChannelsConfig) -> AppResult<ChannelAccount> {
+        Ok(match self {
             Credentials::Telegram { bot_token, .. } => ChannelAccount::Telegram {
                 bot_token: Secret::new(bot_token.as_str()),
             },
@@ -257,7 +350,11 @@ impl Credentials {
                 access_token: Secret::new(access_token.as_str()),
             },
             Credentials::Sandbox => ChannelAccount::Sandbox,
-        }
+            Credentials::WhatsappDevice { .. } => match self.waha(config)? {
+                Some(device) => ChannelAccount::WhatsappDevice(device),
+                None => return Err(AppError::internal("a WhatsApp device without its WAHA")),
+            },
+        })
     }
 
     pub fn bot_token(&self) -> Option<Secret> {

@@ -15,6 +15,8 @@ pub enum IntegrationKind {
     Instagram,
     /// A simulated account: nothing leaves this machine.
     Sandbox,
+    /// A WhatsApp phone paired by QR code (or pairing code) to a session of a WAHA server.
+    WhatsappDevice,
 }
 
 impl IntegrationKind {
@@ -24,6 +26,7 @@ impl IntegrationKind {
             IntegrationKind::WhatsappCloud => "whatsapp_cloud",
             IntegrationKind::Instagram => "instagram",
             IntegrationKind::Sandbox => "sandbox",
+            IntegrationKind::WhatsappDevice => "whatsapp_device",
         }
     }
 
@@ -31,7 +34,7 @@ impl IntegrationKind {
     pub fn channel(self) -> &'static str {
         match self {
             IntegrationKind::Telegram => "telegram",
-            IntegrationKind::WhatsappCloud => "whatsapp",
+            IntegrationKind::WhatsappCloud | IntegrationKind::WhatsappDevice => "whatsapp",
             IntegrationKind::Instagram => "instagram",
             IntegrationKind::Sandbox => "sandbox",
         }
@@ -52,6 +55,57 @@ pub enum IntegrationState {
     Failed,
 }
 
+/// The status of a WHATSAPP_DEVICE's WAHA session, as WAHA names it; the integration's state
+/// follows it (see [`SessionStatus::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Stopped on the WAHA server.
+    Stopped,
+    Starting,
+    /// Waiting for the phone to scan the QR code (or enter the pairing code).
+    ScanQrCode,
+    /// Paired: receiving and sending.
+    Working,
+    /// Unpaired or broken: the phone must be paired again.
+    Failed,
+}
+
+impl SessionStatus {
+    /// WAHA's name of a status, as its webhooks and API say it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "STOPPED" => SessionStatus::Stopped,
+            "STARTING" => SessionStatus::Starting,
+            "SCAN_QR_CODE" => SessionStatus::ScanQrCode,
+            "WORKING" => SessionStatus::Working,
+            "FAILED" => SessionStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Stopped => "STOPPED",
+            SessionStatus::Starting => "STARTING",
+            SessionStatus::ScanQrCode => "SCAN_QR_CODE",
+            SessionStatus::Working => "WORKING",
+            SessionStatus::Failed => "FAILED",
+        }
+    }
+
+    /// The integration's state while its session is in this status: up only while WORKING;
+    /// a session stopped or failed on the WAHA server is down (it was not a person here who
+    /// switched it off).
+    pub fn state(self) -> IntegrationState {
+        match self {
+            SessionStatus::Starting | SessionStatus::ScanQrCode => IntegrationState::Connecting,
+            SessionStatus::Working => IntegrationState::Connected,
+            SessionStatus::Stopped | SessionStatus::Failed => IntegrationState::Failed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum ReceiveMode {
@@ -66,7 +120,7 @@ pub enum ReceiveMode {
 pub mod integration {
     use sea_orm::entity::prelude::*;
 
-    use super::{IntegrationKind, IntegrationState, ReceiveMode};
+    use super::{IntegrationKind, IntegrationState, ReceiveMode, SessionStatus};
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "integrations")]
@@ -78,7 +132,8 @@ pub mod integration {
         pub kind: IntegrationKind,
         pub name: String,
         /// The channel's own id of the account: the Telegram bot's id, the WhatsApp
-        /// phone_number_id, the Instagram account id; the integration's id for a sandbox.
+        /// phone_number_id, the Instagram account id; the integration's id for a sandbox; a
+        /// WhatsApp device's JID once paired (its WAHA session's name until then).
         pub identity: Option<String>,
         /// `kind:identity` unless disconnected (unique): one integration per account.
         pub active_identity: Option<String>,
@@ -91,6 +146,8 @@ pub mod integration {
         pub state_reason: Option<String>,
         /// The last Telegram update stored, for long polling.
         pub poll_offset: Option<i64>,
+        /// A WhatsApp device's WAHA session status; none for other kinds.
+        pub session_status: Option<SessionStatus>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }

@@ -4,8 +4,11 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::credentials::{InstagramInput, TelegramInput, WhatsappCloudInput};
-use super::entity::{IntegrationKind, IntegrationState, ReceiveMode};
+use super::credentials::{
+    Inputs, InstagramInput, TelegramInput, WhatsappCloudInput, WhatsappDeviceInput,
+};
+use super::device;
+use super::entity::{IntegrationKind, IntegrationState, ReceiveMode, SessionStatus};
 use super::service::{self, ConnectInput};
 use super::store::{self, Integration as IntegrationRow};
 use crate::graphql::context::ContextExt;
@@ -17,10 +20,14 @@ pub struct Integration {
     pub kind: IntegrationKind,
     pub name: String,
     /// The channel's own id of the account: the bot's id, the phone_number_id, the
-    /// Instagram account id.
+    /// Instagram account id, a paired WhatsApp device's JID (its WAHA session's name until
+    /// it is paired).
     pub identity: Option<String>,
     pub mode: ReceiveMode,
     pub state: IntegrationState,
+    /// A WHATSAPP_DEVICE's WAHA session status (its QR code can be shown while
+    /// SCAN_QR_CODE); null for other kinds.
+    pub session_status: Option<SessionStatus>,
     /// Why it is in its state: who connected or disconnected it, or what the channel said.
     pub state_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -37,6 +44,7 @@ impl From<IntegrationRow> for Integration {
             identity: row.identity,
             mode: row.mode,
             state: row.state,
+            session_status: row.session_status,
             state_reason: row.state_reason,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -55,6 +63,8 @@ pub struct ConnectIntegrationInput {
     pub whatsapp_cloud: Option<WhatsappCloudInput>,
     /// For INSTAGRAM.
     pub instagram: Option<InstagramInput>,
+    /// For WHATSAPP_DEVICE; leave out to use the server's WAHA_BASE_URL and WAHA_API_KEY.
+    pub whatsapp_device: Option<WhatsappDeviceInput>,
 }
 
 #[derive(Default)]
@@ -80,6 +90,17 @@ impl ChannelsQuery {
     async fn integration(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Integration> {
         Ok(store::get(ctx.db(), ctx.viewer()?, &id).await?.into())
     }
+
+    /// The QR code a WHATSAPP_DEVICE's phone scans (WhatsApp → Linked devices) while its
+    /// session is SCAN_QR_CODE, as a PNG data URL; it changes every 20 s or so, each change an
+    /// agent event. Admins only.
+    async fn integration_qr(
+        &self,
+        ctx: &Context<'_>,
+        integration_id: ID,
+    ) -> async_graphql::Result<String> {
+        Ok(device::qr(ctx.services(), ctx.viewer()?, &integration_id).await?)
+    }
 }
 
 #[derive(Default)]
@@ -88,7 +109,9 @@ pub struct ChannelsMutation;
 #[Object]
 impl ChannelsMutation {
     /// Binds a Telegram bot, WhatsApp number or Instagram account to an agent, which then
-    /// answers its messages. The account is checked with its channel first.
+    /// answers its messages. The account is checked with its channel first. A WhatsApp
+    /// device starts its WAHA session and stays CONNECTING until its phone is paired
+    /// (`integrationQr` or `requestPairingCode`).
     async fn connect_integration(
         &self,
         ctx: &Context<'_>,
@@ -98,9 +121,12 @@ impl ChannelsMutation {
             agent_id: input.agent_id.0,
             kind: input.kind,
             name: input.name,
-            telegram: input.telegram,
-            whatsapp_cloud: input.whatsapp_cloud,
-            instagram: input.instagram,
+            credentials: Inputs {
+                telegram: input.telegram,
+                whatsapp_cloud: input.whatsapp_cloud,
+                instagram: input.instagram,
+                whatsapp_device: input.whatsapp_device,
+            },
         };
         Ok(service::connect(ctx.services(), ctx.viewer()?, input)
             .await?
@@ -127,5 +153,17 @@ impl ChannelsMutation {
         Ok(service::reconnect(ctx.services(), ctx.viewer()?, &id)
             .await?
             .into())
+    }
+
+    /// The code to type on the phone (Linked devices → Link with phone number instead)
+    /// whose number is `phoneNumber`, while the device's session is SCAN_QR_CODE. Admins only.
+    async fn request_pairing_code(
+        &self,
+        ctx: &Context<'_>,
+        integration_id: ID,
+        phone_number: String,
+    ) -> async_graphql::Result<String> {
+        let s = ctx.services();
+        Ok(device::pairing_code(s, ctx.viewer()?, &integration_id, &phone_number).await?)
     }
 }

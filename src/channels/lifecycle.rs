@@ -3,10 +3,11 @@
 
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
-    ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait, TryIntoModel,
+    ActiveValue, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
+    TryIntoModel,
 };
 
-use super::entity::{integration, IntegrationKind, IntegrationState};
+use super::entity::{integration, IntegrationKind, IntegrationState, SessionStatus};
 use super::store::{active_key, Integration};
 use crate::agents::{self, AgentEventKind};
 use crate::error::{AppError, AppResult};
@@ -58,12 +59,75 @@ pub async fn change(
     reason: Option<String>,
     from: &[IntegrationState],
 ) -> AppResult<Option<Integration>> {
-    let agent = agents::load(&s.db, &integration.agent_id).await?;
     let mut row: integration::ActiveModel = integration.clone().into();
     row.state = Set(next);
+    let announce = next != IntegrationState::Connecting;
+    apply(s, integration, row, reason, from, announce).await
+}
+
+/// A WhatsApp device's WAHA session reached `status`: the integration's state follows it
+/// (SessionStatus::state), and once WORKING its account is the phone's `jid`, claimed as any
+/// account is. Every status is an event of the agent, SCAN_QR_CODE again too: WAHA says it
+/// each time the QR code changes. A disconnected device stays so.
+pub async fn session_changed(
+    s: &Services,
+    integration: &Integration,
+    status: SessionStatus,
+    jid: Option<String>,
+) -> AppResult<Option<Integration>> {
+    let unchanged = integration.session_status == Some(status)
+        && status != SessionStatus::ScanQrCode
+        && (jid.is_none() || jid == integration.identity);
+    if unchanged {
+        return Ok(None);
+    }
+    let mut row: integration::ActiveModel = integration.clone().into();
+    row.state = Set(status.state());
+    row.session_status = Set(Some(status));
+    if let Some(jid) = jid {
+        row.identity = Set(Some(jid));
+    }
+    let reason = Some(format!("WAHA session {}", status.as_str()));
+    let from = [
+        IntegrationState::Connecting,
+        IntegrationState::Connected,
+        IntegrationState::Failed,
+    ];
+    match apply(s, integration, row, reason, &from, true).await {
+        Err(AppError::Conflict(why)) => {
+            // The phone is paired to another integration that still holds it.
+            let mut row: integration::ActiveModel = integration.clone().into();
+            row.state = Set(IntegrationState::Failed);
+            row.session_status = Set(Some(status));
+            apply(s, integration, row, Some(why), &from, true).await
+        }
+        applied => applied,
+    }
+}
+
+/// Writes `row` (the integration with its new state) if the integration is still in one of
+/// `from`, with its claim on the account as its state says, and the agent's event when
+/// `announce`; commits, then announces.
+async fn apply(
+    s: &Services,
+    integration: &Integration,
+    mut row: integration::ActiveModel,
+    reason: Option<String>,
+    from: &[IntegrationState],
+    announce: bool,
+) -> AppResult<Option<Integration>> {
+    let agent = agents::load(&s.db, &integration.agent_id).await?;
+    let next = match &row.state {
+        ActiveValue::Set(state) | ActiveValue::Unchanged(state) => *state,
+        ActiveValue::NotSet => integration.state,
+    };
+    let identity = match &row.identity {
+        ActiveValue::Set(identity) | ActiveValue::Unchanged(identity) => identity.clone(),
+        ActiveValue::NotSet => integration.identity.clone(),
+    }
+    .unwrap_or_default();
     row.state_reason = Set(reason.clone());
     row.updated_at = Set(Utc::now().trunc_subsecs(6));
-    let identity = integration.identity.clone().unwrap_or_default();
     row.active_identity =
         Set((next != IntegrationState::Disconnected)
             .then(|| active_key(integration.kind, &identity)));
@@ -85,15 +149,15 @@ pub async fn change(
         txn.rollback().await?;
         return Ok(None);
     }
-    let event = if next == IntegrationState::Connecting {
-        None
-    } else {
+    let event = if announce {
         let detail = detail(integration, next, reason.as_deref());
         let kind = AgentEventKind::IntegrationState;
         Some(agents::record_event(&txn, &agent, kind, None, Some(&integration.id), detail).await?)
+    } else {
+        None
     };
     txn.commit().await?;
-    tracing::info!(integration = %integration.id, state = state_name(next), "integration state changed");
+    tracing::info!(integration = %integration.id, state = state_name(next), reason = reason.as_deref().unwrap_or_default(), "integration state changed");
     if let Some(event) = event {
         agents::announce(s, event).await;
     }

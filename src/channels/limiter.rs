@@ -48,6 +48,7 @@ pub fn rate(s: &Services, integration: &Integration) -> f64 {
         IntegrationKind::WhatsappCloud => config.whatsapp_send_rate,
         IntegrationKind::Instagram => config.instagram_send_rate,
         IntegrationKind::Sandbox => config.sandbox_send_rate,
+        IntegrationKind::WhatsappDevice => config.whatsapp_device_send_rate,
     };
     f64::from(per_sec.max(1))
 }

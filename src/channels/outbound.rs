@@ -6,11 +6,13 @@ use super::credentials::Credentials;
 use super::entity::IntegrationKind;
 use super::limiter::{self, SendPermit};
 use super::store::Integration;
+use crate::error::AppError;
 use crate::providers::messaging::{Messenger, SentMessage};
 use crate::providers::ProviderError;
 use crate::services::Services;
 
-/// Sends `text` to `to` (a Telegram chat id, a WhatsApp number, an Instagram-scoped user id)
+/// Sends `text` to `to` (a Telegram chat id, a WhatsApp number or chat id, an Instagram-scoped
+/// user id)
 /// from the integration's account, once its rate limit allows; a sandbox integration's go to
 /// the sandbox messenger.
 pub async fn send_text(
@@ -32,16 +34,16 @@ pub async fn send_permitted(
     to: &str,
     text: &str,
 ) -> Result<SentMessage, ProviderError> {
-    let credentials = Credentials::open(s, integration).map_err(|_| {
-        ProviderError::refused(
-            channel_name(integration.kind),
-            "the integration's credentials could not be opened",
-        )
-    })?;
-    s.providers
-        .messengers
-        .send_text(&credentials.account(), to, text)
-        .await
+    let account = Credentials::open(s, integration)
+        .and_then(|credentials| credentials.account(&s.config.channels))
+        .map_err(|err| {
+            let why = match err {
+                AppError::NotConfigured(why) => why,
+                _ => "the integration's credentials could not be opened".into(),
+            };
+            ProviderError::refused(channel_name(integration.kind), why)
+        })?;
+    s.providers.messengers.send_text(&account, to, text).await
 }
 
 /// The channel's name as conversations and the seeds' APIs say it: "telegram",

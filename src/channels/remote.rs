@@ -1,8 +1,10 @@
 //! What connecting asks of the channel. Telegram checks the bot token (getMe) and starts or
-//! stops the bot's webhook; Meta's channels are asked nothing (their webhook is the app's,
-//! set once in Meta's console). Under `--sandbox` no Telegram API is asked either.
+//! stops the bot's webhook; a WhatsApp device's WAHA session is started or removed (see
+//! `device`); Meta's channels are asked nothing (their webhook is the app's, set once in
+//! Meta's console). Under `--sandbox` no Telegram API is asked either.
 
 use super::credentials::{bot_id, Credentials};
+use super::device;
 use super::entity::ReceiveMode;
 use super::store::Integration;
 use crate::error::{AppError, AppResult};
@@ -70,12 +72,15 @@ pub fn webhook_url(s: &Services, integration_id: &str) -> String {
 }
 
 /// Has the channel start delivering to us: Telegram's webhook with its secret, or no webhook
-/// so that the poller's getUpdates is allowed.
+/// so that the poller's getUpdates is allowed; a WhatsApp device's session.
 pub async fn start_receiving(
     s: &Services,
     integration: &Integration,
     credentials: &Credentials,
 ) -> AppResult<()> {
+    if let Credentials::WhatsappDevice { .. } = credentials {
+        return device::start_session(s, integration, credentials).await;
+    }
     let (Some(api), Some(token)) = (telegram(s), credentials.bot_token()) else {
         return Ok(());
     };
@@ -96,9 +101,12 @@ pub async fn start_receiving(
     started.map_err(token_error)
 }
 
-/// Best effort: Telegram stops posting to us. A failure is logged; a disconnected
+/// Best effort: Telegram (or WAHA) stops posting to us. A failure is logged; a disconnected
 /// integration's webhooks are acknowledged and dropped anyway.
 pub async fn stop_receiving(s: &Services, integration: &Integration, credentials: &Credentials) {
+    if let Credentials::WhatsappDevice { .. } = credentials {
+        return device::stop_session(s, integration, credentials).await;
+    }
     let (Some(api), Some(token)) = (telegram(s), credentials.bot_token()) else {
         return;
     };

@@ -18,6 +18,7 @@ use crate::services::Services;
 pub fn routes() -> Router<Services> {
     Router::new()
         .route("/webhooks/telegram/{integration_id}", post(telegram))
+        .route("/webhooks/waha/{integration_id}", post(waha))
         .route("/webhooks/whatsapp", get(whatsapp_handshake).post(whatsapp))
         .route(
             "/webhooks/instagram",
@@ -46,6 +47,19 @@ async fn telegram(
     let secret = header(&headers, "x-telegram-bot-api-secret-token");
     Ok(answer(
         webhooks::telegram_update(&s, &integration_id, secret, &body).await?,
+    ))
+}
+
+async fn waha(
+    State(s): State<Services>,
+    Path(integration_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    let hmac = header(&headers, "x-webhook-hmac");
+    let algorithm = header(&headers, "x-webhook-hmac-algorithm");
+    Ok(answer(
+        webhooks::waha_event(&s, &integration_id, hmac, algorithm, &body).await?,
     ))
 }
 
@@ -112,7 +126,10 @@ async fn seed_health(State(s): State<Services>) -> impl IntoResponse {
         health::HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::OK,
     };
-    let (devices, connected_devices) = report.of(IntegrationKind::WhatsappCloud);
+    // The seed's devices are WhatsApp numbers of either kind.
+    let (cloud, cloud_up) = report.of(IntegrationKind::WhatsappCloud);
+    let (paired, paired_up) = report.of(IntegrationKind::WhatsappDevice);
+    let (devices, connected_devices) = (cloud + paired, cloud_up + paired_up);
     let (bots, running_bots) = report.of(IntegrationKind::Telegram);
     let body = json!({
         "status": status.as_u16(),

@@ -5,9 +5,8 @@ use chrono::{SubsecRound, Utc};
 use rand::distr::{Alphanumeric, SampleString};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
-use super::credentials::{
-    self, Credentials, Given, InstagramInput, TelegramInput, WhatsappCloudInput,
-};
+use super::credentials::{self, Credentials, Given, Inputs};
+use super::device;
 use super::entity::{integration, IntegrationKind, IntegrationState, ReceiveMode};
 use super::lifecycle::{self, claim_refused};
 use super::remote;
@@ -22,9 +21,7 @@ pub struct ConnectInput {
     pub kind: IntegrationKind,
     pub name: String,
     /// Only the kind's own credentials are given.
-    pub telegram: Option<TelegramInput>,
-    pub whatsapp_cloud: Option<WhatsappCloudInput>,
-    pub instagram: Option<InstagramInput>,
+    pub credentials: Inputs,
 }
 
 /// Telegram's webhook secret: 48 letters and digits, which its header allows.
@@ -47,7 +44,8 @@ async fn live_agent(s: &Services, viewer: &Viewer, agent_id: &str) -> AppResult<
 
 /// Binds an account to an agent. The account is checked with its channel first (a refused
 /// Telegram token stores nothing), then claimed (an account another integration holds is
-/// CONFLICT), then the channel is told where to deliver; if that fails nothing is kept.
+/// CONFLICT), then the channel is told where to deliver; if that fails nothing is kept. A
+/// WhatsApp device stays CONNECTING until its phone is paired and its session WORKING.
 pub async fn connect(s: &Services, viewer: &Viewer, input: ConnectInput) -> AppResult<Integration> {
     viewer.require(Role::Admin)?;
     let agent = live_agent(s, viewer, &input.agent_id).await?;
@@ -57,7 +55,7 @@ pub async fn connect(s: &Services, viewer: &Viewer, input: ConnectInput) -> AppR
         mut credentials,
         identity,
         mode,
-    } = credentials::given(kind, input.telegram, input.whatsapp_cloud, input.instagram)?;
+    } = credentials::given(kind, input.credentials)?;
     let fallback = s.config.channels.instagram_app_secret();
     if kind == IntegrationKind::Instagram && credentials.app_secret(fallback).is_none() {
         return Err(AppError::BadInput(
@@ -81,6 +79,25 @@ pub async fn connect(s: &Services, viewer: &Viewer, input: ConnectInput) -> AppR
             (identity, mode)
         }
         (IntegrationKind::Sandbox, _) => (id.clone(), ReceiveMode::Sandbox),
+        (
+            IntegrationKind::WhatsappDevice,
+            Credentials::WhatsappDevice {
+                base_url,
+                session,
+                hmac_key,
+                ..
+            },
+        ) => {
+            *session = device::session_name(&id);
+            *hmac_key = device::hmac_key();
+            if s.providers.messengers.waha().is_none() {
+                base_url.get_or_insert_with(|| device::SANDBOX_BASE.to_string());
+            }
+            // Its server must be known before anything is stored.
+            credentials.waha(&s.config.channels)?;
+            // The session's name until the phone is paired and its JID known.
+            (device::session_name(&id), ReceiveMode::Webhook)
+        }
         _ => (
             identity.ok_or_else(|| AppError::internal("Meta credentials without an account"))?,
             mode.unwrap_or(ReceiveMode::Webhook),
@@ -100,6 +117,7 @@ pub async fn connect(s: &Services, viewer: &Viewer, input: ConnectInput) -> AppR
         state: Set(IntegrationState::Connecting),
         state_reason: Set(None),
         poll_offset: Set(None),
+        session_status: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -110,6 +128,10 @@ pub async fn connect(s: &Services, viewer: &Viewer, input: ConnectInput) -> AppR
     if let Err(err) = remote::start_receiving(s, &claimed, &credentials).await {
         integration::Entity::delete_by_id(id).exec(&s.db).await?;
         return Err(err);
+    }
+    if kind == IntegrationKind::WhatsappDevice {
+        tracing::info!(integration = %claimed.id, agent = %agent.id, "WhatsApp device waiting to be paired");
+        return store::load(&s.db, &claimed.id).await;
     }
     let from = [IntegrationState::Connecting];
     let connected =
@@ -171,6 +193,9 @@ pub async fn reconnect(s: &Services, viewer: &Viewer, id: &str) -> AppResult<Int
         let reason = format!("could not start receiving: {}", err.message());
         lifecycle::fail(s, &claimed, reason).await?;
         return Err(err);
+    }
+    if claimed.kind == IntegrationKind::WhatsappDevice {
+        return store::load(&s.db, &claimed.id).await;
     }
     let from = [IntegrationState::Connecting];
     let next = IntegrationState::Connected;

@@ -1,7 +1,7 @@
 //! Reads: an integration as its organisation may see it, an organisation's integrations, and
 //! the lookups inbound traffic and the poller make across organisations.
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entity::{integration, IntegrationKind, IntegrationState, ReceiveMode};
 use crate::auth::Viewer;
@@ -58,6 +58,28 @@ pub async fn holder(
     Ok(integration::Entity::find()
         .filter(integration::Column::ActiveIdentity.eq(active_key(kind, identity)))
         .one(db)
+        .await?)
+}
+
+/// The ids of the organisation's other integrations of the same account as `integration`
+/// (a WhatsApp phone paired again as a new integration, say): the conversations they had
+/// carry on in this one.
+pub async fn same_account(
+    db: &DatabaseConnection,
+    integration: &Integration,
+) -> AppResult<Vec<String>> {
+    let Some(identity) = &integration.identity else {
+        return Ok(Vec::new());
+    };
+    Ok(integration::Entity::find()
+        .select_only()
+        .column(integration::Column::Id)
+        .filter(integration::Column::OrgId.eq(&integration.org_id))
+        .filter(integration::Column::Kind.eq(integration.kind))
+        .filter(integration::Column::Identity.eq(identity))
+        .filter(integration::Column::Id.ne(&integration.id))
+        .into_tuple()
+        .all(db)
         .await?)
 }
 

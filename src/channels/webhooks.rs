@@ -1,18 +1,21 @@
 //! Inbound traffic from the channels, authenticated before anything is stored: Telegram's
-//! secret header per integration, Meta's signature of the raw body with the app secret of
-//! the integration each batch is for. Each message goes to the integration that holds the
+//! secret header per integration, WAHA's HMAC-SHA512 of the raw body with the key of the
+//! device's session, Meta's signature of the raw body with the app secret of the integration
+//! each batch is for. Each message goes to the integration that holds the
 //! account it was sent to, and to nobody else's agent.
 
 use serde_json::Value;
 
 use super::credentials::Credentials;
-use super::entity::{IntegrationKind, IntegrationState};
+use super::device;
+use super::entity::{IntegrationKind, IntegrationState, SessionStatus};
 use super::inbound::{self, Delivery, Inbound};
 use super::store::{self, Integration};
 use crate::error::{AppError, AppResult};
 use crate::jobs::NewJob;
 use crate::providers::messaging::meta::{self, Handshake};
 use crate::providers::messaging::telegram;
+use crate::providers::messaging::waha::{self, Event};
 use crate::providers::messaging::{DeliveryUpdate, InboundMessage};
 use crate::services::Services;
 
@@ -31,24 +34,38 @@ fn refused_telegram() -> AppError {
     )
 }
 
+/// The integration of `kind` a webhook's URL names, with its credentials; `refused` for
+/// any other id, so a caller learns nothing of which ids exist.
+async fn addressed(
+    s: &Services,
+    integration_id: &str,
+    kind: IntegrationKind,
+    refused: fn() -> AppError,
+) -> AppResult<(Integration, Credentials)> {
+    let id = crate::input::id(integration_id, "integration").map_err(|_| refused())?;
+    let found = match store::load(&s.db, &id).await {
+        Err(AppError::NotFound(_)) => return Err(refused()),
+        found => found?,
+    };
+    if found.kind != kind {
+        return Err(refused());
+    }
+    let credentials = Credentials::open(s, &found)?;
+    Ok((found, credentials))
+}
+
 /// The Telegram integration `integration_id` names, if `header` is its secret.
 async fn telegram_sender(
     s: &Services,
     integration_id: &str,
     header: Option<&str>,
 ) -> AppResult<Integration> {
-    let id = crate::input::id(integration_id, "integration").map_err(|_| refused_telegram())?;
-    let found = match store::load(&s.db, &id).await {
-        Err(AppError::NotFound(_)) => return Err(refused_telegram()),
-        found => found?,
-    };
-    if found.kind != IntegrationKind::Telegram {
-        return Err(refused_telegram());
-    }
+    let kind = IntegrationKind::Telegram;
+    let (found, credentials) = addressed(s, integration_id, kind, refused_telegram).await?;
     let Credentials::Telegram {
         secret_token: Some(expected),
         ..
-    } = Credentials::open(s, &found)?
+    } = credentials
     else {
         return Err(refused_telegram());
     };
@@ -86,6 +103,75 @@ pub async fn telegram_update(
     .job(s)?];
     inbound::enqueue(s, jobs).await?;
     Ok(Received::Stored(1))
+}
+
+fn refused_waha() -> AppError {
+    AppError::Unauthenticated(
+        "X-Webhook-Hmac is missing or is not the HMAC-SHA512 of this body with the session's key"
+            .into(),
+    )
+}
+
+/// One WAHA event, posted to the device's own URL and signed with its session's key: a
+/// status the integration follows, or a message for its agent. Events of another session
+/// (one WAHA reused the URL for) and of a disconnected device are acknowledged and dropped.
+pub async fn waha_event(
+    s: &Services,
+    integration_id: &str,
+    hmac: Option<&str>,
+    algorithm: Option<&str>,
+    body: &[u8],
+) -> AppResult<Received> {
+    let kind = IntegrationKind::WhatsappDevice;
+    let (found, credentials) = addressed(s, integration_id, kind, refused_waha).await?;
+    let Credentials::WhatsappDevice {
+        hmac_key, session, ..
+    } = &credentials
+    else {
+        return Err(refused_waha());
+    };
+    let signed = hmac.is_some_and(|hmac| waha::verify_hmac(hmac_key, body, hmac, algorithm));
+    if !signed {
+        tracing::warn!(integration = %found.id, "a WAHA webhook not signed with its session's key: refused");
+        return Err(refused_waha());
+    }
+    if found.state == IntegrationState::Disconnected {
+        return Ok(Received::Ignored("the integration is disconnected"));
+    }
+    let Some(event) = waha::parse_event(body) else {
+        tracing::warn!(integration = %found.id, "a WAHA webhook that is no event: ignored");
+        return Ok(Received::Ignored("not a WAHA event"));
+    };
+    if event.session() != session {
+        return Ok(Received::Ignored("an event of another session"));
+    }
+    match event {
+        Event::Status { status, me, .. } => {
+            let Some(status) = SessionStatus::parse(&status) else {
+                return Ok(Received::Ignored("a session status we do not know"));
+            };
+            device::status_reported(s, &found, &credentials, status, me).await?;
+            Ok(Received::Stored(1))
+        }
+        Event::Message {
+            message: Err(skipped),
+            ..
+        } => Ok(Received::Ignored(skipped.reason())),
+        Event::Message {
+            message: Ok(message),
+            ..
+        } => {
+            let integration_id = found.id;
+            let jobs = vec![Inbound {
+                integration_id,
+                message,
+            }
+            .job(s)?];
+            inbound::enqueue(s, jobs).await?;
+            Ok(Received::Stored(1))
+        }
+        Event::Other { .. } => Ok(Received::Ignored("an event not asked for")),
+    }
 }
 
 /// What one Meta webhook brought for one of our accounts.

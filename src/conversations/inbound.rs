@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use chrono::{SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
+    TransactionTrait,
 };
 use tracing::Instrument;
 
@@ -228,6 +229,52 @@ pub async fn set_manual_mode<C: sea_orm::ConnectionTrait>(
     Ok(())
 }
 
+/// The sender's latest conversation with the same account under an earlier integration of
+/// the organisation (a WhatsApp phone disconnected and paired again, seed test 7.3), moved
+/// to this integration and its agent so that it carries on here.
+async fn carried_over(
+    s: &Services,
+    integration: &Integration,
+    inbound: &InboundMessage,
+) -> AppResult<Option<Conversation>> {
+    let earlier = channels::same_account(&s.db, integration).await?;
+    if earlier.is_empty() {
+        return Ok(None);
+    }
+    let Some(found) = conversation::Entity::find()
+        .filter(conversation::Column::IntegrationId.is_in(earlier))
+        .filter(conversation::Column::RemoteUserId.eq(&inbound.remote_user_id))
+        .order_by_desc(conversation::Column::LastMessageAt)
+        .one(&s.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let moved = conversation::Entity::update_many()
+        .col_expr(
+            conversation::Column::IntegrationId,
+            Expr::value(integration.id.clone()),
+        )
+        .col_expr(
+            conversation::Column::AgentId,
+            Expr::value(integration.agent_id.clone()),
+        )
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(conversation::Column::Id.eq(&found.id))
+        .filter(conversation::Column::IntegrationId.eq(&found.integration_id))
+        .exec(&s.db)
+        .await;
+    match moved {
+        Ok(_) => {}
+        // Another worker carried it (or made one) a moment ago.
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
+        Err(err) => return Err(err.into()),
+    }
+    let identity = integration.identity.as_deref().unwrap_or_default();
+    tracing::info!(from = %found.integration_id, account = %identity, "conversation matched by account: carried over to the integration");
+    store::find_by_remote(&s.db, &integration.id, &inbound.remote_user_id).await
+}
+
 /// The conversation of the integration with the message's sender, made on their first
 /// message (one per integration and remote user, whoever races to make it).
 async fn conversation_for(
@@ -238,6 +285,9 @@ async fn conversation_for(
     if let Some(found) =
         store::find_by_remote(&s.db, &integration.id, &inbound.remote_user_id).await?
     {
+        return Ok(found);
+    }
+    if let Some(found) = carried_over(s, integration, inbound).await? {
         return Ok(found);
     }
     let now = Utc::now().trunc_subsecs(6);

@@ -1,5 +1,5 @@
-//! The messaging channels agents talk on: Telegram bots, WhatsApp Cloud numbers and Instagram
-//! professional accounts. Each integration brings its own credentials ([`ChannelAccount`]), so
+//! The messaging channels agents talk on: Telegram bots, WhatsApp Cloud numbers, Instagram
+//! professional accounts and WhatsApp phones paired through a WAHA server. Each integration brings its own credentials ([`ChannelAccount`]), so
 //! the clients hold none; inbound webhooks are parsed into the same [`InboundMessage`] whatever
 //! the channel. Failures are told apart for the caller: [`ProviderError::is_transient`] with
 //! `retry_after` for "slow down", `hopeless` for "this recipient or account will not take it".
@@ -7,6 +7,7 @@
 pub mod meta;
 pub mod sandbox;
 pub mod telegram;
+pub mod waha;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use super::http::{self, ProviderError};
 use meta::{InstagramApi, WhatsappCloudApi};
 use sandbox::SandboxMessenger;
 use telegram::TelegramApi;
+use waha::{WahaAccount, WahaApi};
 
 /// A message someone sent to one of our accounts. It travels in a durable job's payload, so
 /// it serializes.
@@ -110,13 +112,15 @@ pub enum ChannelAccount {
     /// A simulated account: its sends go to the sandbox messenger, with or without
     /// `--sandbox`, so a flow can be tried with no outside account.
     Sandbox,
+    /// A WhatsApp phone paired to a WAHA session.
+    WhatsappDevice(WahaAccount),
 }
 
 impl ChannelAccount {
     pub fn channel(&self) -> &'static str {
         match self {
             ChannelAccount::Telegram { .. } => "telegram",
-            ChannelAccount::WhatsappCloud { .. } => "whatsapp",
+            ChannelAccount::WhatsappCloud { .. } | ChannelAccount::WhatsappDevice(_) => "whatsapp",
             ChannelAccount::Instagram { .. } => "instagram",
             ChannelAccount::Sandbox => "sandbox",
         }
@@ -160,6 +164,7 @@ pub struct LiveMessengers {
     pub telegram: TelegramApi,
     pub whatsapp: WhatsappCloudApi,
     pub instagram: InstagramApi,
+    pub waha: WahaApi,
     pub sandbox: SandboxMessenger,
 }
 
@@ -183,9 +188,10 @@ impl Messengers {
                 base: bases.whatsapp,
             },
             instagram: InstagramApi {
-                client,
+                client: client.clone(),
                 base: bases.instagram,
             },
+            waha: WahaApi { client },
             sandbox: SandboxMessenger::default(),
         }))
     }
@@ -199,6 +205,14 @@ impl Messengers {
     pub fn telegram(&self) -> Option<&TelegramApi> {
         match self {
             Messengers::Live(live) => Some(&live.telegram),
+            Messengers::Sandbox(_) => None,
+        }
+    }
+
+    /// WAHA servers, for pairing WhatsApp devices; none in the sandbox, which pretends.
+    pub fn waha(&self) -> Option<&WahaApi> {
+        match self {
+            Messengers::Live(live) => Some(&live.waha),
             Messengers::Sandbox(_) => None,
         }
     }
@@ -244,6 +258,7 @@ impl Messenger for Messengers {
                     .send_text(account_id, access_token, to, text)
                     .await
             }
+            ChannelAccount::WhatsappDevice(device) => live.waha.send_text(device, to, text).await,
             ChannelAccount::Sandbox => live.sandbox.send_text(account, to, text).await,
         }
     }

@@ -81,6 +81,7 @@ async fn health_counts_agents_and_integrations_and_a_failed_one_degrades_it() {
             {"kind": "WHATSAPP_CLOUD", "total": 1, "connected": 1},
             {"kind": "INSTAGRAM", "total": 0, "connected": 0},
             {"kind": "SANDBOX", "total": 0, "connected": 0},
+            {"kind": "WHATSAPP_DEVICE", "total": 0, "connected": 0},
         ])
     );
 }

@@ -8,6 +8,7 @@ mod meta;
 mod polling;
 mod sending;
 mod telegram;
+mod waha;
 
 use hmac::{Hmac, Mac};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
