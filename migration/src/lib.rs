@@ -7,6 +7,7 @@ mod m20261130_000004_bot_ended;
 mod m20261205_000005_agents;
 mod m20261206_000006_broadcasts;
 mod m20261206_000007_media;
+mod m20261208_000008_webhooks;
 mod shape;
 
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000005_agents::Migration),
             Box::new(m20261206_000006_broadcasts::Migration),
             Box::new(m20261206_000007_media::Migration),
+            Box::new(m20261208_000008_webhooks::Migration),
         ]
     }
 }
