@@ -4,6 +4,7 @@
 
 mod access;
 mod delivery;
+mod messages;
 mod receiver;
 
 use std::time::Duration;
