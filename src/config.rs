@@ -93,6 +93,8 @@ pub struct Config {
     pub broadcasts: crate::broadcasts::BroadcastsConfig,
     #[command(flatten)]
     pub media: crate::media::MediaConfig,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -434,6 +436,7 @@ impl Config {
         config.broadcasts.retry_ms = 20;
         // The fake services tests talk to listen on 127.0.0.1.
         config.meetings.audio_allow_private_hosts = true;
+        config.webhooks.allow_private = true;
         config
     }
 
@@ -451,6 +454,7 @@ impl Config {
         self.agents.validate()?;
         self.broadcasts.validate()?;
         self.media.validate()?;
+        self.webhooks.validate()?;
         let database_url = self.database_url();
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             bail!("DATABASE_URL must start with sqlite: or postgres://");

@@ -24,6 +24,7 @@ pub mod rotation;
 pub mod secrets;
 pub mod services;
 pub mod text_analysis;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +53,7 @@ pub use crate::error::{AppError, AppResult};
 pub use crate::services::Services;
 
 /// The domains, each adding its routes, jobs and background work (see [`domain::Domain`]).
-const DOMAINS: [&dyn Domain; 7] = [
+const DOMAINS: [&dyn Domain; 8] = [
     &auth::DOMAIN,
     &meetings::DOMAIN,
     &agents::DOMAIN,
@@ -60,6 +61,7 @@ const DOMAINS: [&dyn Domain; 7] = [
     &conversations::DOMAIN,
     &broadcasts::DOMAIN,
     &media::DOMAIN,
+    &webhooks::DOMAIN,
 ];
 
 pub struct App {

@@ -8,6 +8,7 @@ mod m20261205_000005_agents;
 mod m20261206_000006_broadcasts;
 mod m20261206_000007_media;
 mod m20261207_000008_whatsapp_devices;
+mod m20261208_000008_webhooks;
 mod shape;
 
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_broadcasts::Migration),
             Box::new(m20261206_000007_media::Migration),
             Box::new(m20261207_000008_whatsapp_devices::Migration),
+            Box::new(m20261208_000008_webhooks::Migration),
         ]
     }
 }

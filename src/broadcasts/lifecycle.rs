@@ -4,13 +4,15 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use serde_json::json;
 
 use super::entity::{broadcast, BroadcastStatus};
 use super::events::{BroadcastProgress, RecipientCounts};
 use super::store::{self, Broadcast};
 use crate::error::AppResult;
 use crate::services::Services;
+use crate::webhooks::{self, EventType, Outgoing};
 
 /// Moves the broadcast to `to` if it is in one of `from`; `None` when it was not (another
 /// instance or a person moved it first).
@@ -57,8 +59,25 @@ pub async fn apply(
     to: BroadcastStatus,
     failure: Option<String>,
 ) -> AppResult<Option<Broadcast>> {
-    let moved = transition(&s.db, id, from, to, failure, s.clock.now()).await?;
+    let txn = s.db.begin().await?;
+    let moved = transition(&txn, id, from, to, failure, s.clock.now()).await?;
+    if let Some(broadcast) = moved.as_ref().filter(|_| to == BroadcastStatus::Completed) {
+        let data = json!({
+            "broadcastId": broadcast.id,
+            "agentId": broadcast.agent_id,
+            "integrationId": broadcast.integration_id,
+            "channel": broadcast.channel,
+            "status": broadcast.status,
+            "total": broadcast.total,
+            "startedAt": broadcast.started_at,
+            "finishedAt": broadcast.finished_at,
+        });
+        let outgoing = Outgoing::new(&broadcast.org_id, EventType::BroadcastCompleted, data);
+        webhooks::emit_on(s, &txn, outgoing).await?;
+    }
+    txn.commit().await?;
     if let Some(broadcast) = &moved {
+        s.jobs.wake();
         tracing::info!(broadcast = %broadcast.id, status = to.as_str(), "broadcast status changed");
         announce(s, broadcast).await;
     }

@@ -208,7 +208,7 @@ async fn claim_and_store(
     let text = text_of(&rules.messages, job.n);
     let mut message = NewMessage::outgoing(MessageRole::Assistant, text);
     message.reply_to = Some(after.id.clone());
-    let stored = match lifecycle::append(&txn, conversation, message).await {
+    let stored = match lifecycle::append(s, &txn, conversation, message).await {
         Ok(stored) => stored,
         Err(AppError::Conflict(_)) => {
             txn.rollback().await?;

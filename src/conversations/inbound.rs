@@ -12,6 +12,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
     TransactionTrait,
 };
+use serde_json::json;
 use tracing::Instrument;
 
 use super::entity::{conversation, DeliveryStatus, MessageRole};
@@ -24,6 +25,7 @@ use crate::jobs::{ClaimedJob, JobFailure, JobHandler};
 use crate::providers::messaging::InboundMessage;
 use crate::services::Services;
 use crate::text_analysis;
+use crate::webhooks::{self, EventType, Outgoing};
 
 pub struct InboundHandler {
     services: Services,
@@ -113,7 +115,7 @@ async fn receive(
         reply_to: None,
         at: Utc::now().trunc_subsecs(6),
     };
-    let message = match lifecycle::append(&txn, &conversation, new).await {
+    let message = match lifecycle::append(s, &txn, &conversation, new).await {
         Ok(message) => message,
         Err(AppError::Conflict(_)) => {
             // Another worker stored it a moment ago.
@@ -184,6 +186,19 @@ async fn judge(
             score,
             "very negative sentiment: escalated"
         );
+        let escalated = json!({
+            "conversationId": id,
+            "agentId": agent.id,
+            "reason": detail,
+            "sentiment": score,
+            "messageId": message.id,
+        });
+        webhooks::emit_on(
+            s,
+            txn,
+            Outgoing::new(&agent.org_id, EventType::ConversationEscalated, escalated),
+        )
+        .await?;
         events.push(
             agents::record_event(
                 txn,

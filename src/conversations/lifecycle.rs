@@ -7,11 +7,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr,
     Statement,
 };
+use serde_json::json;
 
 use super::entity::{conversation, message, DeliveryStatus, MessageRole};
-use super::events::Message;
+use super::events::{topic, Message};
 use crate::error::{AppError, AppResult};
 use crate::services::Services;
+use crate::webhooks::{self, EventType, Outgoing};
 
 pub use conversation::Model as Conversation;
 pub use message::Model as StoredMessage;
@@ -48,9 +50,10 @@ impl NewMessage {
     }
 }
 
-/// Stores `new` in `conversation` on `conn` (the caller's transaction): the next position
-/// and sequence are the conversation's, taken under its row lock.
+/// Stores `new` in `conversation` on `conn` (the caller's transaction) with its outgoing
+/// webhook: the next position and sequence are the conversation's, taken under its row lock.
 pub async fn append<C: ConnectionTrait>(
+    s: &Services,
     conn: &C,
     conversation: &Conversation,
     new: NewMessage,
@@ -98,6 +101,21 @@ pub async fn append<C: ConnectionTrait>(
         .filter(conversation::Column::Id.eq(&conversation.id))
         .exec(conn)
         .await?;
+    let created = json!({
+        "conversationId": row.conversation_id,
+        "messageId": row.id,
+        "integrationId": row.integration_id,
+        "role": row.role,
+        "text": row.text,
+        "language": row.language,
+        "sentiment": row.sentiment,
+        "author": row.author,
+        "sequence": row.sequence,
+        "at": row.created_at,
+    });
+    let outgoing = Outgoing::new(&row.org_id, EventType::MessageCreated, created)
+        .ordered(topic(&row.conversation_id), row.sequence);
+    webhooks::emit_on(s, conn, outgoing).await?;
     Ok(row)
 }
 
@@ -184,4 +202,5 @@ pub async fn change<C: ConnectionTrait>(
 /// After the commit: push a stored or changed message to the conversation's subscribers.
 pub async fn announce(s: &Services, message: StoredMessage) {
     s.bus.publish(Message::from(message)).await;
+    s.jobs.wake();
 }

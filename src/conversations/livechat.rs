@@ -114,7 +114,7 @@ pub async fn send_manager_message(
     let mut message = NewMessage::outgoing(MessageRole::Manager, text);
     message.author = Some(viewer.user_id.clone());
     let txn = s.db.begin().await?;
-    let stored = lifecycle::append(&txn, &conversation, message).await?;
+    let stored = lifecycle::append(s, &txn, &conversation, message).await?;
     txn.commit().await?;
     lifecycle::announce(s, stored.clone()).await;
     if let Err(failure) = reply::send(s, &integration, &agent, &conversation, stored.clone()).await

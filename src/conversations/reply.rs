@@ -127,7 +127,7 @@ async fn away(
         settings.working_hours.away_message.clone(),
     );
     reply.reply_to = Some(message.id.clone());
-    let reply = lifecycle::append(&txn, conversation, reply).await?;
+    let reply = lifecycle::append(s, &txn, conversation, reply).await?;
     follow_up::schedule(s, &txn, settings, &reply).await?;
     txn.commit().await?;
     lifecycle::announce(s, reply.clone()).await;
@@ -144,7 +144,7 @@ async fn store_reply(
 ) -> Result<StoredMessage, JobFailure> {
     let replying_to = reply.reply_to.clone().unwrap_or_default();
     let txn = s.db.begin().await?;
-    match lifecycle::append(&txn, conversation, reply).await {
+    match lifecycle::append(s, &txn, conversation, reply).await {
         Ok(stored) => {
             follow_up::schedule(s, &txn, settings, &stored).await?;
             txn.commit().await?;

@@ -16,7 +16,7 @@ use axum::Router;
 
 use crate::config::GraphqlConfig;
 use crate::services::Services;
-use crate::{agents, auth, broadcasts, channels, conversations, media, meetings};
+use crate::{agents, auth, broadcasts, channels, conversations, media, meetings, webhooks};
 
 pub use context::ContextExt;
 pub use fanout::{live, Frame};
@@ -33,6 +33,7 @@ pub struct QueryRoot(
     conversations::Query,
     broadcasts::Query,
     media::Query,
+    webhooks::Query,
 );
 
 #[derive(MergedObject, Default)]
@@ -44,6 +45,7 @@ pub struct MutationRoot(
     conversations::Mutation,
     broadcasts::Mutation,
     media::Mutation,
+    webhooks::Mutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -13,7 +13,7 @@ mod worker;
 
 use std::time::Duration;
 
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     Iterable, QueryFilter, Statement,
@@ -146,6 +146,20 @@ impl JobQueue {
         let id = self.enqueue_on(&self.db, job).await?;
         self.wake();
         Ok(id)
+    }
+
+    /// Makes the queued job holding `unique_key` due now, on `conn` (the transaction that
+    /// made it needed sooner): a job waiting its turn behind another that has just finished.
+    pub async fn hurry_on<C: ConnectionTrait>(&self, conn: &C, unique_key: &str) -> AppResult<()> {
+        let now = self.due_now();
+        entity::Entity::update_many()
+            .col_expr(entity::Column::RunAt, Expr::value(now))
+            .filter(entity::Column::UniqueKey.eq(unique_key))
+            .filter(entity::Column::State.eq(JobState::Queued))
+            .filter(entity::Column::RunAt.gt(now))
+            .exec(conn)
+            .await?;
+        Ok(())
     }
 
     /// Tells this instance's worker that a job is waiting.

@@ -49,6 +49,9 @@ pub struct JobFailure {
     pub message: String,
     /// The provider said when to come back (HTTP Retry-After).
     pub retry_after: Option<Duration>,
+    /// The handler keeps its own schedule: come back after this instead of the queue's
+    /// backoff (a Retry-After still wins when it is longer).
+    pub retry_in: Option<Duration>,
     /// Retrying cannot help (bad input, out of credits): the job dies now.
     pub permanent: bool,
 }
@@ -58,15 +61,23 @@ impl JobFailure {
         Self {
             message: message.into(),
             retry_after: None,
+            retry_in: None,
             permanent: false,
+        }
+    }
+
+    /// Retried after exactly `delay` (or a longer `retry_after`), whatever the attempt.
+    pub fn retry_in(message: impl Into<String>, delay: Duration) -> Self {
+        Self {
+            retry_in: Some(delay),
+            ..Self::retry(message)
         }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
         Self {
-            message: message.into(),
-            retry_after: None,
             permanent: true,
+            ..Self::retry(message)
         }
     }
 }
@@ -89,9 +100,8 @@ impl From<AppError> for JobFailure {
             AppError::RateLimited {
                 retry_after_secs, ..
             } => Self {
-                message,
                 retry_after: retry_after_secs.map(Duration::from_secs),
-                permanent: false,
+                ..Self::retry(message)
             },
             AppError::Provider(_) | AppError::Internal(_) => Self::retry(message),
             _ => Self::permanent(message),
@@ -276,8 +286,9 @@ impl Worker {
                 recorded
             }
             Err(failure) => {
-                let delay = self
-                    .backoff(job.attempt)
+                let delay = failure
+                    .retry_in
+                    .unwrap_or_else(|| self.backoff(job.attempt))
                     .max(failure.retry_after.unwrap_or_default());
                 tracing::info!(job = %job.id, kind = %job.kind, error = %failure.message, retry_in_ms = delay.as_millis() as u64, "job will be retried");
                 self.finish(&job, JobState::Queued, Some(&failure.message), Some(delay))

@@ -16,6 +16,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::entity::{animation, animation_step, AnimationProvider, AnimationStatus};
 use super::format::MediaKind;
@@ -28,6 +29,7 @@ use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
 use crate::providers::animator::{AnimationOrder, Animator, AnimatorKind, Photo, RemoteState};
 use crate::providers::ProviderError;
 use crate::services::Services;
+use crate::webhooks::{self, EventType, Outgoing};
 
 pub const JOB: &str = "media.animate";
 const SCRIPT_CHARS: usize = 5000;
@@ -199,6 +201,17 @@ async fn advance(
 ) -> AppResult<Option<Animation>> {
     let now = s.clock.now();
     let sequence = from.sequence + 1;
+    let completed = (to == AnimationStatus::Done).then(|| {
+        let data = json!({
+            "animationId": from.id,
+            "memorialId": from.memorial_id,
+            "photoId": from.photo_id,
+            "provider": from.provider,
+            "resultMediaId": change.result_media_id.as_ref().or(from.result_media_id.as_ref()),
+            "at": now,
+        });
+        Outgoing::new(&from.org_id, EventType::AnimationCompleted, data)
+    });
     let mut update = animation::Entity::update_many()
         .col_expr(animation::Column::Status, Expr::value(to))
         .col_expr(animation::Column::Sequence, Expr::value(sequence))
@@ -237,7 +250,11 @@ async fn advance(
     }
     .insert(&txn)
     .await?;
+    if let Some(outgoing) = completed {
+        webhooks::emit_on(s, &txn, outgoing).await?;
+    }
     txn.commit().await?;
+    s.jobs.wake();
     s.bus.publish(AnimationStepEvent::from(step)).await;
     store::load_animation(&s.db, &from.id).await.map(Some)
 }

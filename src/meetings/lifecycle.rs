@@ -8,14 +8,15 @@ use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait, TryIntoModel,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::entity::{bot, status_change};
-use super::events::BotStatusChange;
+use super::events::{status_topic, BotStatusChange};
 use super::status::{BotStatus, ChangeSource};
 use super::store::{self, MeetingBot};
 use crate::error::{AppError, AppResult};
 use crate::services::Services;
+use crate::webhooks::{self, EventType, Outgoing};
 
 /// A status change to make, with what comes with it.
 #[derive(Default)]
@@ -121,7 +122,7 @@ pub async fn change_status_from(
         return Ok(Some(bot.clone()));
     }
     let txn = s.db.begin().await?;
-    let Some((bot, change)) = write_change(&txn, bot, next, source, transition).await? else {
+    let Some((bot, change)) = write_change(s, &txn, bot, next, source, transition).await? else {
         txn.rollback().await?;
         return Ok(None);
     };
@@ -152,10 +153,12 @@ pub fn check_transition(
     Ok(true)
 }
 
-/// Writes the change on `conn` (a transaction the caller commits, then [`announce`]s) unless
-/// the bot changed since `bot` was read, in which case it writes nothing and answers `None`.
-/// Answers `bot` with the change applied (no read needed) and its history row.
+/// Writes the change on `conn` (a transaction the caller commits, then [`announce`]s) with
+/// its outgoing webhooks, unless the bot changed since `bot` was read, in which case it
+/// writes nothing and answers `None`. Answers `bot` with the change applied (no read needed)
+/// and its history row.
 pub async fn write_change<C: ConnectionTrait>(
+    s: &Services,
     conn: &C,
     bot: &MeetingBot,
     next: BotStatus,
@@ -206,7 +209,55 @@ pub async fn write_change<C: ConnectionTrait>(
     status_change::Entity::insert(status_change::ActiveModel::from(change.clone()))
         .exec_without_returning(conn)
         .await?;
-    Ok(Some((written.try_into_model()?, change)))
+    let written = written.try_into_model()?;
+    for outgoing in webhooks_of(bot, &written, &change) {
+        webhooks::emit_on(s, conn, outgoing).await?;
+    }
+    Ok(Some((written, change)))
+}
+
+/// What integrators hear of a change: the status, and the meeting's end when it is final.
+fn webhooks_of(
+    before: &MeetingBot,
+    bot: &MeetingBot,
+    change: &status_change::Model,
+) -> Vec<Outgoing> {
+    let order = (status_topic(&bot.id), change.sequence);
+    let status = json!({
+        "botId": bot.id,
+        "status": change.status,
+        "previousStatus": before.status,
+        "sequence": change.sequence,
+        "source": change.source,
+        "reason": change.reason,
+        "at": change.at,
+    });
+    let mut outgoing = vec![
+        Outgoing::new(&bot.org_id, EventType::BotStatusChanged, status)
+            .ordered(order.0.clone(), order.1),
+    ];
+    let ended = match change.status {
+        BotStatus::Done => Some(EventType::MeetingCompleted),
+        BotStatus::Error => Some(EventType::MeetingFailed),
+        _ => None,
+    };
+    if let Some(event_type) = ended {
+        let result: Option<Value> = bot
+            .result_data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok());
+        let meeting = json!({
+            "botId": bot.id,
+            "meetUrl": bot.meet_url,
+            "platform": bot.platform,
+            "status": change.status,
+            "errorMessage": bot.error_message,
+            "resultData": result,
+            "at": change.at,
+        });
+        outgoing.push(Outgoing::new(&bot.org_id, event_type, meeting).ordered(order.0, order.1));
+    }
+    outgoing
 }
 
 /// After the commit: log, count and push a change to its subscribers.
@@ -215,4 +266,5 @@ pub async fn announce(s: &Services, change: status_change::Model) {
     metrics::counter!("switchboard_bot_status_changes_total", "status" => change.status.as_str())
         .increment(1);
     s.bus.publish(BotStatusChange::from(change)).await;
+    s.jobs.wake();
 }

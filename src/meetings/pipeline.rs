@@ -132,7 +132,7 @@ async fn queue(
                 None => "the bot service's transcript was handed over",
             });
             let written =
-                lifecycle::write_change(&txn, &bot, BotStatus::Transcribing, source, &handed_over)
+                lifecycle::write_change(s, &txn, &bot, BotStatus::Transcribing, source, &handed_over)
                     .await?;
             match written {
                 Some((_, change)) => Some(change),

@@ -77,6 +77,7 @@ impl From<ProviderError> for crate::jobs::JobFailure {
         crate::jobs::JobFailure {
             message: err.describe(),
             retry_after: err.retry_after,
+            retry_in: None,
             permanent: !err.is_transient(),
         }
     }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The domains, existing or planned.
-const DOMAINS: [&str; 7] = [
+const DOMAINS: [&str; 8] = [
     "agents",
     "auth",
     "channels",
@@ -22,6 +22,7 @@ const DOMAINS: [&str; 7] = [
     "meetings",
     "media",
     "broadcasts",
+    "webhooks",
 ];
 
 /// Where the house lists the domains: the server's wiring, their settings, the schema's roots

@@ -26,9 +26,8 @@ impl JobHandler for Flaky {
         let run = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
         if run <= self.failures {
             Err(JobFailure {
-                message: format!("failure {run}"),
                 retry_after: self.retry_after,
-                permanent: false,
+                ..JobFailure::retry(format!("failure {run}"))
             })
         } else {
             Ok(())

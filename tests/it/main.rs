@@ -21,3 +21,4 @@ mod ops;
 mod providers;
 mod rotation;
 mod sandbox;
+mod webhooks;

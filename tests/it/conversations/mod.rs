@@ -2,7 +2,7 @@
 //! often delivered, alerts and escalation, working hours, translation, failures recorded,
 //! and everything pushed live.
 
-mod fakes;
+pub mod fakes;
 mod follow_up;
 mod livechat;
 mod load;

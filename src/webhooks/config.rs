@@ -1,0 +1,50 @@
+//! The webhooks domain's settings. Part of [`crate::config::Config`]; checked by
+//! [`WebhooksConfig::validate`] at start-up.
+
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::Args;
+
+use crate::config::at_least_one;
+
+#[derive(Args, Debug, Clone)]
+pub struct WebhooksConfig {
+    /// Lets endpoints use plain http and private, loopback or link-local addresses (for
+    /// development: a receiver on this machine). Off: https to public addresses only, checked
+    /// at registration and again at every connection.
+    #[arg(long = "webhooks-allow-private", env = "WEBHOOKS_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
+    pub allow_private: bool,
+    /// Seconds an endpoint has to answer a delivery; past it the attempt has failed.
+    #[arg(
+        long = "webhooks-timeout-secs",
+        env = "WEBHOOKS_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub delivery_timeout_secs: u64,
+    /// Hours an endpoint may fail every attempt before it is disabled.
+    #[arg(
+        long = "webhooks-disable-after-hours",
+        env = "WEBHOOKS_DISABLE_AFTER_HOURS",
+        default_value_t = 72
+    )]
+    pub disable_after_hours: u64,
+}
+
+impl WebhooksConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        at_least_one(&[
+            ("WEBHOOKS_TIMEOUT_SECS", self.delivery_timeout_secs),
+            ("WEBHOOKS_DISABLE_AFTER_HOURS", self.disable_after_hours),
+        ])
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.delivery_timeout_secs)
+    }
+
+    pub fn disable_after(&self) -> chrono::Duration {
+        // A million hours (114 years) is never; more would not fit a duration.
+        chrono::Duration::hours(self.disable_after_hours.min(1_000_000) as i64)
+    }
+}
