@@ -43,12 +43,28 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     }
     // Instances starting together on one database take turns: one migrates (in one
     // transaction, as Postgres allows for DDL), the others then find nothing to do.
-    let txn = db.begin().await?;
+    let txn = begin(db).await?;
     txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
         .await?;
     Migrator::up(&txn, None).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at BEGIN
+/// (IMMEDIATE): a deferred transaction that reads and then writes while another writer holds
+/// the lock fails at once with "database is locked" (SQLite cannot let it wait without
+/// risking a deadlock), where an immediate one waits its turn in the busy handler. Seen as a
+/// reply marked UNKNOWN after its send was recorded in vain (`conversations::load`).
+pub async fn begin(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    let sqlite = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
+    db.begin_with_options(sea_orm::TransactionOptions {
+        sqlite_transaction_mode: sqlite.then_some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// The advisory lock migrations are run under ("swbdmigr").
@@ -206,6 +222,42 @@ mod tests {
     use sea_orm::{ConnectionTrait, TransactionTrait};
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_transaction_that_reads_then_writes_waits_for_another_writer() {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-db-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/upgrade.db?mode=rwc", dir.display());
+        let db = connect(&Config::for_tests(&url, &dir)).await.unwrap();
+        db.execute_unprepared("CREATE TABLE notes (n INTEGER)")
+            .await
+            .unwrap();
+        let reading = |db: DatabaseConnection| async move {
+            let txn = begin(&db).await?;
+            txn.execute_unprepared("SELECT COUNT(*) FROM notes").await?;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            txn.execute_unprepared("INSERT INTO notes VALUES (1)")
+                .await?;
+            txn.commit().await
+        };
+        // Each reads, waits while the other may write, then writes: deferred, one of them
+        // fails with "database is locked"; immediate, they take turns.
+        let (a, b) = tokio::join!(reading(db.clone()), reading(db.clone()));
+        a.unwrap();
+        b.unwrap();
+        let count = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) FROM notes",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        assert_eq!(count, 2);
+    }
 
     #[tokio::test]
     async fn a_sqlite_writer_blocked_by_another_waits_and_writes_once_the_lock_is_free() {

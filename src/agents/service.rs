@@ -3,7 +3,7 @@
 //! GraphQL here.
 
 use chrono::{SubsecRound, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 
 use super::entity::{agent, agent_event};
 use super::events::{AgentEvent, AgentEventKind};
@@ -234,7 +234,7 @@ pub async fn report(
     integration_id: Option<&str>,
     detail: String,
 ) -> AppResult<()> {
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let event = record_event(&txn, agent, kind, conversation_id, integration_id, detail).await?;
     txn.commit().await?;
     announce(s, event).await;

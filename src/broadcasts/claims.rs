@@ -9,8 +9,7 @@ use std::time::Duration;
 use chrono::{SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, TransactionTrait,
-    Value,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value,
 };
 
 use super::entity::{recipient, RecipientStatus};
@@ -103,7 +102,7 @@ pub async fn record(
     };
     let mut sent = Vec::new();
     let mut unsent = Vec::new();
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     for (position, outcome) in outcomes {
         let (status, error, after) = match outcome {
             Outcome::Sent => {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::entity::{broadcast, BroadcastStatus};
@@ -59,7 +59,7 @@ pub async fn apply(
     to: BroadcastStatus,
     failure: Option<String>,
 ) -> AppResult<Option<Broadcast>> {
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let moved = transition(&txn, id, from, to, failure, s.clock.now()).await?;
     if let Some(broadcast) = moved.as_ref().filter(|_| to == BroadcastStatus::Completed) {
         let data = json!({

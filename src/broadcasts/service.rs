@@ -2,7 +2,7 @@
 //! transaction), cancel one. For managers and admins of the organisation.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 
 use super::entity::{broadcast, recipient, BroadcastStatus, RecipientStatus};
 use super::recipients;
@@ -50,7 +50,7 @@ pub async fn create(s: &Services, viewer: &Viewer, input: NewBroadcast) -> AppRe
         _ => BroadcastStatus::Pending,
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     broadcast::Entity::insert(broadcast::ActiveModel {
         id: Set(id.clone()),
         org_id: Set(viewer.org_id.clone()),

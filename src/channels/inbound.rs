@@ -2,7 +2,7 @@
 //! them: one job per message, keyed by the provider's message id, so a webhook delivered
 //! again (or a poll repeated after a crash) adds nothing.
 
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppResult;
@@ -76,7 +76,7 @@ pub async fn enqueue(s: &Services, jobs: Vec<NewJob>) -> AppResult<()> {
     if jobs.is_empty() {
         return Ok(());
     }
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     enqueue_on(s, &txn, jobs).await?;
     txn.commit().await?;
     s.jobs.wake();

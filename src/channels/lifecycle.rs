@@ -3,8 +3,7 @@
 
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
-    ActiveValue, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
-    TryIntoModel,
+    ActiveValue, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, SqlErr, TryIntoModel,
 };
 
 use super::entity::{integration, IntegrationKind, IntegrationState, SessionStatus};
@@ -131,7 +130,7 @@ async fn apply(
     row.active_identity =
         Set((next != IntegrationState::Disconnected)
             .then(|| active_key(integration.kind, &identity)));
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let updated = integration::Entity::update_many()
         .set(row.clone())
         .filter(integration::Column::Id.eq(&integration.id))

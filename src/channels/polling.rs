@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -170,7 +170,7 @@ async fn poll_once(s: &Services, id: &str) -> AppResult<Polled> {
             .job(s)
         })
         .collect::<AppResult<Vec<_>>>()?;
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     inbound::enqueue_on(s, &txn, jobs).await?;
     let as_read = match found.poll_offset {
         Some(offset) => integration::Column::PollOffset.eq(offset),

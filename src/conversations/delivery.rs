@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sea_orm::TransactionTrait;
 
 use super::entity::DeliveryStatus;
 use super::lifecycle::{self, MessageChange};
@@ -70,7 +69,7 @@ impl JobHandler for DeliveryHandler {
             if_delivery: Some(message.delivery),
             ..MessageChange::default()
         };
-        let txn = s.db.begin().await?;
+        let txn = crate::db::begin(&s.db).await?;
         match lifecycle::change(&txn, &message, change).await? {
             Some(changed) => {
                 txn.commit().await?;

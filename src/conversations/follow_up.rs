@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use super::entity::{conversation, MessageRole};
@@ -159,7 +159,7 @@ async fn follow_up(s: &Services, job: FollowUpJob, attempt: u32) -> Result<(), J
     let now = s.clock.now();
     if !settings.is_open(now) {
         // Working hours changed since it was queued: wait for the next opening.
-        let txn = s.db.begin().await?;
+        let txn = crate::db::begin(&s.db).await?;
         let from = now - chrono::Duration::minutes(i64::from(rules.delay_minutes));
         queue(s, &txn, &settings, &job, from).await?;
         txn.commit().await?;
@@ -185,7 +185,7 @@ async fn claim_and_store(
     after: &StoredMessage,
 ) -> Result<Option<StoredMessage>, JobFailure> {
     let rules = &settings.follow_up;
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     // Takes the conversation's row lock: a customer's message stored meanwhile waits for
     // this transaction, or committed before it and is seen below.
     let claimed = conversation::Entity::update_many()

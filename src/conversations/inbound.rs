@@ -8,10 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -102,7 +99,7 @@ async fn receive(
     let sentiment = text_analysis::sentiment(&text);
     let conversation = conversation_for(s, integration, inbound).await?;
     tracing::Span::current().record("conversation", conversation.id.as_str());
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let new = NewMessage {
         role: MessageRole::User,
         text,

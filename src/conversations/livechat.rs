@@ -4,9 +4,7 @@
 //! see each other's actions. For managers and admins of the organisation.
 
 use chrono::{SubsecRound, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::entity::{note, DeliveryStatus, MessageRole};
 use super::inbound::set_manual_mode;
@@ -33,7 +31,7 @@ pub async fn set_manual(
         return Ok(conversation);
     }
     let agent = agents::load(&s.db, &conversation.agent_id).await?;
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     set_manual_mode(&txn, &mut conversation, on).await?;
     let detail = match on {
         true => format!("taken over by {}", viewer.user_id),
@@ -64,7 +62,7 @@ pub async fn add_note(
     let conversation = store::get(&s.db, viewer, conversation_id).await?;
     let text = crate::input::text("note", text, 10_000)?;
     let agent = agents::load(&s.db, &conversation.agent_id).await?;
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let note = note::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
         conversation_id: Set(conversation.id.clone()),
@@ -113,7 +111,7 @@ pub async fn send_manager_message(
     let agent = agents::load(&s.db, &conversation.agent_id).await?;
     let mut message = NewMessage::outgoing(MessageRole::Manager, text);
     message.author = Some(viewer.user_id.clone());
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let stored = lifecycle::append(s, &txn, &conversation, message).await?;
     txn.commit().await?;
     lifecycle::announce(s, stored.clone()).await;

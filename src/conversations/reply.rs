@@ -6,7 +6,7 @@
 //! once and sent at most once.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 
 use super::entity::{conversation, DeliveryStatus, MessageRole};
 use super::lifecycle::{self, Conversation, MessageChange, NewMessage, StoredMessage};
@@ -99,7 +99,7 @@ async fn away(
     message: &StoredMessage,
 ) -> Result<(), JobFailure> {
     let today = settings.local_day(s.clock.now());
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let claimed = conversation::Entity::update_many()
         .col_expr(conversation::Column::AwaySentOn, Expr::value(today.clone()))
         .filter(conversation::Column::Id.eq(&conversation.id))
@@ -143,7 +143,7 @@ async fn store_reply(
     reply: NewMessage,
 ) -> Result<StoredMessage, JobFailure> {
     let replying_to = reply.reply_to.clone().unwrap_or_default();
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     match lifecycle::append(s, &txn, conversation, reply).await {
         Ok(stored) => {
             follow_up::schedule(s, &txn, settings, &stored).await?;
@@ -187,7 +187,7 @@ async fn translate_incoming(
         text: Some(translated),
         ..MessageChange::default()
     };
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let changed = lifecycle::change(&txn, &message, change).await?;
     txn.commit().await?;
     let changed = changed.unwrap_or(message);
@@ -316,7 +316,7 @@ pub async fn apply(
     message: &StoredMessage,
     change: MessageChange,
 ) -> AppResult<Option<StoredMessage>> {
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let Some(changed) = lifecycle::change(&txn, message, change).await? else {
         txn.rollback().await?;
         return Ok(None);
@@ -333,7 +333,7 @@ async fn mark_failed(
     conversation_id: &str,
     detail: String,
 ) -> AppResult<()> {
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     conversation::Entity::update_many()
         .col_expr(conversation::Column::Failure, Expr::value(detail.clone()))
         .filter(conversation::Column::Id.eq(conversation_id))

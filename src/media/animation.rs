@@ -12,9 +12,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -168,7 +166,7 @@ pub async fn animate(s: &Services, viewer: &Viewer, order: Order) -> AppResult<A
         detail: Set(format!("queued for {}", kind.service())),
         at: Set(now),
     };
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let row = row.insert(&txn).await?;
     let step = step.insert(&txn).await?;
     s.jobs
@@ -231,7 +229,7 @@ async fn advance(
     if let Some(deadline) = change.deadline_at {
         update = update.col_expr(animation::Column::DeadlineAt, Expr::value(deadline));
     }
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let moved = update
         .filter(animation::Column::Id.eq(&from.id))
         .filter(animation::Column::Sequence.eq(from.sequence))

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 
 use super::entity::{bot, task};
@@ -40,7 +40,7 @@ pub async fn analyse(s: &Services, bot_id: &str) -> Result<(), JobFailure> {
         ))
     })?;
     let now = Utc::now();
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     for (position, item) in analysis.action_items.iter().enumerate() {
         let title: String = item.title.trim().chars().take(250).collect();
         if title.is_empty() {

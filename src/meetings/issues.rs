@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::entity::task;
 use super::pipeline::{load, step_failure, CREATING_TASKS};
@@ -67,7 +67,7 @@ async fn store_outcomes(
     s: &Services,
     outcomes: Vec<(task::Model, IssueOutcome)>,
 ) -> Result<(), JobFailure> {
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     for (task, outcome) in outcomes {
         let mut row: task::ActiveModel = task.into();
         match outcome {

@@ -5,9 +5,7 @@
 use std::future::Future;
 
 use chrono::{SubsecRound, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait, TryIntoModel,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TryIntoModel};
 use serde_json::{json, Value};
 
 use super::entity::{bot, status_change};
@@ -121,7 +119,7 @@ pub async fn change_status_from(
     if !check_transition(bot, next, source)? {
         return Ok(Some(bot.clone()));
     }
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let Some((bot, change)) = write_change(s, &txn, bot, next, source, transition).await? else {
         txn.rollback().await?;
         return Ok(None);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -111,7 +111,7 @@ async fn queue(
             .max_attempts(s.config.meetings.pipeline_max_attempts)
             .unique_key(format!("{KIND}:{}", bot.id));
         let handing_over = bot.status < BotStatus::Transcribing;
-        let txn = s.db.begin().await?;
+        let txn = crate::db::begin(&s.db).await?;
         if let Some(audio_url) = &payload.audio_url {
             bot::Entity::update_many()
                 .col_expr(bot::Column::AudioUrl, Expr::value(audio_url.clone()))
@@ -235,7 +235,7 @@ impl Pipeline {
                 "transcription failed: the recording has no speech",
             ));
         }
-        let txn = s.db.begin().await?;
+        let txn = crate::db::begin(&s.db).await?;
         let stored = store_transcript(&txn, bot_id, &segments).await?;
         txn.commit().await?;
         for segment in stored {

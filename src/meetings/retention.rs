@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use tokio_util::sync::CancellationToken;
 
 use super::entity::{bot, segment, status_change, task};
@@ -80,7 +78,7 @@ pub async fn purge_older_than(
     loop {
         // A batch at a time, each bot with its rows in one transaction, so that a first purge
         // of a large backlog never holds SQLite's write lock for long.
-        let txn = db.begin().await?;
+        let txn = crate::db::begin(db).await?;
         let ids = bot::Entity::find()
             .select_only()
             .column(bot::Column::Id)

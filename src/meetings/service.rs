@@ -2,7 +2,7 @@
 //! and an input, checks the role and the rules, and answers the bot. No GraphQL here.
 
 use chrono::{SubsecRound, Utc};
-use sea_orm::{ActiveModelTrait, Set, SqlErr, TransactionTrait};
+use sea_orm::{ActiveModelTrait, Set, SqlErr};
 use serde_json::Value;
 
 use super::entity::{bot, status_change};
@@ -81,7 +81,7 @@ pub async fn trigger(s: &Services, viewer: &Viewer, input: TriggerInput) -> AppR
         reason: Set(Some(format!("triggered by {}", viewer.user_id))),
         at: Set(now),
     };
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     if let Err(err) = row.insert(&txn).await {
         txn.rollback().await?;
         return match err.sql_err() {

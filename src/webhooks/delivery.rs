@@ -11,9 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 use super::entity::{delivery, endpoint, DeliveryStatus, EventType};
@@ -217,7 +215,7 @@ impl DeliverHandler {
             (false, None) => DeliveryStatus::Failed,
         };
         let next_attempt_at = retry_in.map(|wait| now + chrono_of(wait));
-        let txn = s.db.begin().await?;
+        let txn = crate::db::begin(&s.db).await?;
         delivery::Entity::update_many()
             .col_expr(delivery::Column::Status, Expr::value(status))
             .col_expr(delivery::Column::Attempts, Expr::value(attempts))

@@ -3,7 +3,7 @@
 //! the caller. A signing secret is answered once, when it is made, and kept sealed.
 
 use chrono::Duration;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use url::Url;
 
 use super::config::WebhooksConfig;
@@ -169,7 +169,7 @@ pub async fn update(
         }
     }
     active.updated_at = Set(now);
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let row = active.update(&txn).await?;
     if disabling {
         delivery::abandon_pending(&txn, &row.id, "the endpoint was disabled", now).await?;
@@ -253,7 +253,7 @@ pub async fn redeliver(
             "the endpoint is disabled: enable it first".into(),
         ));
     }
-    let txn = s.db.begin().await?;
+    let txn = crate::db::begin(&s.db).await?;
     let delivery = match store::delivery_of(&txn, &endpoint.id, &event.id).await? {
         None => outbox::deliver_on(s, &txn, &endpoint, &event).await?,
         Some(row) if row.status == DeliveryStatus::Pending => {
