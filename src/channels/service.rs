@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
 use super::credentials::{self, Credentials, Given, Inputs};
 use super::device;
-use super::entity::{integration, IntegrationKind, IntegrationState, ReceiveMode};
+use super::entity::{integration, IntegrationKind, IntegrationState, ReceiveMode, SessionStatus};
 use super::lifecycle::{self, claim_refused};
 use super::remote;
 use super::store::{self, active_key, Integration};
@@ -117,7 +117,10 @@ pub async fn connect(s: &Services, viewer: &Viewer, input: ConnectInput) -> AppR
         state: Set(IntegrationState::Connecting),
         state_reason: Set(None),
         poll_offset: Set(None),
-        session_status: Set(None),
+        // STARTING before WAHA is asked, so a failure there leaves no event behind.
+        session_status: Set(
+            (kind == IntegrationKind::WhatsappDevice).then_some(SessionStatus::Starting)
+        ),
         created_at: Set(now),
         updated_at: Set(now),
     };
