@@ -66,6 +66,22 @@ async fn wait_for(arrivals: &Arrivals, key: &(String, i64)) -> Instant {
     }
 }
 
+/// A Google Meet link of its own for bot `n` (one active bot per meeting).
+fn meet_url(mut n: usize) -> String {
+    let mut letters = [b'a'; 10];
+    for letter in letters.iter_mut().rev() {
+        *letter = b'a' + (n % 26) as u8;
+        n /= 26;
+    }
+    let code = std::str::from_utf8(&letters).unwrap_or("abcdefghij");
+    format!(
+        "https://meet.google.com/{}-{}-{}",
+        &code[..3],
+        &code[3..7],
+        &code[7..]
+    )
+}
+
 /// Moves `bot` to `status`; its new sequence.
 async fn change(services: switchboard::Services, bot: String, status: BotStatus) -> i64 {
     change_status(
@@ -128,13 +144,16 @@ async fn main() {
         .unwrap();
     assert!(created["errors"].is_null(), "{created}");
 
-    let new_bot = || async {
+    let mut made = 0usize;
+    let mut new_bot = || {
+        made += 1;
         let input = TriggerInput {
-            meet_url: "https://meet.google.com/abc-defg-hij".into(),
+            meet_url: meet_url(made),
             bot_name: "Bench".into(),
             idempotency_key: None,
         };
-        trigger(&services, &viewer, input).await.unwrap().id
+        let (services, viewer) = (services.clone(), viewer.clone());
+        async move { trigger(&services, &viewer, input).await.unwrap().id }
     };
 
     // 1. One change at a time.
