@@ -94,7 +94,9 @@ impl ChatFakes {
             .and(path_regex(r"^/bot[^/]+/sendMessage$"))
             .respond_with(move |request: &Request| {
                 let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
-                let n = sent.fetch_add(1, Ordering::SeqCst) + 100;
+                // Telegram numbers a chat's messages in one sequence, both ways: ours never
+                // take a number a customer's message (`telegram_update`'s) has in the chat.
+                let n = sent.fetch_add(1, Ordering::SeqCst) + 1_000_000;
                 // Telegram's chat ids are numbers, whichever way they were sent.
                 let chat = match &body["chat_id"] {
                     Value::String(id) => id.parse::<i64>().map(Value::from).unwrap_or_default(),
