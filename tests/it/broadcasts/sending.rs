@@ -175,9 +175,11 @@ async fn two_instances_share_one_rate_limit_per_integration() {
     let received = telegram.received();
     assert_eq!(received.len(), 80);
     assert!(received.values().all(|n| *n == 1), "{received:?}");
-    // 20 a second, and the burst one quiet 50 ms window allows.
+    // 20 a second, the burst one quiet 50 ms window allows, and two for sends the fake saw
+    // late on a loaded machine (its clock is the arrival's, not the permit's). Two instances
+    // each with a budget of their own would send 40.
     let most = most_in_a_second(telegram.times());
-    assert!(most <= 22, "{most} messages went out within one second");
+    assert!(most <= 24, "{most} messages went out within one second");
     let senders = first
         .sql_text(
             "SELECT CAST(COUNT(DISTINCT claimed_by) AS TEXT) FROM broadcast_recipients \
