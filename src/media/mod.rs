@@ -5,6 +5,7 @@
 //! The domain's one public face: what the server wires.
 
 mod animation;
+mod animation_job;
 mod config;
 mod entity;
 mod format;
@@ -45,6 +46,6 @@ impl Domain for Media {
     }
 
     fn job_handlers(&self, services: &Services) -> Vec<Arc<dyn JobHandler>> {
-        vec![animation::AnimateHandler::handler(services.clone())]
+        vec![animation_job::AnimateHandler::handler(services.clone())]
     }
 }
