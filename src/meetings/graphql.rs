@@ -4,21 +4,18 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, Subscription, ID};
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
-use super::events::{status_topic, transcript_topic, BotStatusChange, TranscriptSegment};
+use super::events::{BotStatusChange, TranscriptSegment};
 use super::link::MeetingPlatform;
 use super::service::{self, TriggerInput};
 use super::status::BotStatus;
 use super::store::{self, BotChildren, HistoryOf, MeetingBot as BotRow, TasksOf, TranscriptOf};
-use crate::error::AppResult;
-use crate::events::Timeline;
+use super::timelines::{StatusTimeline, TranscriptTimeline};
 use crate::graphql::context::ContextExt;
 use crate::graphql::fanout::{check_after, follow_live};
 use crate::graphql::pagination;
-use crate::services::Services;
 
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -223,66 +220,6 @@ impl MeetingsMutation {
     }
 }
 
-struct StatusTimeline {
-    services: Services,
-    bot_id: String,
-}
-
-#[async_trait]
-impl Timeline for StatusTimeline {
-    type Item = BotStatusChange;
-
-    fn topic(&self) -> String {
-        status_topic(&self.bot_id)
-    }
-
-    async fn snapshot(&self) -> AppResult<Vec<BotStatusChange>> {
-        Ok(store::latest_change(&self.services.db, &self.bot_id)
-            .await?
-            .into_iter()
-            .collect())
-    }
-
-    async fn after(&self, sequence: i64) -> AppResult<Vec<BotStatusChange>> {
-        store::history(&self.services.db, &self.bot_id, sequence).await
-    }
-
-    fn is_final(&self, item: &BotStatusChange) -> bool {
-        item.status.is_final()
-    }
-}
-
-struct TranscriptTimeline {
-    services: Services,
-    bot_id: String,
-}
-
-#[async_trait]
-impl Timeline for TranscriptTimeline {
-    type Item = TranscriptSegment;
-
-    fn topic(&self) -> String {
-        transcript_topic(&self.bot_id)
-    }
-
-    async fn snapshot(&self) -> AppResult<Vec<TranscriptSegment>> {
-        store::transcript(&self.services.db, &self.bot_id, 0).await
-    }
-
-    async fn after(&self, sequence: i64) -> AppResult<Vec<TranscriptSegment>> {
-        store::transcript(&self.services.db, &self.bot_id, sequence).await
-    }
-
-    /// The bot's status changes say when the transcript is complete.
-    fn completion_topic(&self) -> Option<String> {
-        Some(status_topic(&self.bot_id))
-    }
-
-    async fn is_complete(&self) -> AppResult<bool> {
-        store::transcript_is_complete(&self.services.db, &self.bot_id).await
-    }
-}
-
 #[derive(Default)]
 pub struct MeetingsSubscription;
 
@@ -298,10 +235,7 @@ impl MeetingsSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<BotStatusChange>>> {
         let bot = store::get(ctx.db(), ctx.viewer()?, &bot_id).await?;
         check_after(after, bot.sequence, "bot")?;
-        let timeline = StatusTimeline {
-            services: ctx.services().clone(),
-            bot_id: bot.id,
-        };
+        let timeline = StatusTimeline::new(ctx.services(), bot.id);
         Ok(follow_live(ctx, timeline, after))
     }
 
@@ -319,10 +253,7 @@ impl MeetingsSubscription {
             let stored = store::transcript_length(ctx.db(), &bot.id).await?;
             check_after(after, stored, "transcript")?;
         }
-        let timeline = TranscriptTimeline {
-            services: ctx.services().clone(),
-            bot_id: bot.id,
-        };
+        let timeline = TranscriptTimeline::new(ctx.services(), bot.id);
         Ok(follow_live(ctx, timeline, after))
     }
 }

@@ -20,6 +20,7 @@ mod service;
 mod status;
 mod store;
 mod sync;
+mod timelines;
 
 use std::sync::Arc;
 

@@ -32,18 +32,9 @@ pub use connection::MAX_OPERATIONS;
 /// is refused with the status and message a client can act on.
 pub async fn upgrade(State(app): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
-    let accept = match handshake::key(&parts.method, parts.version, &parts.headers) {
-        Ok(key) => derive_accept_key(key.as_bytes()),
-        Err((status, message)) => {
-            return AppError::bad_request(status, message).into_graphql_response();
-        }
-    };
-    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
-        return AppError::bad_request(
-            StatusCode::UPGRADE_REQUIRED,
-            "this connection cannot be upgraded to a WebSocket",
-        )
-        .into_graphql_response();
+    let (accept, on_upgrade) = match opening(&mut parts) {
+        Ok(opened) => opened,
+        Err(refusal) => return refusal.into_graphql_response(),
     };
     // graphql-transport-ws when the client names no protocol, and then none is answered.
     let offered = handshake::offered(&parts.headers);
@@ -63,4 +54,31 @@ pub async fn upgrade(State(app): State<AppState>, request: axum::extract::Reques
         connection::run(upgraded, config, dialect, app).await;
     });
     handshake::switching_protocols(&accept, offered)
+}
+
+/// The opening handshake's checks on `parts`: the `Sec-WebSocket-Accept` to answer and the
+/// connection to await once the 101 is sent, or why the request is refused.
+fn opening(
+    parts: &mut axum::http::request::Parts,
+) -> Result<(String, hyper::upgrade::OnUpgrade), AppError> {
+    let accept = match handshake::key(&parts.method, parts.version, &parts.headers) {
+        Ok(key) => derive_accept_key(key.as_bytes()),
+        Err((status, message)) => return Err(AppError::bad_request(status, message)),
+    };
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return Err(AppError::bad_request(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket",
+        ));
+    };
+    Ok((accept, on_upgrade))
+}
+
+/// For another WebSocket endpoint (the meetings' Vexa-compatible `/ws`), which speaks no
+/// subprotocol: the 101 to answer and the connection once upgraded, or why not.
+pub fn accept_plain(
+    parts: &mut axum::http::request::Parts,
+) -> Result<(Response, hyper::upgrade::OnUpgrade), AppError> {
+    let (accept, on_upgrade) = opening(parts)?;
+    Ok((handshake::switching_protocols(&accept, None), on_upgrade))
 }
