@@ -33,6 +33,13 @@ impl MeetingPlatform {
             MeetingPlatform::Teams => "teams",
         }
     }
+
+    /// The platform a bot service names (`google_meet`, `zoom`, `teams`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::GoogleMeet, Self::Zoom, Self::Teams]
+            .into_iter()
+            .find(|platform| platform.as_str() == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

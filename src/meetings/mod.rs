@@ -21,6 +21,8 @@ mod status;
 mod store;
 mod sync;
 mod timelines;
+mod vexa_feed;
+mod vexa_ws;
 
 use std::sync::Arc;
 
@@ -51,8 +53,9 @@ pub struct Meetings;
 pub const DOMAIN: Meetings = Meetings;
 
 impl Domain for Meetings {
+    /// The seed's REST API and Vexa's meeting WebSocket (`/ws`).
     fn routes(&self) -> Router<Services> {
-        rest::routes()
+        rest::routes().merge(vexa_ws::routes())
     }
 
     fn job_handlers(&self, services: &Services) -> Vec<Arc<dyn JobHandler>> {

@@ -11,6 +11,7 @@ use sea_orm::{
 
 use super::entity::{bot, segment, status_change, task};
 use super::events::{BotStatusChange, TranscriptSegment};
+use super::link::MeetingPlatform;
 use super::status::BotStatus;
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
@@ -26,6 +27,24 @@ pub async fn get(db: &DatabaseConnection, viewer: &Viewer, id: &str) -> AppResul
         .ok_or_else(|| AppError::not_found("meeting bot"))?;
     viewer.owns(&bot.org_id, "meeting bot")?;
     Ok(bot)
+}
+
+/// The newest bot of the viewer's organisation sent into a meeting, named as Vexa names it
+/// (platform and the platform's own id); none when the organisation has sent none there.
+pub async fn latest_in_meeting(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    platform: MeetingPlatform,
+    native_id: &str,
+) -> AppResult<Option<MeetingBot>> {
+    Ok(bot::Entity::find()
+        .filter(bot::Column::OrgId.eq(&viewer.org_id))
+        .filter(bot::Column::Platform.eq(platform))
+        .filter(bot::Column::NativeMeetingId.eq(native_id))
+        .order_by_desc(bot::Column::CreatedAt)
+        .order_by_desc(bot::Column::Id)
+        .one(db)
+        .await?)
 }
 
 /// A bot by id, for the domain's own work (jobs, callbacks already authenticated).

@@ -1,4 +1,4 @@
-//! A WebSocket client for the GraphQL endpoint: the frames the server sends, read one at a
+//! A WebSocket client for the GraphQL endpoint (and the others): the frames the server sends, read one at a
 //! time, keep-alives skipped.
 
 use std::net::SocketAddr;
@@ -30,6 +30,11 @@ impl Ws {
         request
             .headers_mut()
             .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        Self::open(request).await
+    }
+
+    /// A WebSocket opened by `request` (any endpoint, any headers).
+    pub async fn open(request: tokio_tungstenite::tungstenite::handshake::client::Request) -> Self {
         let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
         Ws { stream }
     }

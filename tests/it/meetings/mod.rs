@@ -10,6 +10,7 @@ mod sync;
 mod transcription;
 mod trigger;
 mod vexa;
+mod vexa_ws;
 
 use serde_json::{json, Value};
 use switchboard::auth::Role;
