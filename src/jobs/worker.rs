@@ -54,6 +54,9 @@ pub struct JobFailure {
     pub retry_in: Option<Duration>,
     /// Retrying cannot help (bad input, out of credits): the job dies now.
     pub permanent: bool,
+    /// Not a failure: the job waits its turn (behind an earlier job, for capacity), so this
+    /// run does not count as one of its attempts.
+    pub waiting: bool,
 }
 
 impl JobFailure {
@@ -63,6 +66,7 @@ impl JobFailure {
             retry_after: None,
             retry_in: None,
             permanent: false,
+            waiting: false,
         }
     }
 
@@ -71,6 +75,14 @@ impl JobFailure {
         Self {
             retry_in: Some(delay),
             ..Self::retry(message)
+        }
+    }
+
+    /// Comes back after `delay` without having used an attempt: see [`JobFailure::waiting`].
+    pub fn wait(message: impl Into<String>, delay: Duration) -> Self {
+        Self {
+            waiting: true,
+            ..Self::retry_in(message, delay)
         }
     }
 
@@ -276,11 +288,24 @@ impl Worker {
         let recorded = match outcome {
             Ok(()) => {
                 metrics::counter!("switchboard_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => "succeeded").increment(1);
-                self.finish(&job, JobState::Succeeded, None, None).await
+                self.finish(&job, JobState::Succeeded, None, None, Run::Counted)
+                    .await
+            }
+            Err(failure) if failure.waiting => {
+                let delay = failure.retry_in.unwrap_or_else(|| self.backoff(1));
+                let message = Some(failure.message.as_str());
+                self.finish(&job, JobState::Queued, message, Some(delay), Run::Uncounted)
+                    .await
             }
             Err(failure) if failure.permanent || job.is_last_attempt() => {
                 let recorded = self
-                    .finish(&job, JobState::Dead, Some(&failure.message), None)
+                    .finish(
+                        &job,
+                        JobState::Dead,
+                        Some(&failure.message),
+                        None,
+                        Run::Counted,
+                    )
                     .await;
                 mourn(Some(handler.as_ref()), &job, &failure.message).await;
                 recorded
@@ -291,7 +316,8 @@ impl Worker {
                     .unwrap_or_else(|| self.backoff(job.attempt))
                     .max(failure.retry_after.unwrap_or_default());
                 tracing::info!(job = %job.id, kind = %job.kind, error = %failure.message, retry_in_ms = delay.as_millis() as u64, "job will be retried");
-                self.finish(&job, JobState::Queued, Some(&failure.message), Some(delay))
+                let message = Some(failure.message.as_str());
+                self.finish(&job, JobState::Queued, message, Some(delay), Run::Counted)
                     .await
             }
         };
@@ -359,12 +385,13 @@ impl Worker {
         new_state: JobState,
         error: Option<&str>,
         retry_in: Option<Duration>,
+        run: Run,
     ) -> AppResult<()> {
         let now = now_millis();
         let run_at = retry_in.map(|delay| self.queue.due_now() + delay.as_millis() as i64);
         let sql = "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), \
-                   run_at = COALESCE($3, run_at), locked_by = NULL, locked_at = NULL, updated_at = $4 \
-                   WHERE id = $5 AND locked_by = $6";
+                   run_at = COALESCE($3, run_at), locked_by = NULL, locked_at = NULL, updated_at = $4, \
+                   attempts = attempts - $7 WHERE id = $5 AND locked_by = $6";
         let values: Vec<Value> = vec![
             new_state.to_value().into(),
             error.map(str::to_string).into(),
@@ -372,6 +399,7 @@ impl Worker {
             now.into(),
             job.id.clone().into(),
             self.instance.clone().into(),
+            i32::from(run == Run::Uncounted).into(),
         ];
         self.db.execute_raw(self.statement(sql, values)).await?;
         Ok(())
@@ -446,6 +474,13 @@ async fn mourn(handler: Option<&dyn JobHandler>, job: &ClaimedJob, error: &str) 
     if let Some(handler) = handler {
         handler.on_dead(job, error).await;
     }
+}
+
+/// Whether a run that ended counts as one of the job's attempts (a wait does not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Counted,
+    Uncounted,
 }
 
 /// Why a job died whose worker stopped answering on its last attempt.

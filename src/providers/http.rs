@@ -75,10 +75,9 @@ impl From<ProviderError> for AppError {
 impl From<ProviderError> for crate::jobs::JobFailure {
     fn from(err: ProviderError) -> Self {
         crate::jobs::JobFailure {
-            message: err.describe(),
             retry_after: err.retry_after,
-            retry_in: None,
             permanent: !err.is_transient(),
+            ..crate::jobs::JobFailure::retry(err.describe())
         }
     }
 }

@@ -442,7 +442,7 @@ impl JobHandler for DeliverHandler {
                 .filter(delivery::Column::Id.eq(&delivery.id))
                 .exec(&s.db)
                 .await?;
-            return Err(JobFailure::retry_in(
+            return Err(JobFailure::wait(
                 "waiting for an earlier event to this endpoint",
                 wait,
             ));

@@ -14,6 +14,8 @@ struct Flaky {
     failures: u32,
     runs: Arc<AtomicU32>,
     retry_after: Option<Duration>,
+    /// Its failures are waits (for its turn), not failed attempts.
+    waits: bool,
 }
 
 #[async_trait]
@@ -24,7 +26,12 @@ impl JobHandler for Flaky {
 
     async fn run(&self, _job: &ClaimedJob) -> Result<(), JobFailure> {
         let run = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
-        if run <= self.failures {
+        if run <= self.failures && self.waits {
+            Err(JobFailure::wait(
+                "not my turn yet",
+                Duration::from_millis(10),
+            ))
+        } else if run <= self.failures {
             Err(JobFailure {
                 retry_after: self.retry_after,
                 ..JobFailure::retry(format!("failure {run}"))
@@ -43,6 +50,7 @@ fn flaky(kind: &'static str, failures: u32) -> (Arc<Flaky>, Arc<AtomicU32>) {
             failures,
             runs: runs.clone(),
             retry_after: None,
+            waits: false,
         }),
         runs,
     )
@@ -110,6 +118,32 @@ async fn a_job_out_of_attempts_is_dead_with_its_last_error() {
 }
 
 #[tokio::test]
+async fn waiting_for_its_turn_does_not_use_up_a_jobs_attempts() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let handler = Arc::new(Flaky {
+        kind: "test.patient",
+        failures: 5,
+        runs: runs.clone(),
+        retry_after: None,
+        waits: true,
+    });
+    let app = TestApp::builder().job(handler).spawn().await;
+    let id = app
+        .services
+        .jobs
+        .enqueue(
+            NewJob::new("test.patient", serde_json::json!({}))
+                .unwrap()
+                .max_attempts(2),
+        )
+        .await
+        .unwrap();
+    let job = wait_for_state(&app, &id, JobState::Succeeded).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 6, "five waits, then the run");
+    assert_eq!(job.attempts, 1, "only the run that did the work counts");
+}
+
+#[tokio::test]
 async fn a_providers_retry_after_is_honoured_over_the_shorter_backoff() {
     let runs = Arc::new(AtomicU32::new(0));
     let handler = Arc::new(Flaky {
@@ -117,6 +151,7 @@ async fn a_providers_retry_after_is_honoured_over_the_shorter_backoff() {
         failures: 1,
         runs: runs.clone(),
         retry_after: Some(Duration::from_secs(1)),
+        waits: false,
     });
     let app = TestApp::builder().job(handler).spawn().await;
     let id = app
