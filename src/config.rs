@@ -681,4 +681,20 @@ mod tests {
             assert_eq!(refused, format!("{name} must be at least 1"));
         }
     }
+
+    #[test]
+    fn one_endpoint_may_not_take_every_webhook_delivery_slot() {
+        let mut config = Config::for_tests("sqlite::memory:", &std::env::temp_dir());
+        config.webhooks.delivery_concurrency = 4;
+        config.webhooks.endpoint_concurrency = 4;
+        let refused = config.validate().unwrap_err().to_string();
+        assert!(
+            refused.starts_with(
+                "WEBHOOKS_ENDPOINT_CONCURRENCY (4) must be below WEBHOOKS_CONCURRENCY (4)"
+            ),
+            "{refused}"
+        );
+        config.webhooks.endpoint_concurrency = 3;
+        assert!(config.validate().is_ok());
+    }
 }

@@ -29,6 +29,22 @@ pub struct WebhooksConfig {
         default_value_t = 72
     )]
     pub disable_after_hours: u64,
+    /// Deliveries one instance makes at once, in a pool of their own: slow endpoints never
+    /// take the job slots of the rest of the server (JOBS_CONCURRENCY).
+    #[arg(
+        long = "webhooks-concurrency",
+        env = "WEBHOOKS_CONCURRENCY",
+        default_value_t = 32
+    )]
+    pub delivery_concurrency: usize,
+    /// Deliveries one instance makes at once to one endpoint; fewer than WEBHOOKS_CONCURRENCY,
+    /// so that a slow endpoint always leaves the others room.
+    #[arg(
+        long = "webhooks-endpoint-concurrency",
+        env = "WEBHOOKS_ENDPOINT_CONCURRENCY",
+        default_value_t = 4
+    )]
+    pub endpoint_concurrency: usize,
 }
 
 impl WebhooksConfig {
@@ -36,7 +52,19 @@ impl WebhooksConfig {
         at_least_one(&[
             ("WEBHOOKS_TIMEOUT_SECS", self.delivery_timeout_secs),
             ("WEBHOOKS_DISABLE_AFTER_HOURS", self.disable_after_hours),
-        ])
+            (
+                "WEBHOOKS_ENDPOINT_CONCURRENCY",
+                self.endpoint_concurrency as u64,
+            ),
+        ])?;
+        if self.endpoint_concurrency >= self.delivery_concurrency {
+            anyhow::bail!(
+                "WEBHOOKS_ENDPOINT_CONCURRENCY ({}) must be below WEBHOOKS_CONCURRENCY ({}): one slow endpoint would take every delivery slot",
+                self.endpoint_concurrency,
+                self.delivery_concurrency
+            );
+        }
+        Ok(())
     }
 
     pub fn timeout(&self) -> Duration {

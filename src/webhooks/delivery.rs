@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 use super::entity::{delivery, endpoint, DeliveryStatus, EventType};
+use super::in_flight::InFlight;
 use super::outbox::{self, Outgoing, Payload, KIND};
 use super::service;
 use super::signing;
@@ -110,13 +112,16 @@ fn build_client(config: &WebhooksConfig) -> reqwest::Result<reqwest::Client> {
 pub struct DeliverHandler {
     services: Services,
     client: OnceLock<reqwest::Client>,
+    in_flight: InFlight,
 }
 
 impl DeliverHandler {
     pub fn handler(services: Services) -> Arc<dyn JobHandler> {
+        let in_flight = InFlight::new(services.config.webhooks.endpoint_concurrency);
         Arc::new(Self {
             services,
             client: OnceLock::new(),
+            in_flight,
         })
     }
 
@@ -447,6 +452,16 @@ impl JobHandler for DeliverHandler {
                 wait,
             ));
         }
+        let Some(_place) = self.in_flight.try_enter(&endpoint.id) else {
+            let wait = Duration::from_millis(rand::rng().random_range(500..1500));
+            return Err(JobFailure::wait(
+                format!(
+                    "{} deliveries to this endpoint are in flight",
+                    self.in_flight.per_endpoint()
+                ),
+                wait,
+            ));
+        };
         let event = store::load_event(&s.db, &delivery.event_id).await?;
         let attempt = self.attempt(&endpoint, &event).await?;
         let message = attempt

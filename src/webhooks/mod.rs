@@ -10,18 +10,23 @@ mod config;
 mod delivery;
 mod entity;
 mod graphql;
+mod in_flight;
 mod outbox;
 mod rest;
 mod service;
 mod signing;
 mod store;
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
 
+use crate::config::JobsConfig;
 use crate::domain::Domain;
-use crate::jobs::JobHandler;
+use crate::jobs::Worker;
 use crate::services::Services;
 
 pub use config::WebhooksConfig;
@@ -37,7 +42,24 @@ impl Domain for Webhooks {
         rest::routes()
     }
 
-    fn job_handlers(&self, services: &Services) -> Vec<Arc<dyn JobHandler>> {
-        vec![delivery::DeliverHandler::handler(services.clone())]
+    /// Deliveries run in a worker of their own, WEBHOOKS_CONCURRENCY at once: endpoints that
+    /// answer slowly hold its slots, never those of the pipeline or the broadcasts.
+    fn background(
+        &self,
+        services: Services,
+        shutdown: CancellationToken,
+    ) -> Option<BoxFuture<'static, ()>> {
+        let config = &services.config;
+        if config.jobs.disabled {
+            return None;
+        }
+        let pool = JobsConfig {
+            concurrency: config.webhooks.delivery_concurrency,
+            ..config.jobs.clone()
+        };
+        let grace = Duration::from_secs(config.shutdown_grace_secs);
+        let worker = Worker::new(services.db.clone(), services.jobs.clone(), pool)
+            .register(delivery::DeliverHandler::handler(services.clone()));
+        Some(worker.run(shutdown, grace).boxed())
     }
 }

@@ -1,12 +1,16 @@
 //! Deliveries: signed, retried, ordered, disabled, redelivered, kept to their organisation.
 
+use std::time::{Duration, Instant};
+
 use chrono::Duration as Span;
 use serde_json::json;
 use switchboard::meetings::BotStatus;
+use switchboard::webhooks::{self, EventType, Outgoing};
 
 use super::receiver::{verifies, verifying, Receiver};
 use super::{deliveries, deliveries_when, endpoint, move_bot, ENDPOINT};
 use crate::common::scene::Scene;
+use crate::common::TestApp;
 
 #[tokio::test]
 async fn a_status_change_is_delivered_signed_as_a_receiver_verifies_it() {
@@ -238,4 +242,50 @@ async fn one_organisations_events_never_reach_anothers_endpoint() {
     ours.wait_for(2).await;
     assert!(theirs.received().is_empty());
     assert!(deliveries(app, "globex", &their_id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_holds_only_its_own_slots_and_never_delays_anothers() {
+    // Three delivery slots, two at most for one endpoint: the slow endpoint holds two, the
+    // fast one's deliveries go through the third.
+    let app = TestApp::builder()
+        .config(|c| {
+            c.webhooks.delivery_concurrency = 3;
+            c.webhooks.endpoint_concurrency = 2;
+        })
+        .spawn()
+        .await;
+    let slow = Receiver::answering_in(Duration::from_secs(2)).await;
+    let fast = Receiver::start().await;
+    let (slow_id, _) = endpoint(&app, "acme", &slow.url, &["BROADCAST_COMPLETED"]).await;
+    endpoint(&app, "acme", &fast.url, &["BROADCAST_COMPLETED"]).await;
+
+    let started = Instant::now();
+    for n in 0..6 {
+        let outgoing = Outgoing::new(
+            "acme",
+            EventType::BroadcastCompleted,
+            json!({"broadcastId": format!("b-{n}")}),
+        );
+        webhooks::emit_on(&app.services, &app.services.db, outgoing)
+            .await
+            .unwrap();
+    }
+    fast.wait_for(6).await;
+    let fast_took = started.elapsed();
+    assert!(
+        fast_took < Duration::from_millis(1500),
+        "the fast endpoint waited {fast_took:?} behind the slow one"
+    );
+    assert!(slow.received().len() <= 2, "{:?}", slow.received().len());
+
+    let log = deliveries_when(&app, "acme", &slow_id, |log| {
+        log.len() == 6 && log.iter().all(|d| d["status"] == "DELIVERED")
+    })
+    .await;
+    assert_eq!(slow.most_at_once(), 2);
+    assert!(
+        log.iter().all(|d| d["attempts"] == 1),
+        "waiting for a slot is not an attempt: {log:?}"
+    );
 }

@@ -2,6 +2,7 @@
 //! specification, as an integrator would write it.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +35,11 @@ struct Shared {
     received: Arc<Mutex<Vec<Received>>>,
     /// The statuses to answer, in order; 200 once they run out.
     answers: Arc<Mutex<VecDeque<u16>>>,
+    /// How long each answer takes.
+    delay: Duration,
+    /// Requests being answered now, and the most there ever were at once.
+    answering: Arc<AtomicUsize>,
+    most_at_once: Arc<AtomicUsize>,
 }
 
 pub struct Receiver {
@@ -60,12 +66,24 @@ async fn receive(
         body: body.to_vec(),
     });
     let status = shared.answers.lock().unwrap().pop_front().unwrap_or(200);
+    let now = shared.answering.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.most_at_once.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(shared.delay).await;
+    shared.answering.fetch_sub(1, Ordering::SeqCst);
     (StatusCode::from_u16(status).unwrap(), "thanks")
 }
 
 impl Receiver {
     pub async fn start() -> Self {
-        let shared = Shared::default();
+        Self::answering_in(Duration::ZERO).await
+    }
+
+    /// A receiver that takes `delay` to answer each request.
+    pub async fn answering_in(delay: Duration) -> Self {
+        let shared = Shared {
+            delay,
+            ..Shared::default()
+        };
         let router = axum::Router::new()
             .fallback(receive)
             .with_state(shared.clone());
@@ -81,6 +99,11 @@ impl Receiver {
     /// Answers these statuses to the next requests, then 200.
     pub fn answer(&self, statuses: &[u16]) {
         self.shared.answers.lock().unwrap().extend(statuses);
+    }
+
+    /// The most requests it was answering at the same time.
+    pub fn most_at_once(&self) -> usize {
+        self.shared.most_at_once.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
