@@ -12,9 +12,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::walk_through_meeting;
 use crate::common::fakes::Fakes;
-use crate::common::scene::{trigger_id, wait_for_status, Scene, MEET};
+use crate::common::scene::{app_on, trigger_id, wait_for_status, Scene, MEET};
 
-use crate::common::{Frame, TestApp, Ws};
+use crate::common::{Frame, TestApp, TestDb, Ws};
 
 /// The meeting `MEET` is, as a Vexa client names it.
 fn meet() -> Value {
@@ -303,4 +303,38 @@ async fn a_plain_http_request_to_ws_is_told_to_open_a_websocket() {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert!(body.to_string().contains("WebSocket"), "{body}");
+}
+
+#[tokio::test]
+async fn changes_made_on_another_instance_reach_a_vexa_client_in_order_with_no_gap() {
+    let db = TestDb::new().await;
+    let fakes = Fakes::start().await;
+    fakes.bot_service_starts("ext-1").await;
+    // Two instances of one deployment; a quiet follower looks at the database every second.
+    let here = app_on(&db, &fakes, |c| c.events.recheck_secs = 1).await;
+    let channel = here.services.config.events.channel.clone();
+    let there = app_on(&db, &fakes, move |c| {
+        c.events.recheck_secs = 1;
+        c.events.channel = channel;
+    })
+    .await;
+    let token = here.token("ann", "acme", Role::Manager);
+    trigger_id(&here, &token, MEET).await;
+
+    let mut ws = bearer(&here, &token).await;
+    subscribe(&mut ws, json!([meet()])).await;
+    assert_eq!(ws.next_json().await["type"], "subscribed");
+    for state in ["joining", "awaiting_admission", "active"] {
+        fakes.bot_reports("ext-1", state, json!({})).await;
+        sync_once(&there.services).await.unwrap();
+    }
+    let mut statuses = Vec::new();
+    while statuses.last().map(String::as_str) != Some("active") {
+        let message = ws.next_json().await;
+        statuses.push(message["payload"]["status"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        statuses,
+        ["requested", "joining", "awaiting_admission", "active"]
+    );
 }
