@@ -5,6 +5,7 @@
 pub mod context;
 pub mod fanout;
 mod gateway;
+mod graphiql;
 mod health;
 pub mod pagination;
 pub mod transport;
@@ -64,9 +65,10 @@ pub struct AppState {
     pub schema: Gateway,
 }
 
-/// `/graphql` (POST, and GET for queries or GraphiQL), `/graphql/ws` and `/graphql/sse`.
+/// `/graphql` (POST, and GET for queries or GraphiQL), `/graphql/ws`, `/graphql/sse`, and
+/// GraphiQL's files under `/graphiql/`.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    graphiql::routes()
         .route("/graphql", get(transport::get).post(transport::post))
         .route("/graphql/ws", get(websocket::upgrade))
         .route(
