@@ -52,6 +52,7 @@ struct Document {
 pub struct Gateway {
     schema: AppSchema,
     revalidating: AppSchema,
+    introspecting: AppSchema,
     max_aliases: usize,
     /// How long a subscription connection may stay silent before a keep-alive.
     keep_alive: Duration,
@@ -107,16 +108,19 @@ fn document_aliases(doc: &ExecutableDocument) -> usize {
 
 impl Gateway {
     /// `schema` validates in full; `revalidating` (the same schema in fast validation mode)
-    /// serves documents that already passed.
+    /// serves documents that already passed; `introspecting` (validating in full, deep
+    /// enough for the introspection query tools send) serves documents that only introspect.
     pub fn new(
         schema: AppSchema,
         revalidating: AppSchema,
+        introspecting: AppSchema,
         max_aliases: usize,
         keep_alive: Duration,
     ) -> Self {
         Self {
             schema,
             revalidating,
+            introspecting,
             max_aliases,
             keep_alive,
             documents: cache(),
@@ -175,7 +179,9 @@ impl Gateway {
             }
         };
         request.set_parsed_query((*document.parsed).clone());
-        let schema = if document.validated {
+        let schema = if only_introspects(&document.parsed) {
+            &self.introspecting
+        } else if document.validated {
             &self.revalidating
         } else {
             &self.schema
@@ -297,6 +303,22 @@ fn operation_type(doc: &ExecutableDocument, wanted: &Option<String>) -> Option<O
             None => true,
         })
         .map(|(_, operation)| operation.node.ty)
+}
+
+/// Whether every operation of `doc` asks only for `__schema`, `__type` or `__typename`.
+fn only_introspects(doc: &ExecutableDocument) -> bool {
+    doc.operations.iter().all(|(_, operation)| {
+        operation
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .all(|selection| {
+                matches!(&selection.node, Selection::Field(field)
+                if field.node.name.node.starts_with("__"))
+            })
+    })
 }
 
 fn persisted_hash(request: &Request) -> Option<String> {

@@ -5,6 +5,7 @@
 pub mod context;
 pub mod fanout;
 mod gateway;
+mod graphiql;
 mod health;
 pub mod pagination;
 pub mod transport;
@@ -64,9 +65,10 @@ pub struct AppState {
     pub schema: Gateway,
 }
 
-/// `/graphql` (POST, and GET for queries or GraphiQL), `/graphql/ws` and `/graphql/sse`.
+/// `/graphql` (POST, and GET for queries or GraphiQL), `/graphql/ws`, `/graphql/sse`, and
+/// GraphiQL's files under `/graphiql/`.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    graphiql::routes()
         .route("/graphql", get(transport::get).post(transport::post))
         .route("/graphql/ws", get(websocket::upgrade))
         .route(
@@ -90,23 +92,31 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
+/// The depth of graphql-js's introspection query (`getIntrospectionQuery()`), which GraphiQL,
+/// Apollo's tools and code generators send to learn the schema.
+const INTROSPECTION_DEPTH: usize = 15;
+
 pub fn build(services: Services, limits: &GraphqlConfig) -> Gateway {
-    let schema = |mode| {
+    let schema = |mode, depth: usize| {
         let mut builder = schema_builder()
             .data(meetings::loader(&services))
             .data(services.clone())
             .validation_mode(mode)
-            .limit_depth(limits.max_depth)
+            .limit_depth(depth)
             .limit_complexity(limits.max_complexity)
-            .limit_recursive_depth(limits.max_depth * 2);
+            .limit_recursive_depth(depth * 2);
         if !limits.introspection {
             builder = builder.disable_introspection();
         }
         builder.finish()
     };
     Gateway::new(
-        schema(ValidationMode::Strict),
-        schema(ValidationMode::Fast),
+        schema(ValidationMode::Strict, limits.max_depth),
+        schema(ValidationMode::Fast, limits.max_depth),
+        schema(
+            ValidationMode::Strict,
+            limits.max_depth.max(INTROSPECTION_DEPTH),
+        ),
         limits.max_aliases,
         limits.keep_alive(),
     )

@@ -4,16 +4,15 @@
 
 use std::convert::Infallible;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 
-use super::AppState;
+use super::{graphiql, AppState};
 use crate::error::AppError;
 
 /// A POSTed GraphQL request: one operation as JSON, or a GraphQL multipart request (an
@@ -147,14 +146,7 @@ pub async fn get(
     Query(params): Query<GetParams>,
 ) -> Response {
     if params.is_empty() {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .title("Switchboard GraphiQL")
-                .finish(),
-        )
-        .into_response();
+        return graphiql::page();
     }
     let request = match params.into_request() {
         Ok(request) => request,

@@ -7,6 +7,7 @@ mod auth;
 mod broadcasts;
 mod channels;
 mod cli;
+mod clients;
 mod common;
 mod config;
 mod conversations;

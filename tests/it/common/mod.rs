@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub mod animators;
 pub mod fakes;
 pub mod follow;
+pub mod node;
 pub mod scene;
 mod ws;
 

@@ -76,6 +76,40 @@ async fn introspection_can_be_switched_off() {
     );
 }
 
+/// An introspection of `depth` levels: `__schema { types { fields { type { ofType { … name`.
+fn introspection(depth: usize) -> String {
+    let of_types = depth - 5;
+    format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {}name {} }} }} }} }} }}",
+        "ofType { ".repeat(of_types),
+        "} ".repeat(of_types)
+    )
+}
+
+#[tokio::test]
+async fn tools_introspection_query_passes_the_default_depth_limit_and_no_deeper() {
+    // graphql-js's getIntrospectionQuery(), which GraphiQL sends, is 15 levels deep; the
+    // default limit of 12 refused it, so GraphiQL had no schema (tests/js/clients/schema.js
+    // sends the query itself).
+    let app = TestApp::spawn().await;
+    assert_eq!(app.services.config.graphql.max_depth, 12);
+    let answered = app.gql(None, &introspection(15), json!({})).await;
+    assert!(answered["errors"].is_null(), "{answered}");
+    assert!(answered["data"]["__schema"]["types"].is_array());
+
+    let deeper = app.gql(None, &introspection(16), json!({})).await;
+    assert_eq!(error_code(&deeper), "BAD_USER_INPUT", "{deeper}");
+    // Asked again, once the text is known: still refused.
+    let again = app.gql(None, &introspection(16), json!({})).await;
+    assert_eq!(error_code(&again), "BAD_USER_INPUT", "{again}");
+
+    // The allowance is introspection's alone: beside a field of the API, the limit holds.
+    let mixed = introspection(15).replacen("{ __schema", "{ health { status } __schema", 1);
+    let refused = app.gql(None, &mixed, json!({})).await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+    assert!(refused["data"].is_null(), "{refused}");
+}
+
 #[tokio::test]
 async fn persisted_queries_are_registered_by_hash_then_served_by_hash_alone() {
     let app = TestApp::spawn().await;

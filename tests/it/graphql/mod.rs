@@ -3,6 +3,7 @@
 
 mod fanout;
 mod gateway;
+mod graphiql;
 mod transport;
 mod websocket;
 
