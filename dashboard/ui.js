@@ -1,0 +1,77 @@
+// Small DOM helpers shared by the sections.
+
+/** `h('div', {class: 'x', onclick}, child, …)`: an element; strings become text nodes. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (key in el && typeof value !== 'string') el[key] = value;
+    else el.setAttribute(key, value === true ? '' : value);
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+/** Local time of day, with the date when not today. */
+export function when(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString() : d.toLocaleString();
+}
+
+/** Seconds between two instants, as "4.2 s" or "3 min". */
+export function took(fromIso, toIso) {
+  const s = (new Date(toIso) - new Date(fromIso)) / 1000;
+  return s < 90 ? `${s.toFixed(1)} s` : `${Math.round(s / 60)} min`;
+}
+
+/** A status as a coloured badge (its colour from its name, in style.css). */
+export const badge = (text, extra = '') => h('span', { class: `badge s-${text} ${extra}` }, text);
+
+/** A short-lived message at the bottom of the page; errors stay until clicked. */
+export function toast(message, kind = 'info') {
+  const el = h('div', { class: `toast ${kind}`, onclick: () => el.remove() }, message);
+  $('#toasts').append(el);
+  if (kind !== 'error') setTimeout(() => el.remove(), 4000);
+}
+
+/** Runs `action`, showing its error as a toast; resolves to its result or undefined. */
+export async function attempt(action) {
+  try {
+    return await action();
+  } catch (err) {
+    toast(err.message, 'error');
+    return undefined;
+  }
+}
+
+/**
+ * Shows a server's BAD_USER_INPUT by the field it names: each input with a `data-field`
+ * (`settings.working_hours.timezone`) whose name the message mentions gets it under it;
+ * otherwise the form's own error line does.
+ */
+export function showFieldErrors(form, err) {
+  form.querySelectorAll('.field-error').forEach((e) => e.remove());
+  form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
+  if (!err) return;
+  const fields = [...form.querySelectorAll('[data-field]')]
+    .filter((input) => err.message.includes(input.dataset.field))
+    .sort((a, b) => b.dataset.field.length - a.dataset.field.length);
+  const target = fields[0];
+  const line = h('div', { class: 'field-error', role: 'alert' }, err.message);
+  if (target) {
+    target.setAttribute('aria-invalid', 'true');
+    target.closest('label')?.after(line) ?? target.after(line);
+    target.focus();
+  } else {
+    form.prepend(line);
+  }
+}
+
+/** Text as a CSS-safe class suffix. */
+export const slug = (text) => String(text).toLowerCase().replace(/[^a-z0-9]+/g, '-');
