@@ -3,7 +3,7 @@
 // few seconds, and at once whenever something live says an integration changed.
 
 import { gql } from './api.js';
-import { h, $ } from './ui.js';
+import { h, $, fill } from './ui.js';
 
 const QUERY = `{ health { status sandbox database version
   integrations { kind total connected } activeAgents totalAgents } }`;
@@ -33,7 +33,7 @@ export async function refreshHealth() {
   el.className = `health ${health.status}`;
   el.dataset.status = health.status;
   el.title = health.error || (down.length ? `Not up: ${down.join(', ')}` : 'Every channel meant to be up is');
-  el.replaceChildren(
+  fill(el, 
     h('b', { class: 'status' }, health.status),
     h('span', { class: 'count', id: 'health-channels' }, `${sum((c) => c.connected)}/${sum((c) => c.total)} channels connected`),
     h('span', { class: 'count', id: 'health-bots' }, `${telegram.connected}/${telegram.total} Telegram bots running`),

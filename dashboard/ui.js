@@ -75,3 +75,18 @@ export function showFieldErrors(form, err) {
 
 /** Text as a CSS-safe class suffix. */
 export const slug = (text) => String(text).toLowerCase().replace(/[^a-z0-9]+/g, '-');
+
+/**
+ * A link the server signed (an export, a medium) on this page's own origin: the server names
+ * it under PUBLIC_BASE_URL, which is how providers reach it and may not be how this browser
+ * does (a tunnel, another port).
+ */
+export function here(url) {
+  const u = new URL(url, location.href);
+  return u.pathname + u.search;
+}
+
+/** `el.replaceChildren`, leaving out null, undefined and false. */
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
