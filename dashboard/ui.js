@@ -51,30 +51,26 @@ export async function attempt(action) {
 }
 
 /**
- * Shows a server's BAD_USER_INPUT by the field it names: each input with a `data-field`
- * (`settings.working_hours.timezone`) whose name the message mentions gets it under it;
- * otherwise the form's own error line does.
+ * Shows a server's BAD_USER_INPUT by the field it names: the server's messages begin with
+ * the field (`settings.working_hours.timezone 'Mars' is not …`), which the input carrying
+ * that `data-field` gets under it; otherwise the form's own error line does.
  */
 export function showFieldErrors(form, err) {
   form.querySelectorAll('.field-error').forEach((e) => e.remove());
   form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
   if (!err) return;
-  const fields = [...form.querySelectorAll('[data-field]')]
-    .filter((input) => err.message.includes(input.dataset.field))
-    .sort((a, b) => b.dataset.field.length - a.dataset.field.length);
-  const target = fields[0];
-  const line = h('div', { class: 'field-error', role: 'alert' }, err.message);
+  const named = err.message.split(/\s/)[0];
+  const target = [...form.querySelectorAll('[data-field]')].find((input) => input.dataset.field === named);
+  const line = h('div', { class: 'field-error', role: 'alert', dataset: { for: named } }, err.message);
   if (target) {
     target.setAttribute('aria-invalid', 'true');
-    target.closest('label')?.after(line) ?? target.after(line);
+    (target.closest('label') || target).after(line);
     target.focus();
   } else {
     form.prepend(line);
   }
 }
 
-/** Text as a CSS-safe class suffix. */
-export const slug = (text) => String(text).toLowerCase().replace(/[^a-z0-9]+/g, '-');
 
 /**
  * A link the server signed (an export, a medium) on this page's own origin: the server names

@@ -61,6 +61,62 @@ async function main() {
     await page.waitForSelector('#bots tr .s-DONE');
     await shot('meeting-done');
     step(`bot walked ${walked.join(' > ')}`);
+
+    // Live chat: a sandbox customer writes; a manager takes over, replies, notes, exports.
+    const { createAgent: agent } = await api(`mutation { createAgent(input: {name: "Front desk", systemPrompt: "You help customers.", settings: {
+      translation: {enabled: true, sourceLanguage: "en", autoDetect: true, translateIncoming: true, translateOutgoing: true},
+      sentiment: {enabled: true, alertOnNegative: true, negativeThreshold: 0.3, escalateOnVeryNegative: false}}}) { id } }`);
+    const { connectIntegration: channel } = await api('mutation($a: ID!) { connectIntegration(input: {agentId: $a, kind: SANDBOX, name: "Sandbox shop"}) { id state } }', { a: agent.id });
+    const customer = (text) => api('mutation($i: ID!, $t: String!) { sandboxSendCustomerMessage(integrationId: $i, customer: "Maria", text: $t) }', { i: channel.id, t: text });
+    await page.click('#tabs a[href="#chat"]');
+    await page.waitForSelector('#chat-agent option:has-text("Front desk")', { state: 'attached' });
+    await customer('Hola, ¿dónde está mi pedido? Estoy esperando desde el lunes.');
+    await page.click('.conv:has-text("Maria")', { timeout: LIVE_MS });
+    await page.waitForSelector('.msg.USER:has-text("dónde está mi pedido") .lang:has-text("ES")', { timeout: LIVE_MS });
+    await page.waitForSelector('.msg.USER .sentiment');
+    await page.waitForSelector('.msg.ASSISTANT', { timeout: LIVE_MS });
+    step('a sandbox customer\'s message appeared with its language and sentiment, and the agent answered');
+    await page.click('#take-over');
+    await page.waitForSelector('#mode:has-text("MANUAL")');
+    await page.waitForSelector('.conv.selected .manual');
+    await customer('Is anybody there?');
+    await page.waitForSelector('.msg.USER:has-text("Is anybody there?")', { timeout: LIVE_MS });
+    step('taken over; the next message arrived live');
+    await page.fill('#reply-form [name=text]', 'Hi Maria, I am checking your order now.');
+    await page.click('#reply-form button[type=submit]');
+    await page.waitForSelector('.msg.MANAGER:has-text("checking your order")');
+    await page.waitForSelector('.msg.MANAGER .s-SENT', { timeout: LIVE_MS });
+    await page.fill('#note-form [name=text]', 'Order 1234 is late: courier contacted.');
+    await page.click('#note-form button[type=submit]');
+    await page.waitForSelector('#notes li:has-text("courier contacted")');
+    await page.waitForSelector('#agent-events li[data-kind="NOTE_ADDED"]', { timeout: LIVE_MS });
+    await shot('live-chat');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+    const csv = fs.readFileSync(await download.path(), 'utf8');
+    if (!csv.includes('checking your order') || !csv.includes('dónde está mi pedido')) throw new Error(`the export lacks the messages: ${csv}`);
+    step(`replied, noted, exported ${download.suggestedFilename()} (${csv.split('\n').length} lines)`);
+
+    // Agents: a bad setting is shown by its field; a WhatsApp device shows its QR code, and
+    // the server is DEGRADED until its (pretend) phone is paired.
+    await page.click('#tabs a[href="#agents"]');
+    await page.click('#agent-list tr:has-text("Front desk")');
+    await page.fill('#agent-form [name="wh.timezone"]', 'Mars/Olympus');
+    await page.click('#agent-form button[type=submit]');
+    await page.waitForSelector('.field-error[data-for="settings.working_hours.timezone"]');
+    await shot('agent-field-error');
+    await page.fill('#agent-form [name="wh.timezone"]', 'Europe/Madrid');
+    await page.click('#agent-form button[type=submit]');
+    await page.waitForSelector('.toast:has-text("Saved")');
+    if (await page.$('.field-error')) throw new Error('the field error stayed after a good save');
+    step('a bad time zone was shown by its field; a good one saved');
+    await page.selectOption('#connect-form [name=kind]', 'WHATSAPP_DEVICE');
+    await page.fill('#connect-form [name=name]', 'Shop phone');
+    await page.click('#connect-form button[type=submit]');
+    await page.waitForSelector('#health[data-seen~="DEGRADED"]', { timeout: LIVE_MS });
+    await page.waitForSelector('img.qr[src^="data:image/png"]', { timeout: LIVE_MS }).then(() => shot('whatsapp-qr')).catch(() => {});
+    await page.waitForSelector('#integrations tr[data-state="CONNECTED"]:has-text("Shop phone")', { timeout: LIVE_MS });
+    await page.waitForSelector('#health[data-status="HEALTHY"]', { timeout: LIVE_MS });
+    step(`health went ${await page.getAttribute('#health', 'data-seen')} while the device paired`);
   } finally {
     await browser.close();
   }
