@@ -25,10 +25,13 @@ export class GraphQLError extends Error {
   }
 }
 
-/** Runs one operation; resolves to its `data`, rejects with a GraphQLError. */
-export async function gql(query, variables = {}) {
+/**
+ * Runs one operation; resolves to its `data`, rejects with a GraphQLError. `anonymous` leaves
+ * the token out (a refused token refuses the whole request, public fields included).
+ */
+export async function gql(query, variables = {}, { anonymous = false } = {}) {
   const headers = { 'content-type': 'application/json' };
-  if (token.get()) headers.authorization = `Bearer ${token.get()}`;
+  if (token.get() && !anonymous) headers.authorization = `Bearer ${token.get()}`;
   const res = await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   const body = await res.json().catch(() => ({ errors: [{ message: `HTTP ${res.status}` }] }));
   if (body.errors?.length) throw new GraphQLError(body.errors);

@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod config;
 mod conversations;
+mod dashboard;
 mod db;
 mod events;
 mod graphql;

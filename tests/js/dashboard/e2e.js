@@ -117,6 +117,43 @@ async function main() {
     await page.waitForSelector('#integrations tr[data-state="CONNECTED"]:has-text("Shop phone")', { timeout: LIVE_MS });
     await page.waitForSelector('#health[data-status="HEALTHY"]', { timeout: LIVE_MS });
     step(`health went ${await page.getAttribute('#health', 'data-seen')} while the device paired`);
+
+    // Broadcasts: pasted recipients, sent to the end live.
+    await page.click('#tabs a[href="#broadcasts"]');
+    await page.selectOption('#broadcast-form [name=integration]', { label: 'Sandbox shop (SANDBOX)' });
+    await page.fill('#broadcast-form [name=message]', 'Our shop opens at 10 tomorrow.');
+    await page.fill('#broadcast-form [name=recipients]', Array.from({ length: 300 }, (_, i) => `customer-${i}`).join('\n'));
+    await page.click('#broadcast-form button[type=submit]');
+    await page.waitForSelector('#broadcast-progress .s-COMPLETED', { timeout: LIVE_MS });
+    await page.waitForSelector('#broadcast-progress:has-text("300/300 sent")');
+    await shot('broadcast');
+    step('a broadcast to 300 pasted recipients was followed to COMPLETED');
+
+    // Memorial media: a photo uploaded with progress, its thumbnail, animated and watched.
+    await page.click('#tabs a[href="#media"]');
+    await page.fill('#memorial-form [name=name]', 'Grandma Rosa');
+    await page.click('#memorial-form button[type=submit]');
+    const photo = await page.screenshot({ clip: { x: 0, y: 0, width: 320, height: 240 } });
+    await page.setInputFiles('#memorial input[type=file]', { name: 'rosa.png', mimeType: 'image/png', buffer: photo });
+    await page.waitForSelector('#thumbs .thumb img[src*="/thumbnail"]', { timeout: LIVE_MS });
+    await page.waitForFunction(() => document.querySelector('#thumbs .thumb img').naturalWidth > 0);
+    page.once('dialog', (dialog) => dialog.accept('We miss you.'));
+    await page.click('#thumbs .thumb button:has-text("Animate")');
+    await page.waitForSelector('#animation-steps li[data-status="DONE"]', { timeout: LIVE_MS });
+    await page.waitForSelector('#animation video');
+    await shot('memorial');
+    step(`a photo was uploaded, shown as a thumbnail and animated: ${(await page.$$eval('#animation-steps li', (l) => l.map((li) => li.dataset.status))).join(' > ')}`);
+
+    // Stats: today's charts, drawn as inline SVG.
+    await page.click('#tabs a[href="#stats"]');
+    await page.waitForFunction(() => [...document.querySelectorAll('#stats-body svg.chart rect.bar')].some((bar) => bar.getAttribute('height') > 0));
+    const today = await page.textContent('#stats-body .card b');
+    await shot('stats');
+    step(`stats drawn: ${today} messages today`);
+    await page.click('#tabs a[href="#chat"]');
+    await page.click('.conv:has-text("Maria")');
+    await page.waitForSelector('.msg.MANAGER');
+    await page.screenshot({ path: path.join(shots, 'dashboard.png') });
   } finally {
     await browser.close();
   }
