@@ -68,9 +68,11 @@ function sandboxCustomer(integrations) {
 
 function followAgent(agent) {
   const list = () => $('#agent-events', root);
+  let last = null;
   live.subscribe('subscription($id: ID!, $after: Int) { agentEvents(agentId: $id, after: $after) { sequence kind conversationId integrationId detail at } }',
-    { id: agent.id }, {
+    () => ({ id: agent.id, after: last }), {
       next: ({ agentEvents: e }) => {
+        last = e.sequence;
         list().prepend(h('li', { dataset: { kind: e.kind } }, badge(e.kind), ` ${agent.name} · ${when(e.at)} · ${e.detail}`));
         if (e.kind === 'INTEGRATION_STATE') refreshHealth();
         refreshList();
