@@ -8,6 +8,7 @@ pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod conversations;
+pub mod dashboard;
 pub mod db;
 pub mod domain;
 pub mod error;
@@ -30,7 +31,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderName, Request};
-use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -164,7 +164,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .merge(
             domain_routes
                 .with_state(state.services)
-                .route("/playground", get(playground))
+                .merge(dashboard::routes())
                 .layer(body_limit),
         );
     server_layers(routes)
@@ -198,10 +198,6 @@ impl MakeRequestId for FastRequestId {
         let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
         id.hyphenated().to_string().parse().ok().map(RequestId::new)
     }
-}
-
-async fn playground() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("../playground/index.html"))
 }
 
 impl App {

@@ -127,7 +127,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.bind;
     let app = switchboard::build(config).await?;
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    tracing::info!(address = %listener.local_addr()?, "serving GraphQL at /graphql, WebSocket at /graphql/ws, dashboard at /playground");
+    tracing::info!(address = %listener.local_addr()?, "serving GraphQL at /graphql, WebSocket at /graphql/ws, dashboard at /");
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -126,6 +126,8 @@ pub struct DashboardStats {
     pub conversations: u64,
     pub active_agents: u64,
     pub by_channel: Vec<ChannelCount>,
+    /// Messages since midnight UTC in each hour (UTC) of the day: 24 counts, from 00:00.
+    pub by_hour: Vec<u64>,
 }
 
 #[derive(Default)]
@@ -182,6 +184,7 @@ impl ConversationsQuery {
                 .into_iter()
                 .map(|(channel, messages)| ChannelCount { channel, messages })
                 .collect(),
+            by_hour: stats.by_hour,
         })
     }
 }

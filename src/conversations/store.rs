@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use super::entity::{conversation, message, MessageRole};
@@ -190,6 +190,8 @@ pub struct Stats {
     pub conversations: u64,
     /// (channel, messages today), busiest first.
     pub by_channel: Vec<(String, u64)>,
+    /// Messages today in each hour (UTC) from midnight, 24 of them.
+    pub by_hour: Vec<u64>,
 }
 
 pub async fn stats(
@@ -227,5 +229,39 @@ pub async fn stats(
         messages_today,
         conversations,
         by_channel,
+        by_hour: by_hour(db, org_id, today).await?,
     })
+}
+
+/// Today's messages counted by their hour (UTC), in the database.
+async fn by_hour(
+    db: &DatabaseConnection,
+    org_id: &str,
+    today: DateTime<Utc>,
+) -> AppResult<Vec<u64>> {
+    let backend = db.get_database_backend();
+    let hour = match backend {
+        DbBackend::Postgres => "CAST(EXTRACT(HOUR FROM created_at AT TIME ZONE 'UTC') AS BIGINT)",
+        _ => "CAST(strftime('%H', created_at) AS INTEGER)",
+    };
+    let sql = format!(
+        "SELECT {hour} AS hour, COUNT(*) AS n FROM messages \
+         WHERE org_id = $1 AND created_at >= $2 GROUP BY 1"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            crate::db::placeholders(backend, &sql),
+            [org_id.into(), today.into()],
+        ))
+        .await?;
+    let mut hours = vec![0; 24];
+    for row in rows {
+        let hour: i64 = row.try_get("", "hour")?;
+        let n: i64 = row.try_get("", "n")?;
+        if let Some(slot) = usize::try_from(hour).ok().and_then(|h| hours.get_mut(h)) {
+            *slot += n.max(0) as u64;
+        }
+    }
+    Ok(hours)
 }

@@ -11,6 +11,7 @@ mod clients;
 mod common;
 mod config;
 mod conversations;
+mod dashboard;
 mod db;
 mod events;
 mod graphql;

@@ -4,92 +4,14 @@
 //! whatever TEST_DATABASE_URL says: that default is what it proves.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use crate::common::binary::Server;
 use crate::common::{Ws, WALK};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-/// `switchboard` with `args`, in `data_dir`, with nothing from the caller's environment
-/// that would pick another database or secret.
-fn switchboard(data_dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command
-        .args(args)
-        .env("SWITCHBOARD_DATA_DIR", data_dir)
-        .env("BOT_SYNC_INTERVAL_SECS", "1")
-        .env_remove("DATABASE_URL")
-        .env_remove("JWT_SECRET")
-        .env_remove("JWT_PUBLIC_KEY");
-    command
-}
-
-/// The server process, stopped (SIGKILL) if the test ends before it is told to stop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    data_dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-async fn start_sandbox() -> Server {
-    // This process makes HTTP requests without building the app, which installs it otherwise.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let data_dir =
-        std::env::temp_dir().join(format!("switchboard-sandbox-{}", uuid::Uuid::new_v4()));
-    // A port the kernel just handed out and took back: free unless something grabs it first.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let child = switchboard(&data_dir, &["--sandbox", "--bind", &addr.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        addr,
-        data_dir,
-    };
-    for _ in 0..200 {
-        if let Ok(health) = gql(&server, None, "{ health { status sandbox } }", json!({})).await {
-            assert_eq!(
-                health["data"]["health"],
-                json!({"status": "HEALTHY", "sandbox": true})
-            );
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the sandbox server did not answer within 10 s");
-}
-
-async fn gql(
-    server: &Server,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> reqwest::Result<Value> {
-    let mut request = reqwest::Client::new()
-        .post(format!("http://{}/graphql", server.addr))
-        .json(&json!({"query": query, "variables": variables}));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await?.json().await
-}
 
 /// Every `next` payload of each subscription, by id, until all of them `complete`, within
 /// `limit`.
@@ -121,27 +43,15 @@ async fn follow(ws: &mut Ws, ids: &[&str], limit: Duration) -> HashMap<String, V
 
 #[tokio::test]
 async fn the_sandbox_server_walks_a_triggered_bot_through_to_jira_issues_and_stops_cleanly() {
-    let server = start_sandbox().await;
-    let token = switchboard(
-        &server.data_dir,
-        &["token", "--sub", "ann", "--org", "acme", "--role", "admin"],
-    )
-    .env("SWITCHBOARD_SANDBOX", "true")
-    .output()
-    .unwrap();
-    assert!(
-        token.status.success(),
-        "{}",
-        String::from_utf8_lossy(&token.stderr)
-    );
-    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let server = Server::start_sandbox().await;
+    let token = server.token();
     assert!(
         server.data_dir.join("switchboard.db").exists(),
         "the server's embedded database is its own, in its data directory"
     );
 
-    let trigger = gql(
-        &server,
+    let trigger = server
+        .gql(
         Some(&token),
         "mutation { triggerMeetingBot(input: {meetUrl: \"https://meet.google.com/abc-defg-hij\", botName: \"Scribe\"}) { id status } }",
         json!({}),
@@ -175,14 +85,14 @@ async fn the_sandbox_server_walks_a_triggered_bot_through_to_jira_issues_and_sto
         "the simulated transcriber's segments, then the end"
     );
 
-    let done = gql(
-        &server,
-        Some(&token),
-        "query($id: ID!) { meetingBot(id: $id) { resultData tasks { jiraKey } } }",
-        json!({"id": id}),
-    )
-    .await
-    .unwrap();
+    let done = server
+        .gql(
+            Some(&token),
+            "query($id: ID!) { meetingBot(id: $id) { resultData tasks { jiraKey } } }",
+            json!({"id": id}),
+        )
+        .await
+        .unwrap();
     let done = &done["data"]["meetingBot"];
     assert!(
         done["resultData"]["tasks_created"].as_u64().unwrap() > 0,

@@ -13,6 +13,7 @@ use switchboard::Services;
 use tokio_util::sync::CancellationToken;
 
 pub mod animators;
+pub mod binary;
 pub mod fakes;
 pub mod follow;
 pub mod node;

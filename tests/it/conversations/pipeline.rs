@@ -410,7 +410,7 @@ async fn another_organisation_sees_no_conversation_and_the_dashboard_counts_its_
     assert_eq!(error_code(&seen), "NOT_FOUND");
     let theirs = conversations_when(&app, "globex", None, |_| true).await;
     assert!(theirs.is_empty());
-    let stats_query = "{ dashboardStats { messagesToday conversations activeAgents byChannel { channel messages } } }";
+    let stats_query = "{ dashboardStats { messagesToday conversations activeAgents byChannel { channel messages } byHour } }";
     let stats = app
         .gql(Some(&app.admin("acme")), stats_query, json!({}))
         .await;
@@ -421,6 +421,13 @@ async fn another_organisation_sees_no_conversation_and_the_dashboard_counts_its_
     assert_eq!(
         stats["byChannel"],
         json!([{"channel": "telegram", "messages": 2}])
+    );
+    let by_hour: Vec<u64> = serde_json::from_value(stats["byHour"].clone()).unwrap();
+    assert_eq!(by_hour.len(), 24);
+    assert_eq!(
+        by_hour.iter().sum::<u64>(),
+        2,
+        "both of today's messages, in their hour: {by_hour:?}"
     );
     let empty = app.gql(Some(&outsider), stats_query, json!({})).await;
     assert_eq!(empty["data"]["dashboardStats"]["messagesToday"], 0);
