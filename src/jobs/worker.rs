@@ -239,6 +239,19 @@ impl Worker {
         Statement::from_sql_and_values(self.backend(), placeholders(self.backend(), sql), values)
     }
 
+    /// The kinds this worker runs, appended to `values`: their placeholders, for `IN (…)`.
+    fn kinds_in(&self, values: &mut Vec<Value>) -> String {
+        let placeholders: Vec<String> = self
+            .handlers
+            .keys()
+            .map(|kind| {
+                values.push(kind.to_string().into());
+                format!("${}", values.len())
+            })
+            .collect();
+        placeholders.join(", ")
+    }
+
     /// Up to `most` due jobs, marked running by this instance.
     async fn claim(&self, most: usize) -> AppResult<Vec<ClaimedJob>> {
         let now = now_millis();
@@ -247,14 +260,7 @@ impl Worker {
             now.into(),
             self.queue.due_now().into(),
         ];
-        let kinds: Vec<String> = self
-            .handlers
-            .keys()
-            .map(|kind| {
-                values.push(kind.to_string().into());
-                format!("${}", values.len())
-            })
-            .collect();
+        let kinds = self.kinds_in(&mut values);
         let lock = match self.backend() {
             DbBackend::Postgres => "FOR UPDATE SKIP LOCKED",
             _ => "",
@@ -263,12 +269,11 @@ impl Worker {
         // subquery again while it updates and claim more than `most` (seen in broadcasts).
         let sql = format!(
             "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE state = 'queued' \
-             AND run_at <= $3 AND kind IN ({}) ORDER BY run_at, created_at LIMIT {most} {lock}) \
+             AND run_at <= $3 AND kind IN ({kinds}) ORDER BY run_at, created_at LIMIT {most} {lock}) \
              UPDATE jobs SET state = 'running', locked_by = $1, locked_at = $2, \
              attempts = attempts + 1, updated_at = $2 \
              WHERE state = 'queued' AND id IN (SELECT id FROM picked) \
-             RETURNING id, kind, payload, attempts, max_attempts",
-            kinds.join(", ")
+             RETURNING id, kind, payload, attempts, max_attempts"
         );
         let rows = self.db.query_all_raw(self.statement(&sql, values)).await?;
         rows.iter().map(claimed_job).collect()
@@ -410,11 +415,17 @@ impl Worker {
     async fn reclaim_abandoned(&self) -> AppResult<()> {
         let cutoff = now_millis() - self.config.lease_secs as i64 * 1000;
         let now = now_millis();
-        let last_attempts = "SELECT id, kind, payload, attempts, max_attempts FROM jobs \
-                             WHERE state = 'running' AND locked_at < $1 AND attempts >= max_attempts";
+        // Only its own kinds: the worker that runs a kind is the one whose handler hears of a
+        // death (an instance may run several workers, for different kinds).
+        let mut values: Vec<Value> = vec![cutoff.into()];
+        let kinds = self.kinds_in(&mut values);
+        let last_attempts = format!(
+            "SELECT id, kind, payload, attempts, max_attempts FROM jobs WHERE state = 'running' \
+             AND locked_at < $1 AND attempts >= max_attempts AND kind IN ({kinds})"
+        );
         let rows = self
             .db
-            .query_all_raw(self.statement(last_attempts, vec![cutoff.into()]))
+            .query_all_raw(self.statement(&last_attempts, values))
             .await?;
         for row in rows {
             let job = claimed_job(&row)?;
@@ -436,11 +447,16 @@ impl Worker {
         }
         // Not a last attempt, even one that became abandoned since the query above: the next
         // sweep finds that one.
-        let requeue = "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_at = NULL, updated_at = $1 \
-                       WHERE state = 'running' AND locked_at < $2 AND attempts < max_attempts";
+        let mut values: Vec<Value> = vec![now.into(), cutoff.into()];
+        let kinds = self.kinds_in(&mut values);
+        let requeue = format!(
+            "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_at = NULL, updated_at = $1 \
+             WHERE state = 'running' AND locked_at < $2 AND attempts < max_attempts \
+             AND kind IN ({kinds})"
+        );
         let requeued = self
             .db
-            .execute_raw(self.statement(requeue, vec![now.into(), cutoff.into()]))
+            .execute_raw(self.statement(&requeue, values))
             .await?;
         if requeued.rows_affected() > 0 {
             tracing::warn!(
