@@ -1,6 +1,6 @@
 //! Deliveries: signed, retried, ordered, disabled, redelivered, kept to their organisation.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Duration as Span;
 use serde_json::json;
@@ -260,7 +260,6 @@ async fn a_slow_endpoint_holds_only_its_own_slots_and_never_delays_anothers() {
     let (slow_id, _) = endpoint(&app, "acme", &slow.url, &["BROADCAST_COMPLETED"]).await;
     endpoint(&app, "acme", &fast.url, &["BROADCAST_COMPLETED"]).await;
 
-    let started = Instant::now();
     for n in 0..6 {
         let outgoing = Outgoing::new(
             "acme",
@@ -272,10 +271,10 @@ async fn a_slow_endpoint_holds_only_its_own_slots_and_never_delays_anothers() {
             .unwrap();
     }
     fast.wait_for(6).await;
-    let fast_took = started.elapsed();
-    assert!(
-        fast_took < Duration::from_millis(1500),
-        "the fast endpoint waited {fast_took:?} behind the slow one"
+    assert_eq!(
+        slow.answered(),
+        0,
+        "the fast endpoint had everything before the slow one answered once"
     );
     assert!(slow.received().len() <= 2, "{:?}", slow.received().len());
 

@@ -40,6 +40,7 @@ struct Shared {
     /// Requests being answered now, and the most there ever were at once.
     answering: Arc<AtomicUsize>,
     most_at_once: Arc<AtomicUsize>,
+    answered: Arc<AtomicUsize>,
 }
 
 pub struct Receiver {
@@ -70,6 +71,7 @@ async fn receive(
     shared.most_at_once.fetch_max(now, Ordering::SeqCst);
     tokio::time::sleep(shared.delay).await;
     shared.answering.fetch_sub(1, Ordering::SeqCst);
+    shared.answered.fetch_add(1, Ordering::SeqCst);
     (StatusCode::from_u16(status).unwrap(), "thanks")
 }
 
@@ -99,6 +101,11 @@ impl Receiver {
     /// Answers these statuses to the next requests, then 200.
     pub fn answer(&self, statuses: &[u16]) {
         self.shared.answers.lock().unwrap().extend(statuses);
+    }
+
+    /// How many requests it has answered (the delay over).
+    pub fn answered(&self) -> usize {
+        self.shared.answered.load(Ordering::SeqCst)
     }
 
     /// The most requests it was answering at the same time.
