@@ -2,7 +2,7 @@
 //! links with ranges, refusals that keep nothing, and talking-photo animations against fake
 //! D-ID and HeyGen servers.
 
-mod animation;
+pub mod animation;
 mod s3;
 mod uploads;
 

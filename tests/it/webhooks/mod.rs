@@ -4,6 +4,7 @@
 
 mod access;
 mod delivery;
+mod domains;
 mod messages;
 mod receiver;
 
