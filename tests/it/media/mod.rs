@@ -4,7 +4,7 @@
 
 pub mod animation;
 mod s3;
-mod uploads;
+pub mod uploads;
 
 use std::path::{Path, PathBuf};
 
