@@ -7,6 +7,7 @@ mod delivery;
 mod domains;
 mod messages;
 mod receiver;
+mod retention;
 
 use std::time::Duration;
 
