@@ -9,6 +9,7 @@ mod m20261206_000006_broadcasts;
 mod m20261206_000007_media;
 mod m20261207_000008_whatsapp_devices;
 mod m20261208_000008_webhooks;
+mod m20261209_000009_webhook_retention;
 mod shape;
 
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000007_media::Migration),
             Box::new(m20261207_000008_whatsapp_devices::Migration),
             Box::new(m20261208_000008_webhooks::Migration),
+            Box::new(m20261209_000009_webhook_retention::Migration),
         ]
     }
 }

@@ -61,18 +61,13 @@ pub async fn apply(
 ) -> AppResult<Option<Broadcast>> {
     let txn = crate::db::begin(&s.db).await?;
     let moved = transition(&txn, id, from, to, failure, s.clock.now()).await?;
-    if let Some(broadcast) = moved.as_ref().filter(|_| to == BroadcastStatus::Completed) {
-        let data = json!({
-            "broadcastId": broadcast.id,
-            "agentId": broadcast.agent_id,
-            "integrationId": broadcast.integration_id,
-            "channel": broadcast.channel,
-            "status": broadcast.status,
-            "total": broadcast.total,
-            "startedAt": broadcast.started_at,
-            "finishedAt": broadcast.finished_at,
-        });
-        let outgoing = Outgoing::new(&broadcast.org_id, EventType::BroadcastCompleted, data);
+    if let Some(broadcast) = moved.as_ref().filter(|_| to.is_final()) {
+        let counts = store::counts(&txn, &broadcast.id).await?;
+        let outgoing = Outgoing::new(
+            &broadcast.org_id,
+            EventType::BroadcastCompleted,
+            ended(broadcast, counts),
+        );
         webhooks::emit_on(s, &txn, outgoing).await?;
     }
     txn.commit().await?;
@@ -82,6 +77,23 @@ pub async fn apply(
         announce(s, broadcast).await;
     }
     Ok(moved)
+}
+
+/// What integrators hear when a broadcast ends, however it ends: `status` says how, the
+/// counts how many were sent to, and `failure` why, when it failed.
+fn ended(broadcast: &Broadcast, counts: RecipientCounts) -> serde_json::Value {
+    json!({
+        "broadcastId": broadcast.id,
+        "agentId": broadcast.agent_id,
+        "integrationId": broadcast.integration_id,
+        "channel": broadcast.channel,
+        "status": broadcast.status,
+        "total": broadcast.total,
+        "counts": counts,
+        "failure": broadcast.failure,
+        "startedAt": broadcast.started_at,
+        "finishedAt": broadcast.finished_at,
+    })
 }
 
 /// Tells the broadcast's subscribers where it stands now, under a new sequence.

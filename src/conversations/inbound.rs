@@ -186,9 +186,12 @@ async fn judge(
         let escalated = json!({
             "conversationId": id,
             "agentId": agent.id,
+            "integrationId": conversation.integration_id,
+            "channel": conversation.channel,
             "reason": detail,
             "sentiment": score,
             "messageId": message.id,
+            "at": message.created_at,
         });
         webhooks::emit_on(
             s,

@@ -198,13 +198,20 @@ pub(super) async fn advance(
 ) -> AppResult<Option<Animation>> {
     let now = s.clock.now();
     let sequence = from.sequence + 1;
-    let completed = (to == AnimationStatus::Done).then(|| {
+    let completed = to.is_final().then(|| {
+        let media_id = change
+            .result_media_id
+            .as_ref()
+            .or(from.result_media_id.as_ref());
         let data = json!({
             "animationId": from.id,
             "memorialId": from.memorial_id,
             "photoId": from.photo_id,
             "provider": from.provider,
-            "resultMediaId": change.result_media_id.as_ref().or(from.result_media_id.as_ref()),
+            "status": to,
+            "resultMediaId": media_id,
+            "videoUrl": media_id.map(|id| super::links::signed(s, id, super::links::Variant::Original)),
+            "error": change.error.as_ref().or(from.error.as_ref()),
             "at": now,
         });
         Outgoing::new(&from.org_id, EventType::AnimationCompleted, data)

@@ -71,9 +71,11 @@ impl AnimationStatus {
 pub enum AnimationProvider {
     #[sea_orm(string_value = "D_ID")]
     #[graphql(name = "D_ID")]
+    #[serde(rename = "D_ID")]
     DId,
     #[sea_orm(string_value = "HEYGEN")]
     #[graphql(name = "HEYGEN")]
+    #[serde(rename = "HEYGEN")]
     HeyGen,
 }
 

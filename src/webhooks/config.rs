@@ -45,6 +45,15 @@ pub struct WebhooksConfig {
         default_value_t = 4
     )]
     pub endpoint_concurrency: usize,
+    /// Days a delivery that ended (delivered or failed) is kept in the log; events are kept as
+    /// long, and while a delivery of theirs is pending.
+    #[arg(
+        id = "webhooks_retention_days",
+        long = "webhooks-retention-days",
+        env = "WEBHOOKS_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub retention_days: u64,
 }
 
 impl WebhooksConfig {
@@ -52,6 +61,7 @@ impl WebhooksConfig {
         at_least_one(&[
             ("WEBHOOKS_TIMEOUT_SECS", self.delivery_timeout_secs),
             ("WEBHOOKS_DISABLE_AFTER_HOURS", self.disable_after_hours),
+            ("WEBHOOKS_RETENTION_DAYS", self.retention_days),
             (
                 "WEBHOOKS_ENDPOINT_CONCURRENCY",
                 self.endpoint_concurrency as u64,
@@ -74,5 +84,10 @@ impl WebhooksConfig {
     pub fn disable_after(&self) -> chrono::Duration {
         // A million hours (114 years) is never; more would not fit a duration.
         chrono::Duration::hours(self.disable_after_hours.min(1_000_000) as i64)
+    }
+
+    pub fn retention(&self) -> chrono::Duration {
+        // A hundred thousand days (273 years) is for ever; more would not fit a date.
+        chrono::Duration::days(self.retention_days.min(100_000) as i64)
     }
 }

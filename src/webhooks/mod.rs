@@ -13,10 +13,12 @@ mod graphql;
 mod in_flight;
 mod outbox;
 mod rest;
+mod retention;
 mod service;
 mod signing;
 mod store;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -26,13 +28,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::JobsConfig;
 use crate::domain::Domain;
-use crate::jobs::Worker;
+use crate::jobs::{JobHandler, Worker};
 use crate::services::Services;
 
 pub use config::WebhooksConfig;
 pub use entity::EventType;
 pub use graphql::{WebhooksMutation as Mutation, WebhooksQuery as Query};
 pub use outbox::{emit_on, Outgoing};
+pub use retention::PURGE_KIND;
 
 pub struct Webhooks;
 pub const DOMAIN: Webhooks = Webhooks;
@@ -42,16 +45,22 @@ impl Domain for Webhooks {
         rest::routes()
     }
 
+    fn job_handlers(&self, services: &Services) -> Vec<Arc<dyn JobHandler>> {
+        vec![retention::Purge::handler(services.clone())]
+    }
+
     /// Deliveries run in a worker of their own, WEBHOOKS_CONCURRENCY at once: endpoints that
-    /// answer slowly hold its slots, never those of the pipeline or the broadcasts.
+    /// answer slowly hold its slots, never those of the pipeline or the broadcasts. And the
+    /// hourly retention sweep is scheduled.
     fn background(
         &self,
         services: Services,
         shutdown: CancellationToken,
     ) -> Option<BoxFuture<'static, ()>> {
+        let purge = retention::keep_purging(services.clone(), shutdown.clone());
         let config = &services.config;
         if config.jobs.disabled {
-            return None;
+            return Some(purge.boxed());
         }
         let pool = JobsConfig {
             concurrency: config.webhooks.delivery_concurrency,
@@ -60,6 +69,11 @@ impl Domain for Webhooks {
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let worker = Worker::new(services.db.clone(), services.jobs.clone(), pool)
             .register(delivery::DeliverHandler::handler(services.clone()));
-        Some(worker.run(shutdown, grace).boxed())
+        let deliveries = worker.run(shutdown, grace);
+        Some(
+            futures_util::future::join(deliveries, purge)
+                .map(drop)
+                .boxed(),
+        )
     }
 }

@@ -4,7 +4,7 @@
 //! seed's routes and the denials.)
 
 mod access;
-mod fakes;
+pub mod fakes;
 mod sending;
 
 use std::time::Duration;

@@ -19,7 +19,7 @@ const ANIMATION: &str = "query($id: ID!) { animation(id: $id) { id status provid
 const RESULT: &str = "query($id: ID!) { media(id: $id) { kind contentType durationSecs width height thumbnailUrl animationId url } }";
 
 /// An app talking to `fake`, with `tweak` applied to its config.
-async fn app_with(
+pub async fn app_with(
     fake: &Arc<FakeAnimator>,
     tweak: impl FnOnce(&mut switchboard::config::Config) + 'static,
 ) -> TestApp {
@@ -34,7 +34,7 @@ async fn app_with(
 }
 
 /// A photo uploaded to a new acme memorial; its media id.
-async fn photo(app: &TestApp) -> String {
+pub async fn photo(app: &TestApp) -> String {
     let memorial = memorial(app, "acme").await;
     let dir = std::env::temp_dir().join(format!(
         "switchboard-anim-{}",
@@ -48,7 +48,7 @@ async fn photo(app: &TestApp) -> String {
         .to_string()
 }
 
-async fn animate(app: &TestApp, input: Value) -> Value {
+pub async fn animate(app: &TestApp, input: Value) -> Value {
     let made = app
         .gql(Some(&app.admin("acme")), ANIMATE, json!({"input": input}))
         .await;
@@ -63,7 +63,7 @@ async fn animation(app: &TestApp, id: &str) -> Value {
 
 /// Moves the clock a poll period at a time (the job is due on it) until the animation is
 /// DONE or FAILED.
-async fn finished(app: &TestApp, id: &str) -> Value {
+pub async fn finished(app: &TestApp, id: &str) -> Value {
     let period = chrono::Duration::seconds(app.services.config.media.animation_poll_secs as i64);
     for _ in 0..400 {
         let now = animation(app, id).await;

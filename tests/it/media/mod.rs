@@ -2,9 +2,9 @@
 //! links with ranges, refusals that keep nothing, and talking-photo animations against fake
 //! D-ID and HeyGen servers.
 
-mod animation;
+pub mod animation;
 mod s3;
-mod uploads;
+pub mod uploads;
 
 use std::path::{Path, PathBuf};
 

@@ -4,8 +4,10 @@
 
 mod access;
 mod delivery;
+mod domains;
 mod messages;
 mod receiver;
+mod retention;
 
 use std::time::Duration;
 
