@@ -1,8 +1,8 @@
 //! Delivering: one durable job per (endpoint, event) makes the attempts, each a signed POST
 //! with a timeout, and records them in the delivery (the log). Timeouts, network failures,
 //! 5xx and 429 are tried again on a fixed schedule (a longer Retry-After wins); any other
-//! answer is final. A delivery waits while an earlier event with its ordering key is still
-//! pending for the same endpoint. An endpoint whose every attempt has failed for
+//! answer is final. Ordered events wait their turn (`ordering`), and an endpoint takes only
+//! so many at once (`in_flight`). An endpoint whose every attempt has failed for
 //! WEBHOOKS_DISABLE_AFTER_HOURS is disabled, and its organisation told by an event.
 
 use std::sync::{Arc, OnceLock};
@@ -12,11 +12,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use super::entity::{delivery, endpoint, DeliveryStatus, EventType};
 use super::in_flight::InFlight;
+use super::ordering::{earlier_pending, hurry_next};
 use super::outbox::{self, Outgoing, Payload, KIND};
 use super::service;
 use super::signing;
@@ -357,49 +358,6 @@ pub async fn abandon_pending<C: ConnectionTrait>(
         .filter(delivery::Column::Status.eq(DeliveryStatus::Pending))
         .exec(conn)
         .await?;
-    Ok(())
-}
-
-/// The pending delivery with the same ordering key just before `delivery`'s, if any.
-async fn earlier_pending<C: ConnectionTrait>(
-    conn: &C,
-    delivery: &Delivery,
-) -> AppResult<Option<Delivery>> {
-    let (Some(key), Some(sequence)) = (&delivery.ordering_key, delivery.sequence) else {
-        return Ok(None);
-    };
-    Ok(delivery::Entity::find()
-        .filter(delivery::Column::EndpointId.eq(&delivery.endpoint_id))
-        .filter(delivery::Column::OrderingKey.eq(key))
-        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending))
-        .filter(delivery::Column::Sequence.lt(sequence))
-        .order_by_desc(delivery::Column::Sequence)
-        .one(conn)
-        .await?)
-}
-
-/// `delivery` is over: the next one waiting behind it with its ordering key goes now.
-async fn hurry_next<C: ConnectionTrait>(
-    s: &Services,
-    conn: &C,
-    delivery: &Delivery,
-) -> AppResult<()> {
-    let (Some(key), Some(sequence)) = (&delivery.ordering_key, delivery.sequence) else {
-        return Ok(());
-    };
-    let next = delivery::Entity::find()
-        .filter(delivery::Column::EndpointId.eq(&delivery.endpoint_id))
-        .filter(delivery::Column::OrderingKey.eq(key))
-        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending))
-        .filter(delivery::Column::Sequence.gt(sequence))
-        .order_by_asc(delivery::Column::Sequence)
-        .one(conn)
-        .await?;
-    if let Some(next) = next {
-        s.jobs
-            .hurry_on(conn, &outbox::job_key(&next.id, next.round))
-            .await?;
-    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ mod delivery;
 mod entity;
 mod graphql;
 mod in_flight;
+mod ordering;
 mod outbox;
 mod rest;
 mod retention;
