@@ -109,6 +109,8 @@ async fn main() {
     let mut config = Config::for_tests(&url, &dir);
     config.sandbox = true;
     config.jobs.concurrency = env_or("BENCH_JOBS", 32);
+    // Deliveries run in their own worker; one endpoint takes WEBHOOKS_ENDPOINT_CONCURRENCY.
+    config.webhooks.delivery_concurrency = env_or("BENCH_JOBS", 32);
     config.jobs.poll_ms = 500;
     let app = switchboard::build(config).await.unwrap();
     let services = app.services().clone();

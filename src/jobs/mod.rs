@@ -77,7 +77,9 @@ impl NewJob {
 #[derive(Clone)]
 pub struct JobQueue {
     db: DatabaseConnection,
-    wake: std::sync::Arc<tokio::sync::Notify>,
+    /// One signal for each of this instance's workers (an instance may run several, each for
+    /// its own kinds): a job enqueued wakes them all, and each claims what is its own.
+    wake: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<tokio::sync::Notify>>>>,
     clock: Clock,
 }
 
@@ -162,13 +164,21 @@ impl JobQueue {
         Ok(())
     }
 
-    /// Tells this instance's worker that a job is waiting.
+    /// Tells this instance's workers that a job is waiting.
     pub fn wake(&self) {
-        self.wake.notify_one();
+        for worker in self.wake.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            worker.notify_one();
+        }
     }
 
+    /// A new worker's wake-up signal.
     pub(crate) fn wake_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        self.wake.clone()
+        let signal = std::sync::Arc::new(tokio::sync::Notify::new());
+        self.wake
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(signal.clone());
+        signal
     }
 
     pub async fn get(&self, id: &str) -> AppResult<Option<Job>> {

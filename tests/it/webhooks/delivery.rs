@@ -288,3 +288,22 @@ async fn a_slow_endpoint_holds_only_its_own_slots_and_never_delays_anothers() {
         "waiting for a slot is not an attempt: {log:?}"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_starts_when_its_event_is_recorded_not_at_the_next_poll() {
+    // A poll a minute: only the wake-up that enqueuing sends can start the delivery within
+    // the receiver's wait, and the deliveries' worker must hear it beside the main one.
+    let scene = Scene::configured(crate::common::fakes::Fakes::start().await, |c| {
+        c.jobs.poll_ms = 60_000
+    })
+    .await;
+    let app = &scene.app;
+    let receiver = Receiver::start().await;
+    endpoint(app, "acme", &receiver.url, &["BOT_STATUS_CHANGED"]).await;
+    // Both workers have started and gone idle, waiting for a wake-up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    move_bot(app, &scene.bot, BotStatus::Connecting).await;
+    let received = receiver.wait_for(1).await;
+    assert_eq!(received[0].json()["data"]["status"], "CONNECTING");
+}
