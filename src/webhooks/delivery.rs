@@ -110,6 +110,11 @@ fn build_client(config: &WebhooksConfig) -> reqwest::Result<reqwest::Client> {
     builder.redirect(reqwest::redirect::Policy::none()).build()
 }
 
+/// How long a delivery waits in its slot for a place among its endpoint's deliveries in
+/// flight before it gives the slot up: long enough for a fast endpoint to free one, short
+/// enough that a slow endpoint's queue holds few slots.
+const PATIENCE: Duration = Duration::from_millis(100);
+
 pub struct DeliverHandler {
     services: Services,
     client: OnceLock<reqwest::Client>,
@@ -410,7 +415,7 @@ impl JobHandler for DeliverHandler {
                 wait,
             ));
         }
-        let Some(_place) = self.in_flight.try_enter(&endpoint.id) else {
+        let Some(_place) = self.in_flight.enter(&endpoint.id, PATIENCE).await else {
             let wait = Duration::from_millis(rand::rng().random_range(500..1500));
             return Err(JobFailure::wait(
                 format!(
