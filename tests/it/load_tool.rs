@@ -72,6 +72,44 @@ async fn the_load_tool_delivers_every_status_change_once_to_every_subscriber_acr
     }
 }
 
+#[tokio::test]
+async fn connections_a_server_out_of_descriptors_cannot_take_are_reported_failed_not_waited_for() {
+    let server = Server::launch(Launch {
+        env: vec![("BOT_SYNC_INTERVAL_SECS", "0")],
+        nofile: Some(64),
+        ..Launch::default()
+    })
+    .await;
+    let token = server.token();
+    let addr = server.addr.to_string();
+    let run = tokio::task::spawn_blocking(move || {
+        load_tool()
+            .args(["--server", &addr, "--token", &token, "--json"])
+            .args(["-n", "100", "-k", "1", "--bots", "10"])
+            .args(["--timeout-secs", "20", "--wait-secs", "2"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(!run.status.success(), "{stdout}");
+    let report: Value = serde_json::from_str(stdout.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(report["ok"], false, "{report}");
+    let failed = report["failed_connections"].as_u64().unwrap();
+    assert!(
+        0 < failed && failed < 100,
+        "some opened, the rest failed: {report}"
+    );
+    assert_eq!(
+        report["deliveries"].as_u64().unwrap() + failed,
+        100,
+        "every connection that opened got its frame: {report}"
+    );
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["duplicated"], 0, "{report}");
+}
+
 #[test]
 fn the_load_tool_refuses_a_server_on_another_machine_and_runs_past_its_bounds() {
     let refused = |args: &[&str]| {

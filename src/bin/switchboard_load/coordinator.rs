@@ -162,6 +162,7 @@ async fn drive(run: &Run, addr: SocketAddr, workers: &mut Vec<Worker>) -> anyhow
                 first,
                 count,
                 per: run.subscriptions,
+                setup_secs: run.timeout_secs.saturating_sub(run.wait_secs) / 2,
                 wait_secs: run.wait_secs,
             })
             .await?;

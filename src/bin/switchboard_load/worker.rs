@@ -28,6 +28,8 @@ pub struct Assignment {
     pub first: usize,
     pub count: usize,
     pub per: usize,
+    /// How long the connections may take to open and subscribe; those not ready by then fail.
+    pub setup_secs: u64,
     pub wait_secs: u64,
 }
 
@@ -161,11 +163,17 @@ async fn connection(
     bots: Vec<String>,
     gate: Arc<Semaphore>,
     ready: mpsc::UnboundedSender<Result<(), String>>,
+    late: CancellationToken,
     done: CancellationToken,
 ) -> Result<(Vec<Followed>, Option<String>), String> {
-    let permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
-    let opened = open(addr, &token, &bots).await;
-    drop(permit);
+    let opened = tokio::select! {
+        opened = async {
+            let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
+            open(addr, &token, &bots).await
+        } => opened,
+        // Not ready in time (a server out of file descriptors never answers).
+        () = late.cancelled() => Err("not opened in time".to_string()),
+    };
     let (mut ws, mut followed) = match opened {
         Ok(opened) => opened,
         Err(err) => {
@@ -230,6 +238,7 @@ pub async fn run() -> anyhow::Result<()> {
     let job: Assignment = serde_json::from_str(&line)?;
     let token: Arc<str> = job.token.clone().into();
     let gate = Arc::new(Semaphore::new(64));
+    let late = CancellationToken::new();
     let done = CancellationToken::new();
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let mut tasks = tokio::task::JoinSet::new();
@@ -243,6 +252,7 @@ pub async fn run() -> anyhow::Result<()> {
             bots,
             gate.clone(),
             ready_tx.clone(),
+            late.clone(),
             done.clone(),
         ));
     }
@@ -251,8 +261,22 @@ pub async fn run() -> anyhow::Result<()> {
         connections: job.count,
         ..Report::default()
     };
-    for _ in 0..job.count {
-        match ready_rx.recv().await {
+    let setup = tokio::time::sleep(Duration::from_secs(job.setup_secs));
+    tokio::pin!(setup);
+    let mut unready = job.count;
+    while unready > 0 {
+        let said = tokio::select! {
+            said = ready_rx.recv() => said,
+            () = &mut setup => {
+                report.failed_connections += unready;
+                report.errors.push(format!("{unready} connections not open and subscribed within {} s", job.setup_secs));
+                // Those still opening give up.
+                late.cancel();
+                break;
+            }
+        };
+        unready -= 1;
+        match said {
             Some(Ok(())) => {}
             Some(Err(err)) => {
                 report.failed_connections += 1;
