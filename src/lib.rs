@@ -235,7 +235,8 @@ impl App {
             .collect();
         let shutdown = self.shutdown.clone();
         // Subscription frames are small and should leave at once, not wait for an ACK.
-        let listener = listener.tap_io(|tcp| {
+        // Out of file descriptors: said, counted and waited out (ops::accept).
+        let listener = ops::accept::GuardedListener::new(listener).tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         axum::serve(listener, self.router)

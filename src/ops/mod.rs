@@ -1,5 +1,7 @@
 //! What operators look at: liveness, readiness, Prometheus metrics, logs with a request id.
 
+pub mod accept;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Instant;

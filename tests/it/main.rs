@@ -17,6 +17,7 @@ mod events;
 mod graphql;
 mod imports;
 mod jobs;
+mod load_tool;
 mod media;
 mod meetings;
 mod ops;

@@ -71,3 +71,53 @@ async fn operations_endpoints_answer_and_every_response_has_a_request_id() {
         "the dashboard follows subscriptions live"
     );
 }
+
+#[tokio::test]
+async fn a_server_out_of_file_descriptors_says_so_counts_it_and_serves_again_once_some_close() {
+    use crate::common::binary::{Launch, Server};
+    use std::time::Duration;
+
+    let server = Server::launch(Launch {
+        nofile: Some(64),
+        log: true,
+        ..Launch::default()
+    })
+    .await;
+    // More connections than the server has descriptors: the kernel completes them all (the
+    // listen backlog), the server accepts until it runs out.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    let mut log = String::new();
+    for _ in 0..200 {
+        log = server.log();
+        if log.contains("out of file descriptors") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        log.contains("out of file descriptors (RLIMIT_NOFILE, `ulimit -n`, is 64)"),
+        "the warning names the limit: {log}"
+    );
+    drop(held);
+
+    // Once those close, the server accepts again, and its metrics have counted the refusals.
+    let mut metrics = String::new();
+    for _ in 0..200 {
+        if let Ok(answer) = reqwest::get(format!("http://{}/metrics", server.addr)).await {
+            metrics = answer.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("switchboard_connections_refused_total{reason=\"file_descriptors\"}")
+        })
+        .unwrap_or_else(|| panic!("no refusal counter: {metrics}"));
+    let count: f64 = refused.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1.0, "{refused}");
+}

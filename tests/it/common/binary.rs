@@ -23,6 +23,17 @@ pub fn switchboard(data_dir: &Path, args: &[&str]) -> Command {
     command
 }
 
+/// How to start the server beyond `--sandbox` on a free port.
+#[derive(Default)]
+pub struct Launch {
+    /// Settings added to the environment.
+    pub env: Vec<(&'static str, &'static str)>,
+    /// Run under `prlimit --nofile=<n>`.
+    pub nofile: Option<u64>,
+    /// Keep its log (stdout) for [`Server::log`].
+    pub log: bool,
+}
+
 /// The server process, stopped (SIGKILL) if the test ends before it is told to stop.
 pub struct Server {
     pub child: Child,
@@ -41,17 +52,47 @@ impl Drop for Server {
 impl Server {
     /// `switchboard --sandbox` on a free port, once it answers `health` HEALTHY.
     pub async fn start_sandbox() -> Server {
+        Server::launch(Launch::default()).await
+    }
+
+    /// `switchboard --sandbox` started as `launch` says, once it answers `health` HEALTHY.
+    pub async fn launch(launch: Launch) -> Server {
         // This process makes HTTP requests without building the app, which installs it otherwise.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data_dir =
             std::env::temp_dir().join(format!("switchboard-sandbox-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&data_dir).unwrap();
         // A port the kernel just handed out and took back: free unless something grabs it first.
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap();
-        let child = switchboard(&data_dir, &["--sandbox", "--bind", &addr.to_string()])
-            .stdout(Stdio::null())
+        let mut command = switchboard(&data_dir, &["--sandbox", "--bind", &addr.to_string()]);
+        command.envs(launch.env.iter().copied());
+        if let Some(nofile) = launch.nofile {
+            // The same command under `prlimit --nofile=<n>`: the server's own descriptor limit.
+            let mut limited = Command::new("prlimit");
+            limited
+                .arg(format!("--nofile={nofile}"))
+                .arg("--")
+                .arg(command.get_program())
+                .args(command.get_args());
+            for (name, value) in command.get_envs() {
+                match value {
+                    Some(value) => limited.env(name, value),
+                    None => limited.env_remove(name),
+                };
+            }
+            command = limited;
+        }
+        // The log goes to stdout.
+        let stdout = if launch.log {
+            Stdio::from(std::fs::File::create(data_dir.join("server.log")).unwrap())
+        } else {
+            Stdio::null()
+        };
+        let child = command
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -91,6 +132,11 @@ impl Server {
             String::from_utf8_lossy(&token.stderr)
         );
         String::from_utf8(token.stdout).unwrap().trim().to_string()
+    }
+
+    /// What the server has logged so far, when started with `log`.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
     }
 
     pub async fn gql(
