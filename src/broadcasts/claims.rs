@@ -26,6 +26,7 @@ pub struct Claimed {
 }
 
 /// What became of one claimed recipient.
+#[derive(Clone)]
 pub enum Outcome {
     Sent,
     /// Failed in passing: tried again after the wait.

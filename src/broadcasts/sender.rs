@@ -73,16 +73,49 @@ async fn work(
         }
         Err(err) => return Err(err),
     };
-    let batch = (channels::send_rate(s, &integration) / 10.0).clamp(1.0, 100.0) as u64;
+    // Whatever ends the sending (done, stopped, an error), what is in hand is recorded: the
+    // outcomes as they are, the recipients claimed and not sent as unsent (back to pending).
+    let mut hand = InHand::default();
+    let sent = send_batches(s, &integration, broadcast, instance, stop, &mut hand).await;
+    let recorded = record(s, &broadcast.id, instance, hand.into_records()).await;
+    sent.and(recorded)
+}
+
+/// What a sender holds that the database does not know yet.
+#[derive(Default)]
+struct InHand {
+    outcomes: Vec<(i64, Outcome)>,
+    claimed: Vec<Claimed>,
+}
+
+impl InHand {
+    fn into_records(self) -> Vec<(i64, Outcome)> {
+        let unsent = self
+            .claimed
+            .iter()
+            .map(|one| (one.position, Outcome::Unsent));
+        self.outcomes.into_iter().chain(unsent).collect()
+    }
+}
+
+/// Sends batch after batch until the broadcast is done or `stop`. While one batch is sent, the
+/// one before is recorded and the next one claimed, so the integration's budget is not left
+/// idle while the database is written. A crash meanwhile leaves at most those two batches
+/// claimed and unconfirmed: reported UNKNOWN, never resent.
+async fn send_batches(
+    s: &Services,
+    integration: &Integration,
+    broadcast: &Broadcast,
+    instance: &str,
+    stop: &CancellationToken,
+    hand: &mut InHand,
+) -> AppResult<()> {
+    let batch = (channels::send_rate(s, integration) / 10.0).clamp(1.0, 100.0) as u64;
     let mut reported = Instant::now();
-    // While one batch is sent, the one before is recorded and the next one claimed, so the
-    // integration's budget is not left idle while the database is written. A crash meanwhile
-    // leaves at most those two batches claimed and unconfirmed: reported UNKNOWN, never resent.
-    let mut unrecorded: Vec<(i64, Outcome)> = Vec::new();
-    let mut claimed = claims::claim(s, &broadcast.id, instance, batch).await?;
+    hand.claimed = claims::claim(s, &broadcast.id, instance, batch).await?;
     while !stop.is_cancelled() {
-        if claimed.is_empty() {
-            record(s, &broadcast.id, instance, std::mem::take(&mut unrecorded)).await?;
+        if hand.claimed.is_empty() {
+            flush(s, &broadcast.id, instance, &mut hand.outcomes).await?;
             if finish_when_done(s, &broadcast.id).await? {
                 return Ok(());
             }
@@ -90,30 +123,44 @@ async fn work(
                 _ = stop.cancelled() => {}
                 _ = tokio::time::sleep(s.config.broadcasts.poll().min(IDLE)) => {}
             }
-            claimed = claims::claim(s, &broadcast.id, instance, batch).await?;
+            hand.claimed = claims::claim(s, &broadcast.id, instance, batch).await?;
             continue;
         }
-        let sending = deliver(s, &integration, broadcast, instance, claimed, stop);
+        // In flight once handed to the channel: an error now leaves them claimed (UNKNOWN).
+        let sending = std::mem::take(&mut hand.claimed);
+        let sending = deliver(s, integration, broadcast, instance, sending, stop);
+        let previous = &mut hand.outcomes;
         let bookkeeping = async {
-            record(s, &broadcast.id, instance, std::mem::take(&mut unrecorded)).await?;
+            flush(s, &broadcast.id, instance, previous).await?;
             if stop.is_cancelled() {
                 return Ok(Vec::new());
             }
             claims::claim(s, &broadcast.id, instance, batch).await
         };
-        let (outcomes, next) = tokio::join!(sending, bookkeeping);
-        unrecorded = outcomes?;
-        claimed = next?;
+        let (sent, next) = tokio::join!(sending, bookkeeping);
+        // Both kept before either error is looked at, so that the caller records them.
+        let sent = sent.map(|outcomes| hand.outcomes.extend(outcomes));
+        let next = next.map(|claimed| hand.claimed = claimed);
+        sent.and(next)?;
         // Progress as recorded: a batch behind, a tenth of a second.
         if reported.elapsed() >= REPORT_EVERY {
             lifecycle::report(s, &broadcast.id).await?;
             reported = Instant::now();
         }
     }
-    // Stopped: what was sent is recorded, what was claimed and not sent goes back.
-    let unsent = claimed.iter().map(|one| (one.position, Outcome::Unsent));
-    unrecorded.extend(unsent);
-    record(s, &broadcast.id, instance, unrecorded).await
+    Ok(())
+}
+
+/// Records `outcomes` and empties it; left as it was when the database refuses.
+async fn flush(
+    s: &Services,
+    broadcast_id: &str,
+    instance: &str,
+    outcomes: &mut Vec<(i64, Outcome)>,
+) -> AppResult<()> {
+    record(s, broadcast_id, instance, outcomes.clone()).await?;
+    outcomes.clear();
+    Ok(())
 }
 
 /// [`claims::record`], when there is something to record.
