@@ -110,9 +110,11 @@ impl Translator {
     /// A finalized segment with Vexa's fields; times relative to the recording's start, and
     /// absolute from when the bot came into the call. (No language is recorded per segment.)
     fn segment(&self, segment: &TranscriptSegment, now: DateTime<Utc>) -> String {
+        // A provider's times are not trusted to be sane: none rather than a panic.
         let absolute = |secs: f64| {
-            self.recording_start
-                .map(|start| start + chrono::Duration::milliseconds((secs * 1000.0) as i64))
+            let offset = (secs.is_finite() && secs.abs() < 1e9)
+                .then(|| chrono::Duration::milliseconds((secs * 1000.0) as i64))?;
+            self.recording_start?.checked_add_signed(offset)
         };
         let payload = json!({
             "segments": [{
@@ -371,5 +373,23 @@ mod tests {
         assert_eq!(sent["absolute_end_time"], "2026-12-05T10:01:04Z");
         assert_eq!(sent["speaker"], "Anna");
         assert_eq!(sent["start"], 61.5);
+    }
+
+    #[test]
+    fn a_segment_with_absurd_times_gets_no_absolute_time_rather_than_a_panic() {
+        let mut translator = Translator::new(&bot());
+        translator.recording_start = Some(bot().created_at);
+        let segment = TranscriptSegment {
+            bot_id: async_graphql::ID("bot-1".into()),
+            sequence: 1,
+            start: f64::INFINITY,
+            end: 1e300,
+            speaker: None,
+            text: "…".into(),
+        };
+        let message: Value =
+            serde_json::from_str(&translator.segment(&segment, bot().created_at)).unwrap();
+        let sent = &message["payload"]["segments"][0];
+        assert!(sent["absolute_start_time"].is_null() && sent["absolute_end_time"].is_null());
     }
 }

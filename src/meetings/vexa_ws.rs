@@ -39,6 +39,12 @@ const GOING_AWAY: u16 = 1001;
 /// sends nothing, not even a pong, between two pings is gone.
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
+/// How long the messages of one step may take to leave before the client is taken for gone.
+const SEND_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long the last frames (the answer to a client's close) may take to leave.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
+
 /// Client messages are a few hundred bytes; this is ample.
 const MAX_MESSAGE: usize = 64 * 1024;
 
@@ -175,7 +181,7 @@ impl Connection {
                         Some(Ok(Message::Binary(bytes))) => self.receive(&bytes).await,
                         // Sends tungstenite's answer, which completes the closing handshake.
                         Some(Ok(Message::Close(_))) => {
-                            let _ = ws.flush().await;
+                            let _ = tokio::time::timeout(FINAL_FLUSH, ws.flush()).await;
                             break None;
                         }
                         None | Some(Err(_)) => break None,
@@ -199,12 +205,15 @@ impl Connection {
                 }
                 _ = shutdown.cancelled() => break Some((GOING_AWAY, "the server is restarting".into())),
             };
-            let sent = match step {
-                Ok(messages) => send_all(&mut ws, messages).await,
+            let messages = match step {
+                Ok(messages) => messages,
                 Err(closing) => break closing,
             };
-            if sent.is_err() {
-                break None;
+            // A client that stops reading is dropped, not waited on: its socket would hold
+            // the connection, its feeds and a revoked credential for as long as TCP lets it.
+            match tokio::time::timeout(SEND_DEADLINE, send_all(&mut ws, messages)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => break None,
             }
         };
         for followed in self.followed.values() {
@@ -253,8 +262,15 @@ impl Connection {
             if self.followed.contains_key(&meeting) {
                 continue;
             }
+            if self.followed.len() >= MAX_OPERATIONS {
+                answers.push(error(
+                    &format!("a connection follows at most {MAX_OPERATIONS} meetings"),
+                    Some(&meeting),
+                ));
+                continue;
+            }
             match find(&self.services, &self.viewer, &meeting).await {
-                Ok(bot) if self.followed.len() < MAX_OPERATIONS => {
+                Ok(bot) => {
                     let stop = CancellationToken::new();
                     let named = meeting.clone();
                     let items = feed(self.services.clone(), bot.clone())
@@ -270,10 +286,6 @@ impl Connection {
                         },
                     );
                 }
-                Ok(_) => answers.push(error(
-                    &format!("a connection follows at most {MAX_OPERATIONS} meetings"),
-                    Some(&meeting),
-                )),
                 Err(err) => answers.push(error(&err.client_message(), Some(&meeting))),
             }
         }
