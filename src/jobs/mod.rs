@@ -9,6 +9,7 @@
 //! are about instances being alive and stay on the system's time.
 
 pub mod entity;
+mod handler;
 mod worker;
 
 use std::time::Duration;
@@ -25,7 +26,8 @@ use crate::db::now_millis;
 use crate::error::{AppError, AppResult};
 
 pub use entity::JobState;
-pub use worker::{ClaimedJob, JobFailure, JobHandler, Worker};
+pub use handler::{ClaimedJob, JobFailure, JobHandler};
+pub use worker::Worker;
 
 pub use entity::Model as Job;
 
