@@ -213,3 +213,29 @@ impl JobQueue {
         Ok(counts)
     }
 }
+
+/// Enqueues a job of `kind` at start-up and then every hour until `shutdown`: one job an hour
+/// however many instances ask (its unique key is the hour). For periodic sweeps (retention).
+pub async fn enqueue_hourly(
+    queue: JobQueue,
+    kind: &'static str,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let key = format!("{kind}:{}", chrono::Utc::now().format("%Y-%m-%dT%H"));
+        let job =
+            NewJob::new(kind, serde_json::json!({})).map(|job| job.unique_key(key).max_attempts(3));
+        if let Err(err) = match job {
+            Ok(job) => queue.enqueue(job).await.map(drop),
+            Err(err) => Err(err),
+        } {
+            tracing::warn!(kind, error = ?err, "could not schedule an hourly job");
+        }
+    }
+}

@@ -72,7 +72,7 @@ impl Domain for Meetings {
         shutdown: CancellationToken,
     ) -> Option<BoxFuture<'static, ()>> {
         let sync = sync::keep_in_sync(services.clone(), shutdown.clone());
-        let purge = retention::keep_purging(services, shutdown);
+        let purge = crate::jobs::enqueue_hourly(services.jobs.clone(), PURGE_KIND, shutdown);
         Some(futures_util::future::join(sync, purge).map(|_| ()).boxed())
     }
 }

@@ -2,44 +2,17 @@
 //! instance does it, scheduled by every instance whether or not it syncs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
-use tokio_util::sync::CancellationToken;
 
 use super::entity::{bot, segment, status_change, task};
 use crate::error::AppResult;
-use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
+use crate::jobs::{ClaimedJob, JobFailure, JobHandler};
 use crate::services::Services;
 
 pub const PURGE_KIND: &str = "meetings.purge";
-
-/// Schedules the purge at start-up and then every hour, until shutdown.
-pub async fn keep_purging(s: Services, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => schedule_purge(&s).await,
-        }
-    }
-}
-
-async fn schedule_purge(s: &Services) {
-    // One job per hour however many instances ask.
-    let key = format!("{PURGE_KIND}:{}", Utc::now().format("%Y-%m-%dT%H"));
-    let job = NewJob::new(PURGE_KIND, serde_json::json!({}))
-        .map(|job| job.unique_key(key).max_attempts(3));
-    if let Err(err) = match job {
-        Ok(job) => s.jobs.enqueue(job).await.map(|_| ()),
-        Err(err) => Err(err),
-    } {
-        tracing::warn!(error = ?err, "could not schedule the retention purge");
-    }
-}
 
 pub struct Purge {
     services: Services,

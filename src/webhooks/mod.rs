@@ -58,7 +58,8 @@ impl Domain for Webhooks {
         services: Services,
         shutdown: CancellationToken,
     ) -> Option<BoxFuture<'static, ()>> {
-        let purge = retention::keep_purging(services.clone(), shutdown.clone());
+        let purge =
+            crate::jobs::enqueue_hourly(services.jobs.clone(), PURGE_KIND, shutdown.clone());
         let config = &services.config;
         if config.jobs.disabled {
             return Some(purge.boxed());

@@ -4,17 +4,15 @@
 //! PENDING, and so its event, is kept however old it is.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-use tokio_util::sync::CancellationToken;
 
 use super::entity::{delivery, event, DeliveryStatus};
 use crate::error::AppResult;
-use crate::jobs::{ClaimedJob, JobFailure, JobHandler, NewJob};
+use crate::jobs::{ClaimedJob, JobFailure, JobHandler};
 use crate::services::Services;
 
 pub const PURGE_KIND: &str = "webhooks.purge";
@@ -22,31 +20,6 @@ pub const PURGE_KIND: &str = "webhooks.purge";
 /// Rows deleted in one transaction, so that a first sweep of a large backlog never holds
 /// SQLite's write lock for long.
 const BATCH: u64 = 500;
-
-/// Schedules the sweep at start-up and then every hour, until shutdown.
-pub async fn keep_purging(s: Services, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => schedule(&s).await,
-        }
-    }
-}
-
-async fn schedule(s: &Services) {
-    // One job per hour however many instances ask.
-    let key = format!("{PURGE_KIND}:{}", Utc::now().format("%Y-%m-%dT%H"));
-    let job = NewJob::new(PURGE_KIND, serde_json::json!({}))
-        .map(|job| job.unique_key(key).max_attempts(3));
-    if let Err(err) = match job {
-        Ok(job) => s.jobs.enqueue(job).await.map(drop),
-        Err(err) => Err(err),
-    } {
-        tracing::warn!(error = ?err, "could not schedule the webhooks' retention sweep");
-    }
-}
 
 pub struct Purge(Services);
 
